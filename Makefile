@@ -1,0 +1,92 @@
+# One build: the C library and the `nn` command always; the CUDA objects under cuda/ when nvcc
+# is found (NO_CUDA=1 skips them, CUDA_ARCH=sm_90 picks the GPU target).
+#   make            build bin/nn (the folder nn/ holds the engine's sources, so the command
+#                   cannot be ./nn)
+#   make test       every C-path test (any machine), ends with "N passed, N failed"
+#   make test-cuda  CPU-vs-GPU tests (needs an NVIDIA GPU)
+#   make bench      benchmarks (see bench/)
+#   make deps       install the Debian packages the build needs
+#   SANITIZE=1      build with AddressSanitizer and UndefinedBehaviorSanitizer
+
+CC       ?= gcc
+BUILD    ?= build
+CUDA_ARCH ?= sm_90
+NVCC     ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+
+# Portable code (no -march): the hot kernels pick AVX-512 / AVX2+FMA at run time.
+CFLAGS   ?= -O3 -g
+CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -MMD -MP
+CPPFLAGS += $(shell pkg-config --cflags hdf5 2>/dev/null || echo -I/usr/include/hdf5/serial)
+CPPFLAGS += -I/usr/include/stb
+LDLIBS   += $(shell pkg-config --libs hdf5 2>/dev/null || echo -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5) \
+            -lcjson -lm -lpthread -fopenmp
+
+ifeq ($(SANITIZE),1)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+BUILD   := $(BUILD)-san
+endif
+
+LIB_SRC  := $(filter-out nn/cuda_stub.c,$(wildcard nn/*.c layers/*.c data/*.c))
+TOOL_SRC := $(wildcard tools/*.c)
+CU_SRC   := $(wildcard cuda/*.cu)
+TEST_SRC := $(wildcard tests/test_*.c)
+CUTEST_SRC := $(wildcard tests/cuda/test_*.c tests/cuda/test_*.cu)
+ifneq ($(NO_CUDA)$(if $(CU_SRC),,none),)
+NVCC :=
+endif
+
+ifneq ($(NVCC),)
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+NVFLAGS  ?= -O3 -lineinfo
+NVFLAGS  += -arch=$(CUDA_ARCH) -std=c++17 -Xcompiler -Wall,-Wextra,-fopenmp --expt-relaxed-constexpr
+CUDA_OBJ := $(CU_SRC:%.cu=$(BUILD)/%.o)
+CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lstdc++
+CPPFLAGS += -DNN_HAVE_CUDA=1
+else
+LIB_SRC  += nn/cuda_stub.c
+CUDA_OBJ :=
+CUDA_LIBS :=
+endif
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CUDA_OBJ)
+TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+LIB      := $(BUILD)/libnn.a
+
+.PHONY: all test test-cuda bench deps clean fuzz
+all: bin/nn
+
+bin/nn: $(TOOL_OBJ) $(LIB)
+	@mkdir -p bin
+	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(LIB) $(LDLIBS) $(CUDA_LIBS)
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(CPPFLAGS) $(NVFLAGS) -c $< -o $@
+
+$(BUILD)/tests/%: tests/%.c $(LIB) tests/test.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(CUDA_LIBS)
+
+test: bin/nn $(TEST_BIN)
+	@NN=bin/nn tests/run.sh $(TEST_BIN)
+
+-include bench/bench.mk
+-include tests/cuda/cuda.mk
+
+deps:
+	@tools/deps.sh
+
+clean:
+	rm -rf build build-san bin
+
+-include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d)

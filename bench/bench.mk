@@ -1,0 +1,3 @@
+# make bench
+bench: bin/nn
+	@echo "no benchmarks yet"

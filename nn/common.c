@@ -1,0 +1,59 @@
+// common.c: the one place that owns the out-of-memory policy and the fatal-error format.
+#define _POSIX_C_SOURCE 200809L
+#include "common.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void nn_die(const char *file, int line, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "nn: error: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (%s:%d)\n", file, line);
+    va_end(ap);
+    exit(1);
+}
+
+int nn_fail(char *err, const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, NN_ERRLEN, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+void *nn_alloc(size_t bytes, const char *what) {
+    void *p = NULL;
+    size_t rounded = (bytes + 63) & ~(size_t)63;
+    if (rounded == 0) rounded = 64;
+    if (posix_memalign(&p, 64, rounded) != 0 || !p)
+        NN_DIE("out of memory allocating %zu bytes for %s", bytes, what);
+    return p;
+}
+
+void *nn_calloc(size_t bytes, const char *what) {
+    void *p = nn_alloc(bytes, what);
+    memset(p, 0, bytes);
+    return p;
+}
+
+void nn_free(void *p) { free(p); }
+
+char *nn_strdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = nn_alloc(n, "string");
+    memcpy(d, s, n);
+    return d;
+}
+
+double nn_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}

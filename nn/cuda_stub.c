@@ -1,0 +1,54 @@
+// cuda_stub.c: linked instead of cuda/ when the build has no CUDA. It lets the one binary say
+// why the GPU path is missing, instead of failing to link or crashing.
+#include <stdio.h>
+
+#include "common.h"
+#include "cuda_api.h"
+#include "elementwise.h"
+
+#define NO_CUDA_MSG "this nn was built without CUDA (nvcc was not found, or NO_CUDA=1)"
+
+int cuda_probe(int device, char *name, size_t namelen, char *why) {
+    (void)device;
+    if (name && namelen) name[0] = 0;
+    return nn_fail(why, NO_CUDA_MSG), 0;
+}
+
+int cuda_ctx_init(nn_ctx *ctx, int device, char *err) {
+    (void)ctx;
+    (void)device;
+    return nn_fail(err, NO_CUDA_MSG);
+}
+
+void cuda_ctx_free(nn_ctx *ctx) { (void)ctx; }
+
+int cuda_model_upload(struct model *m, const nn_ctx *ctx, int batch, char *err) {
+    (void)m, (void)ctx, (void)batch;
+    return nn_fail(err, NO_CUDA_MSG);
+}
+
+void cuda_model_download(struct model *m, const nn_ctx *ctx) { (void)m, (void)ctx; }
+void cuda_model_free(struct model *m) { (void)m; }
+
+const float *cuda_model_forward(struct model *m, const nn_ctx *ctx, int n, const float *x,
+                                int logits) {
+    (void)m, (void)ctx, (void)n, (void)x, (void)logits;
+    NN_DIE(NO_CUDA_MSG);
+}
+
+float cuda_model_train_step(struct model *m, const nn_ctx *ctx, int n, const float *x,
+                            const float *labels, const adam_cfg *opt, int *correct) {
+    (void)m, (void)ctx, (void)n, (void)x, (void)labels, (void)opt, (void)correct;
+    NN_DIE(NO_CUDA_MSG);
+}
+
+void cuda_model_predict(struct model *m, const nn_ctx *ctx, int n, const float *x, float *out) {
+    (void)m, (void)ctx, (void)n, (void)x, (void)out;
+    NN_DIE(NO_CUDA_MSG);
+}
+
+int ew_apply_cuda(const nn_ctx *ctx, ew_op op, nn_dtype dt, size_t n, const void *a,
+                  const void *b, void *out) {
+    (void)ctx, (void)op, (void)dt, (void)n, (void)a, (void)b, (void)out;
+    NN_DIE(NO_CUDA_MSG);
+}

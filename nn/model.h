@@ -1,0 +1,90 @@
+// model.h: the sequential model. A model is an input shape, a list of layers, four parameter
+// arenas of the same size (weights, gradients, Adam's m and v), and per-layer activation buffers
+// for one batch size. Building it from a cfg (nn/cfg.c) or from Keras's model_config
+// (nn/h5.c) both go through model_add + model_finalize.
+#ifndef NN_MODEL_H
+#define NN_MODEL_H
+
+#include <stdio.h>
+
+#include "../layers/layer.h"
+#include "adam.h"
+#include "ctx.h"
+
+#define MODEL_MAX_LAYERS 64
+
+struct cuda_model;  // the device mirror of a model (cuda/), opaque here
+
+typedef struct model {
+    shape3 input;                 // (H, W, C) of one sample
+    int nlayers;
+    layer layers[MODEL_MAX_LAYERS];
+    int finalized;
+
+    // parameter arenas, nparams floats each (host memory; the CUDA path mirrors them)
+    size_t nparams;
+    float *w;                     // weights: kernel then bias of each layer in order
+    float *g;                     // gradients
+    float *m, *v;                 // Adam's first and second moments
+    long t;                       // Adam iterations done (Keras's optimizer.iterations)
+    int epoch;                    // epochs completed (for --resume)
+
+    // activations for up to `batch` samples (C path), allocated by model_alloc_batch
+    int batch;
+    float *y[MODEL_MAX_LAYERS];   // y[i]: (batch, layers[i].out) output of layer i
+    int32_t *aux[MODEL_MAX_LAYERS];
+    float *dbuf[2];               // ping-pong gradient buffers, batch * largest activation
+    float *scratch;               // per-model scratch for layers (im2col etc.)
+    size_t scratch_floats;
+
+    // class names (folder names), saved in the .h5 file; may be empty
+    int nclasses;
+    char *classes[16];
+
+    struct cuda_model *dev;       // NULL unless the model lives on a GPU too
+} model;
+
+// --- building
+void model_init(model *m, shape3 input);
+// Appends a layer whose kind and options are filled (names may be empty: Keras's default names
+// are given by model_finalize). Returns -1 with err when the model is full.
+int model_add(model *m, const layer *l, char *err);
+// Computes every layer's shapes and parameter views and allocates the arenas (zeroed).
+int model_finalize(model *m, char *err);
+void model_free(model *m);
+
+// Keras's defaults: Glorot-uniform kernels (limit sqrt(6 / (fan_in + fan_out))), zero biases.
+void model_init_weights(model *m, uint64_t seed);
+
+// Allocates the activation buffers for `batch` samples (no-op when already large enough).
+void model_alloc_batch(model *m, int batch);
+
+// --- running on the C path (these dispatch to cuda/ when ctx->backend == NN_CUDA)
+// Forward pass of n <= batch samples x (n, input). Returns the output buffer (n, out of last
+// layer). With `logits` set, a last sigmoid is left out (the loss works from logits).
+const float *model_forward(model *m, const nn_ctx *ctx, int n, const float *x, int logits);
+// Backward pass after model_forward(..., logits=1): dlogits (n, out) -> m->g.
+void model_backward(model *m, const nn_ctx *ctx, int n, const float *x, const float *dlogits);
+// One full training step: forward, binary cross-entropy from logits, backward, Adam.
+// labels (n) in {0, 1}. Returns the mean loss; *correct gets the number of right predictions.
+float model_train_step(model *m, const nn_ctx *ctx, int n, const float *x, const float *labels,
+                       const adam_cfg *opt, int *correct);
+// Probabilities for n samples into out (n); batches internally when n > m->batch.
+void model_predict(model *m, const nn_ctx *ctx, int n, const float *x, float *out);
+
+// --- describing
+size_t model_output_size(const model *m);   // per sample
+shape3 model_output_shape(const model *m);
+// Keras-style table: layer (type), output shape, params; totals.
+void model_summary(const model *m, FILE *f);
+// Layer i's kernel and bias inside an arena (w, g, m or v).
+static inline float *layer_kernel(const model *mo, float *arena, int i) { return arena + mo->layers[i].woff; }
+static inline float *layer_bias(const model *mo, float *arena, int i) { return arena + mo->layers[i].boff; }
+
+// --- the cfg file (nn/cfg.c)
+// Parses a line-based model file (see models/catdog.cfg) and finalizes the model.
+// Errors name the file, the line and what is wrong.
+int model_load_cfg(model *m, const char *path, char *err);
+int model_parse_cfg(model *m, const char *text, const char *name, char *err);
+
+#endif
