@@ -10,6 +10,7 @@
 
 CC       ?= gcc
 BUILD    ?= build
+BIN      ?= bin
 CUDA_ARCH ?= sm_90
 NVCC     ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 
@@ -55,10 +56,10 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 LIB      := $(BUILD)/libnn.a
 
 .PHONY: all test test-cuda bench deps clean fuzz
-all: bin/nn
+all: $(BIN)/nn
 
-bin/nn: $(TOOL_OBJ) $(LIB)
-	@mkdir -p bin
+$(BIN)/nn: $(TOOL_OBJ) $(LIB)
+	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(LIB) $(LDLIBS) $(CUDA_LIBS)
 
 $(LIB): $(LIB_OBJ)
@@ -77,8 +78,8 @@ $(BUILD)/tests/%: tests/%.c $(LIB) tests/test.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(CUDA_LIBS)
 
-test: bin/nn $(TEST_BIN)
-	@NN=bin/nn tests/run.sh $(TEST_BIN)
+test: $(BIN)/nn $(TEST_BIN)
+	@NN=$(BIN)/nn tests/run.sh $(TEST_BIN)
 
 -include bench/bench.mk
 -include tests/cuda/cuda.mk

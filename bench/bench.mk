@@ -1,3 +1,3 @@
 # make bench
-bench: bin/nn
+bench: $(BIN)/nn
 	@echo "no benchmarks yet"

@@ -1,3 +1,3 @@
 # make test-cuda: CPU-vs-GPU tests (filled in by the CUDA backend work)
-test-cuda: bin/nn
+test-cuda: $(BIN)/nn
 	@echo "no CUDA tests yet"

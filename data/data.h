@@ -1,0 +1,94 @@
+// data.h: from folders of photos to batches, as Keras's flow_from_directory and
+// ImageDataGenerator(rescale=1/255, shear_range=0.2, zoom_range=0.2, horizontal_flip=True) give
+// them. Four stages, each its own file:
+//   dataset.c  list a folder: classes = sorted subfolders, files sorted within each class
+//   image.c    decode (stb_image) to RGB and resize with Pillow's NEAREST rule
+//   cache.c    decode every file once (threads), uint8 (N, H, W, 3) at the target size,
+//              optionally kept in a cache file across runs
+//   augment.c  Keras's random affine transform (shear in degrees, zoom x/y, flip), bilinear,
+//              edge clamping, rescale last
+//   loader.c   shuffled batches per epoch, prefetched by worker threads
+// (This header is the contract the CLI and the CUDA path code against.)
+#ifndef NN_DATA_H
+#define NN_DATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../nn/rng.h"
+
+// --- listing a folder (dataset.c)
+typedef struct dataset {
+    int nclasses;
+    char **classes;       // sorted subfolder names; label = index
+    int n;                // number of files
+    char **paths;         // full paths, class by class, sorted within each class
+    int32_t *labels;      // (n)
+} dataset;
+
+// Lists DIR like flow_from_directory. Errors (missing folder, no class subfolders, no image)
+// come back in err. Does not print the "Found N images" line: the caller does, after decoding.
+int dataset_open(dataset *d, const char *dir, char *err);
+// Kaggle's flat layout: labels from file names (cat.1.jpg -> "cat"); classes sorted.
+int dataset_open_flat(dataset *d, const char *dir, char *err);
+// Keras's validation_split: within each class, the first `frac` of the sorted files is the
+// validation subset and the rest the training subset.
+int dataset_split(const dataset *all, double frac, dataset *train, dataset *val, char *err);
+void dataset_free(dataset *d);
+
+// --- one image (image.c)
+// Decodes any file stb_image reads into RGB and resizes to (h, w) with Pillow's NEAREST rule;
+// out holds h*w*3 bytes. Errors name the file and the reason.
+int image_load_rgb(const char *path, int h, int w, uint8_t *out, char *err);
+// NEAREST resize of an RGB image: src (sh, sw, 3) -> dst (dh, dw, 3), source index
+// floor((i + 0.5) * src / dst).
+void image_resize_nearest(const uint8_t *src, int sh, int sw, uint8_t *dst, int dh, int dw);
+
+// --- decoded images in memory (cache.c)
+typedef struct image_cache {
+    int n, h, w;          // n images of (h, w, 3)
+    uint8_t *pixels;      // (n, h, w, 3) uint8
+    int32_t *labels;      // (n)
+    int nskipped;         // files that could not be decoded (each warned about once)
+} image_cache;
+
+// Decodes every file of d with `threads` threads (0 = all cores). Undecodable files are skipped
+// with one warning line each on stderr. With cache_file non-NULL, reuses/stores the decoded
+// images there (invalidated when a file's size or mtime or the target size changes).
+// Fails (err) only when no image at all could be read or the cache file cannot be written.
+int image_cache_load(image_cache *c, const dataset *d, int h, int w, int threads,
+                     const char *cache_file, char *err);
+void image_cache_free(image_cache *c);
+
+// --- augmentation (augment.c)
+typedef struct aug_params {
+    float shear_deg;      // uniform in [-0.2, 0.2] degrees (Keras draws degrees)
+    float zx, zy;         // independently uniform in [0.8, 1.2]
+    int flip;             // horizontal flip, probability 0.5
+} aug_params;
+
+void augment_draw(rng *r, aug_params *p);
+// src (h, w, 3) uint8 -> dst (h, w, 3) float in [0, 1]: Keras's apply_affine_transform centred
+// on the image, bilinear (order 1), fill_mode 'nearest', then flip, then rescale by 1/255.
+void augment_apply(const uint8_t *src, int h, int w, const aug_params *p, float *dst);
+// No augmentation: rescale only.
+void image_to_float(const uint8_t *src, size_t n, float *dst);
+
+// --- batches (loader.c)
+typedef struct loader loader;
+
+// Batches of `batch` images from c, reshuffled every epoch from `seed` (shuffle 0 keeps the
+// order, for validation), augmented when `augment`; `threads` workers prefetch ahead.
+loader *loader_create(const image_cache *c, int batch, int shuffle, int augment, uint64_t seed,
+                      int threads);
+// Starts epoch `epoch` (0-based): the order is a function of (seed, epoch), so a resumed run
+// sees the same batches as an uninterrupted one.
+void loader_start_epoch(loader *L, int epoch);
+// Fills x (batch, h, w, 3) float and y (batch) with the next batch; returns its size (the last
+// batch may be partial), 0 when the epoch is over. *wait_s (if non-NULL) gets the seconds
+// spent waiting for workers.
+int loader_next(loader *L, float *x, float *y, double *wait_s);
+int loader_steps(const loader *L);   // batches per epoch
+void loader_free(loader *L);
+
+#endif
