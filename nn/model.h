@@ -28,6 +28,7 @@ typedef struct model {
     float *m, *v;                 // Adam's first and second moments
     long t;                       // Adam iterations done (Keras's optimizer.iterations)
     int epoch;                    // epochs completed (for --resume)
+    adam_cfg opt;                 // Adam's settings, kept in the .h5 training_config (lr 0: defaults)
 
     // activations for up to `batch` samples (C path), allocated by model_alloc_batch
     int batch;
