@@ -24,6 +24,7 @@ typedef struct dataset {
     int n;                // number of files
     char **paths;         // full paths, class by class, sorted within each class
     int32_t *labels;      // (n)
+    char *dir;            // the folder listed, for messages
 } dataset;
 
 // Lists DIR like flow_from_directory. Errors (missing folder, no class subfolders, no image)
@@ -35,14 +36,29 @@ int dataset_open_flat(dataset *d, const char *dir, char *err);
 // validation subset and the rest the training subset.
 int dataset_split(const dataset *all, double frac, dataset *train, dataset *val, char *err);
 void dataset_free(dataset *d);
+// 0 when d has exactly `want` classes, else -1 with a message naming the folder and its
+// classes (a binary model needs 2).
+int dataset_check_classes(const dataset *d, int want, char *err);
+// 1 when a file name has one of the listed extensions (.jpg .jpeg .png .bmp .gif, any case).
+int data_is_image_name(const char *name);
 
 // --- one image (image.c)
+// Limits checked on the header before decoding (a header may claim anything).
+#define IMAGE_MAX_SIDE 32768
+#define IMAGE_MAX_PIXELS 100000000            // 100 megapixels
+#define IMAGE_MAX_FILE_BYTES (256ull << 20)   // 256 MiB
 // Decodes any file stb_image reads into RGB and resizes to (h, w) with Pillow's NEAREST rule;
 // out holds h*w*3 bytes. Errors name the file and the reason.
 int image_load_rgb(const char *path, int h, int w, uint8_t *out, char *err);
 // NEAREST resize of an RGB image: src (sh, sw, 3) -> dst (dh, dw, 3), source index
-// floor((i + 0.5) * src / dst).
+// floor((i + 0.5) * src / dst) as Pillow 9 computes it (a running double sum, see image.c).
 void image_resize_nearest(const uint8_t *src, int sh, int sw, uint8_t *dst, int dh, int dw);
+// Decodes at the original size: *rgb (h, w, 3) is freed with image_free_decoded.
+int image_decode_rgb(const char *path, uint8_t **rgb, int *h, int *w, char *err);
+// image_load_rgb without its JPEG shortcut (full stbi_load, then the resize): the reference the
+// tests hold the shortcut to, bit for bit.
+int image_load_rgb_slow(const char *path, int h, int w, uint8_t *out, char *err);
+void image_free_decoded(uint8_t *rgb);
 
 // --- decoded images in memory (cache.c)
 typedef struct image_cache {
@@ -50,6 +66,9 @@ typedef struct image_cache {
     uint8_t *pixels;      // (n, h, w, 3) uint8
     int32_t *labels;      // (n)
     int nskipped;         // files that could not be decoded (each warned about once)
+    int32_t *index;       // (n) position in the dataset of each kept image
+    int from_cache;       // 1 when the pixels came from cache_file rather than decoding
+    double seconds;       // time spent decoding or reading the cache file
 } image_cache;
 
 // Decodes every file of d with `threads` threads (0 = all cores). Undecodable files are skipped
@@ -59,6 +78,8 @@ typedef struct image_cache {
 int image_cache_load(image_cache *c, const dataset *d, int h, int w, int threads,
                      const char *cache_file, char *err);
 void image_cache_free(image_cache *c);
+// The number of online cores (what threads = 0 means here and in loader_create).
+int data_default_threads(void);
 
 // --- augmentation (augment.c)
 typedef struct aug_params {
@@ -71,6 +92,10 @@ void augment_draw(rng *r, aug_params *p);
 // src (h, w, 3) uint8 -> dst (h, w, 3) float in [0, 1]: Keras's apply_affine_transform centred
 // on the image, bilinear (order 1), fill_mode 'nearest', then flip, then rescale by 1/255.
 void augment_apply(const uint8_t *src, int h, int w, const aug_params *p, float *dst);
+// The affine map augment_apply samples with, for other implementations (the CUDA kernel):
+// output pixel (row r, column c) reads input (a[0] r + a[1] c + a[2], a[3] r + a[4] c + a[5])
+// before clamping; the flip then reverses the output columns.
+void augment_affine(const aug_params *p, int h, int w, double a[6]);
 // No augmentation: rescale only.
 void image_to_float(const uint8_t *src, size_t n, float *dst);
 
@@ -78,7 +103,8 @@ void image_to_float(const uint8_t *src, size_t n, float *dst);
 typedef struct loader loader;
 
 // Batches of `batch` images from c, reshuffled every epoch from `seed` (shuffle 0 keeps the
-// order, for validation), augmented when `augment`; `threads` workers prefetch ahead.
+// order, for validation), augmented when `augment`; `threads` workers prefetch ahead (0 = all
+// cores). c must outlive the loader.
 loader *loader_create(const image_cache *c, int batch, int shuffle, int augment, uint64_t seed,
                       int threads);
 // Starts epoch `epoch` (0-based): the order is a function of (seed, epoch), so a resumed run
