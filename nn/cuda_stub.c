@@ -52,3 +52,38 @@ int ew_apply_cuda(const nn_ctx *ctx, ew_op op, nn_dtype dt, size_t n, const void
     (void)ctx, (void)op, (void)dt, (void)n, (void)a, (void)b, (void)out;
     NN_DIE(NO_CUDA_MSG);
 }
+
+// --- the demos' and gpuinfo's entry points (cuda/gridmap_cuda.cu, gpuinfo_cuda.cu, demo_cuda.cu)
+
+int grid_map_cuda(const nn_ctx *ctx, grid_fn fn, int width, int height, const grid_params *p,
+                  int32_t *out, char *err) {
+    (void)ctx, (void)fn, (void)width, (void)height, (void)p, (void)out;
+    return nn_fail(err, NO_CUDA_MSG);
+}
+
+int cuda_device_count(int *count, char *why) {
+    if (count) *count = 0;
+    return nn_fail(why, NO_CUDA_MSG);
+}
+
+int cuda_device_query(int device, cuda_device_info *info, char *err) {
+    (void)device, (void)info;
+    return nn_fail(err, NO_CUDA_MSG);
+}
+
+void cuda_versions(int *driver, int *runtime) {
+    if (driver) *driver = 0;
+    if (runtime) *runtime = 0;
+}
+
+int cuda_demo_add(const nn_ctx *ctx, size_t n, const int32_t *a, const int32_t *b, int32_t *out,
+                  int reps, cuda_demo_times *t, char *err) {
+    (void)ctx, (void)n, (void)a, (void)b, (void)out, (void)reps, (void)t;
+    return nn_fail(err, NO_CUDA_MSG);
+}
+
+int cuda_demo_grid(const nn_ctx *ctx, grid_fn fn, int width, int height, const grid_params *p,
+                   int32_t *out, int reps, cuda_demo_times *t, char *err) {
+    (void)ctx, (void)fn, (void)width, (void)height, (void)p, (void)out, (void)reps, (void)t;
+    return nn_fail(err, NO_CUDA_MSG);
+}
