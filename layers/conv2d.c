@@ -1,6 +1,21 @@
 // conv2d.c: 2-D convolution, NHWC input, HWIO kernel, valid or same padding, any stride, bias,
-// fused activation. (Forward and backward: to be written.)
+// fused activation. The C path and the reference for cuda/conv2d_cuda.cu.
+//
+// Each sample is lowered to a matrix product (im2col): row p = (oy, ox) of `col` holds the
+// kh x kw x cin input patch under output pixel p, in HWIO order, so the kernel viewed as a
+// (kh*kw*cin, cout) matrix multiplies it directly:
+//     forward:  y_s (P, cout) = col_s (P, KK) . W (KK, cout) + b
+//     backward: dW (KK, cout) = sum_s col_s^T . dz_s,  db = sum over pixels of dz,
+//               dcol_s (P, KK) = dz_s . W^T, then scattered back onto dx_s (col2im)
+// Samples are spread over threads, one col buffer per thread (about 400 KB for the cat/dog
+// model, kept in L2 while it is written and multiplied); sgemm runs serially inside that
+// region. With fewer samples than threads (one-image prediction) the samples run one after
+// the other and sgemm spreads each product over the threads instead.
+#include <omp.h>
+#include <string.h>
+
 #include "../nn/common.h"
+#include "../nn/gemm.h"
 #include "layer.h"
 
 // Output size as Keras computes it: valid: ceil((in - k + 1) / s); same: ceil(in / s).
@@ -30,18 +45,168 @@ static int conv2d_setup(layer *l, shape3 in, char *err) {
     return 0;
 }
 
+// --- im2col and its adjoint
+
+static size_t col_floats(const layer *l) {
+    return (size_t)l->out.h * l->out.w * l->kh * l->kw * l->in.c;
+}
+
+// A 1x1 kernel with stride 1 and no padding needs no lowering: the input already is col.
+static int col_is_input(const layer *l) {
+    return l->kh == 1 && l->kw == 1 && l->sh == 1 && l->sw == 1 && l->pad_top == 0 && l->pad_left == 0;
+}
+
+// Samples that run at once, each with its own col buffer.
+static int conv_slots(int n) { return NN_MAX(1, NN_MIN(n, omp_get_num_procs())); }
+
+static size_t conv2d_scratch(const layer *l, int n) {
+    return col_is_input(l) ? 0 : (size_t)conv_slots(n) * col_floats(l);
+}
+
+// col (P, kh*kw*cin) from one sample x (H, W, Cin); padding reads as zero. In NHWC the kw*cin
+// values of one kernel row are contiguous in x, so an interior patch row is one memcpy.
+static void im2col(const layer *l, const float *x, float *col) {
+    const int H = l->in.h, W = l->in.w, C = l->in.c, kh = l->kh, kw = l->kw;
+    const size_t run = (size_t)kw * C, kk = (size_t)kh * run;
+    for (int oy = 0; oy < l->out.h; oy++)
+        for (int ox = 0; ox < l->out.w; ox++) {
+            float *dst = col + ((size_t)oy * l->out.w + ox) * kk;
+            int iy0 = oy * l->sh - l->pad_top, ix0 = ox * l->sw - l->pad_left;
+            int inside_x = ix0 >= 0 && ix0 + kw <= W;
+            for (int ky = 0; ky < kh; ky++, dst += run) {
+                int iy = iy0 + ky;
+                if (iy < 0 || iy >= H) {
+                    memset(dst, 0, run * sizeof(float));
+                } else if (inside_x) {
+                    memcpy(dst, x + ((size_t)iy * W + ix0) * C, run * sizeof(float));
+                } else {
+                    for (int kx = 0; kx < kw; kx++) {
+                        int ix = ix0 + kx;
+                        if (ix < 0 || ix >= W) memset(dst + kx * C, 0, C * sizeof(float));
+                        else memcpy(dst + kx * C, x + ((size_t)iy * W + ix) * C, C * sizeof(float));
+                    }
+                }
+            }
+        }
+}
+
+// dx (H, W, Cin) = the adjoint of im2col applied to dcol: every patch entry adds back onto
+// the input pixel it was copied from (overlapping patches sum); padding entries are dropped.
+static void col2im(const layer *l, const float *dcol, float *dx) {
+    const int H = l->in.h, W = l->in.w, C = l->in.c, kh = l->kh, kw = l->kw;
+    const size_t kk = (size_t)kh * kw * C;
+    memset(dx, 0, (size_t)H * W * C * sizeof(float));
+    for (int oy = 0; oy < l->out.h; oy++)
+        for (int ox = 0; ox < l->out.w; ox++) {
+            const float *src = dcol + ((size_t)oy * l->out.w + ox) * kk;
+            int iy0 = oy * l->sh - l->pad_top, ix0 = ox * l->sw - l->pad_left;
+            for (int ky = 0; ky < kh; ky++) {
+                int iy = iy0 + ky;
+                if (iy < 0 || iy >= H) continue;
+                for (int kx = 0; kx < kw; kx++) {
+                    int ix = ix0 + kx;
+                    if (ix < 0 || ix >= W) continue;
+                    float *d = dx + ((size_t)iy * W + ix) * C;
+                    const float *s = src + ((size_t)ky * kw + kx) * C;
+                    for (int c = 0; c < C; c++) d[c] += s[c];
+                }
+            }
+        }
+}
+
+// --- forward
+
+// One sample: y_s (P, cout) = act(col_s . W + b).
+static void forward_one(const layer *l, const float *xs, const float *w, const float *bias,
+                        float *ys, act_kind act, float *col) {
+    const int P = l->out.h * l->out.w, KK = l->kh * l->kw * l->in.c, F = l->filters;
+    const float *a = xs;
+    if (!col_is_input(l)) {
+        im2col(l, xs, col);
+        a = col;
+    }
+    sgemm(0, 0, P, F, KK, 1.0f, a, KK, w, F, 0.0f, ys, F);
+    if (bias)
+        for (int p = 0; p < P; p++) {
+            float *yr = ys + (size_t)p * F;
+            for (int f = 0; f < F; f++) yr[f] += bias[f];
+        }
+    act_forward(act, (size_t)P * F, ys);
+}
+
 static void conv2d_fwd(const layer *l, const nn_ctx *ctx, int n, const float *x, const float *w,
                        float *y, int32_t *aux, act_kind act, float *scratch) {
-    (void)l, (void)ctx, (void)n, (void)x, (void)w, (void)y, (void)aux, (void)act, (void)scratch;
-    NN_DIE("conv2d forward: not written yet");
+    (void)ctx, (void)aux;
+    const size_t in_sz = shape3_size(l->in), out_sz = shape3_size(l->out), cf = col_floats(l);
+    const float *bias = l->use_bias ? w + (l->boff - l->woff) : NULL;
+    int nth = NN_MIN(conv_slots(n), omp_get_max_threads()), par = n >= 2 && nth >= 2;
+#pragma omp parallel for schedule(static) num_threads(nth) if (par)
+    for (int s = 0; s < n; s++)
+        forward_one(l, x + s * in_sz, w, bias, y + s * out_sz, act,
+                    scratch ? scratch + (size_t)omp_get_thread_num() * cf : NULL);
+}
+
+// --- backward
+
+// One sample: dz_s = dy_s * act'(y_s) in place; dw_acc += col_s^T dz_s; db_acc += sum dz_s;
+// dx_s from dz_s W^T when asked.
+static void backward_one(const layer *l, const float *xs, const float *w, const float *ys,
+                         float *dys, float *dxs, float *dw_acc, float *db_acc, act_kind act,
+                         float *col) {
+    const int P = l->out.h * l->out.w, KK = l->kh * l->kw * l->in.c, F = l->filters;
+    act_backward(act, (size_t)P * F, ys, dys);
+    if (db_acc)
+        for (int p = 0; p < P; p++) {
+            const float *dr = dys + (size_t)p * F;
+            for (int f = 0; f < F; f++) db_acc[f] += dr[f];
+        }
+    const float *a = xs;
+    if (!col_is_input(l)) {
+        im2col(l, xs, col);
+        a = col;
+    }
+    sgemm(1, 0, KK, F, P, 1.0f, a, KK, dys, F, 1.0f, dw_acc, F);
+    if (!dxs) return;
+    if (col_is_input(l)) {
+        sgemm(0, 1, P, KK, F, 1.0f, dys, F, w, F, 0.0f, dxs, KK);
+    } else {
+        sgemm(0, 1, P, KK, F, 1.0f, dys, F, w, F, 0.0f, col, KK);
+        col2im(l, col, dxs);
+    }
 }
 
 static void conv2d_bwd(const layer *l, const nn_ctx *ctx, int n, const float *x, const float *w,
                        const float *y, float *dy, float *dx, float *dw, const int32_t *aux,
                        act_kind act, float *scratch) {
-    (void)l, (void)ctx, (void)n, (void)x, (void)w, (void)y, (void)dy, (void)dx, (void)dw,
-        (void)aux, (void)act, (void)scratch;
-    NN_DIE("conv2d backward: not written yet");
+    (void)ctx, (void)aux;
+    const size_t in_sz = shape3_size(l->in), out_sz = shape3_size(l->out), cf = col_floats(l);
+    const size_t wn = l->wsize, bn = l->bsize;
+    float *db = l->use_bias ? dw + (l->boff - l->woff) : NULL;
+    int nth = NN_MIN(conv_slots(n), omp_get_max_threads()), par = n >= 2 && nth >= 2;
+    int nacc = par ? nth : 1;
+    // Each thread sums its samples' weight and bias gradients privately; the first thread's
+    // sums go straight into dw/db, the others' are added at the end.
+    float *extra = nacc > 1 ? nn_calloc((size_t)(nacc - 1) * (wn + bn) * sizeof(float), "conv2d gradients") : NULL;
+    memset(dw, 0, wn * sizeof(float));
+    if (db) memset(db, 0, bn * sizeof(float));
+#pragma omp parallel num_threads(nacc) if (par)
+    {
+        int t = omp_get_thread_num();
+        float *dwt = t ? extra + (size_t)(t - 1) * (wn + bn) : dw;
+        float *dbt = db ? (t ? dwt + wn : db) : NULL;
+        float *col = scratch ? scratch + (size_t)t * cf : NULL;
+#pragma omp for schedule(static)
+        for (int s = 0; s < n; s++)
+            backward_one(l, x + s * in_sz, w, y + s * out_sz, dy + s * out_sz,
+                         dx ? dx + s * in_sz : NULL, dwt, dbt, act, col);
+    }
+    for (int t = 1; t < nacc; t++) {
+        const float *e = extra + (size_t)(t - 1) * (wn + bn);
+        for (size_t i = 0; i < wn; i++) dw[i] += e[i];
+        for (size_t i = 0; db && i < bn; i++) db[i] += e[wn + i];
+    }
+    nn_free(extra);
 }
 
-const layer_ops conv2d_ops = {"conv2d", "Conv2D", "conv2d", conv2d_setup, NULL, conv2d_fwd, conv2d_bwd};
+const layer_ops conv2d_ops = {"conv2d", "Conv2D", "conv2d", conv2d_setup, conv2d_scratch,
+                              conv2d_fwd, conv2d_bwd};

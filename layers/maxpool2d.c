@@ -1,5 +1,14 @@
 // maxpool2d.c: max pooling, any window and stride, Keras's 'valid' rounding (floor) or 'same'.
-// (Forward and backward: to be written.)
+// The C path and the reference for cuda/maxpool2d_cuda.cu.
+//
+// Forward keeps, for every output, the index within its sample of the input that won (aux), so
+// backward is a scatter: dx = 0, then dx[aux] += dy (overlapping windows add). Ties go to the
+// first maximum in scan order (rows, then columns), as PyTorch does; with 'same' padding the
+// padded cells are skipped, never taken as zeros, as TensorFlow does (every window holds at
+// least one real pixel because the padding is smaller than the window).
+#include <float.h>
+#include <string.h>
+
 #include "../nn/common.h"
 #include "layer.h"
 
@@ -31,16 +40,55 @@ static int maxpool2d_setup(layer *l, shape3 in, char *err) {
 
 static void maxpool2d_fwd(const layer *l, const nn_ctx *ctx, int n, const float *x, const float *w,
                           float *y, int32_t *aux, act_kind act, float *scratch) {
-    (void)l, (void)ctx, (void)n, (void)x, (void)w, (void)y, (void)aux, (void)act, (void)scratch;
-    NN_DIE("maxpool2d forward: not written yet");
+    (void)ctx, (void)w, (void)act, (void)scratch;
+    const int H = l->in.h, W = l->in.w, C = l->in.c, OH = l->out.h, OW = l->out.w;
+    const size_t in_sz = shape3_size(l->in), out_sz = shape3_size(l->out);
+    // One output row of one sample per iteration; channels innermost so the compare vectorises.
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)n * out_sz > 16384)
+    for (int s = 0; s < n; s++)
+        for (int oy = 0; oy < OH; oy++) {
+            const float *xs = x + s * in_sz;
+            int y0 = oy * l->sh - l->pad_top;
+            int ky0 = NN_MAX(0, -y0), ky1 = NN_MIN(l->kh, H - y0);
+            for (int ox = 0; ox < OW; ox++) {
+                size_t o = s * out_sz + ((size_t)oy * OW + ox) * C;
+                float *best = y + o;
+                int32_t *arg = aux + o;
+                int x0 = ox * l->sw - l->pad_left;
+                int kx0 = NN_MAX(0, -x0), kx1 = NN_MIN(l->kw, W - x0);
+                for (int c = 0; c < C; c++) {
+                    best[c] = -FLT_MAX;
+                    arg[c] = -1;
+                }
+                for (int ky = ky0; ky < ky1; ky++)
+                    for (int kx = kx0; kx < kx1; kx++) {
+                        int32_t base = ((y0 + ky) * W + (x0 + kx)) * C;
+                        const float *v = xs + base;
+                        for (int c = 0; c < C; c++)
+                            if (v[c] > best[c] || arg[c] < 0 || v[c] != v[c]) {   // NaN wins, as in PyTorch
+                                best[c] = v[c];
+                                arg[c] = base + c;
+                            }
+                    }
+            }
+        }
 }
 
 static void maxpool2d_bwd(const layer *l, const nn_ctx *ctx, int n, const float *x, const float *w,
                           const float *y, float *dy, float *dx, float *dw, const int32_t *aux,
                           act_kind act, float *scratch) {
-    (void)l, (void)ctx, (void)n, (void)x, (void)w, (void)y, (void)dy, (void)dx, (void)dw,
-        (void)aux, (void)act, (void)scratch;
-    NN_DIE("maxpool2d backward: not written yet");
+    (void)ctx, (void)x, (void)w, (void)y, (void)dw, (void)act, (void)scratch;
+    if (!dx) return;
+    const size_t in_sz = shape3_size(l->in), out_sz = shape3_size(l->out);
+    // Samples are independent, so each thread scatters into its own samples only.
+#pragma omp parallel for schedule(static) if ((size_t)n * in_sz > 16384)
+    for (int s = 0; s < n; s++) {
+        float *dxs = dx + s * in_sz;
+        const float *dys = dy + s * out_sz;
+        const int32_t *as = aux + s * out_sz;
+        memset(dxs, 0, in_sz * sizeof(float));
+        for (size_t o = 0; o < out_sz; o++) dxs[as[o]] += dys[o];
+    }
 }
 
 const layer_ops maxpool2d_ops = {"maxpool2d", "MaxPooling2D", "max_pooling2d", maxpool2d_setup,

@@ -12,4 +12,11 @@ void sgemm(int transa, int transb, int M, int N, int K, float alpha, const float
 void sgemm_ref(int transa, int transb, int M, int N, int K, float alpha, const float *A, int lda,
                const float *B, int ldb, float beta, float *C, int ldc);
 
+// Which micro-kernel sgemm uses: "avx512f+fma", "avx2+fma" or "c", chosen from the CPU at run
+// time (the build has no -march). sgemm_force_isa("avx512" | "avx2" | "c") pins one for tests
+// and benchmarks (-1 when this CPU lacks it); NULL goes back to the automatic choice.
+// A call made inside an OpenMP parallel region runs on the calling thread.
+const char *sgemm_isa(void);
+int sgemm_force_isa(const char *name);
+
 #endif
