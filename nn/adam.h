@@ -17,5 +17,8 @@ static inline adam_cfg adam_defaults(void) { return (adam_cfg){0.001f, 0.9f, 0.9
 void adam_step(const adam_cfg *c, long t, size_t n, float *w, const float *g, float *m, float *v);
 // The step size alpha for step t, computed as Keras does (float32).
 float adam_alpha(const adam_cfg *c, long t);
+// 1 - beta as Keras gets it (in double from the decimal the user wrote, then float32):
+// adam_one_minus(0.999f) == 0.001f, where 1.0f - 0.999f == 0.00099998713f.
+float adam_one_minus(float beta);
 
 #endif
