@@ -129,6 +129,7 @@ int model_parse_cfg(model *m, const char *text, const char *name, char *err) {
     model_init(m, (shape3){0, 0, 0, 0});
     char *copy = nn_strdup(text), *save = NULL, why[NN_ERRLEN];
     int lineno = 0, have_input = 0, rc = 0;
+    shape3 cur = {0, 0, 0, 0};   // the shape flowing into the next layer, to check it per line
     for (char *p = copy; p && rc == 0; p = save) {
         save = strchr(p, '\n');
         if (save) *save++ = 0;
@@ -138,8 +139,19 @@ int model_parse_cfg(model *m, const char *text, const char *name, char *err) {
         char *q = p;
         while (*q == ' ' || *q == '\t' || *q == '\r') q++;
         if (!*q) continue;
-        if (parse_line(m, q, &have_input, why) != 0)
+        int before = m->nlayers;
+        if (parse_line(m, q, &have_input, why) != 0) {
             rc = nn_fail(err, "%s:%d: %s", name, lineno, why);
+        } else if (m->nlayers == 0) {
+            cur = m->input;
+        } else if (m->nlayers > before) {
+            // Shape errors (dense without flatten, a kernel larger than its input) belong to
+            // this line too: set up a copy of the new layer on the shape that reaches it.
+            layer probe = m->layers[m->nlayers - 1];
+            if (layer_ops_of(probe.kind)->setup(&probe, cur, why) != 0)
+                rc = nn_fail(err, "%s:%d: %s", name, lineno, why);
+            cur = probe.out;
+        }
     }
     nn_free(copy);
     if (rc) return rc;
