@@ -91,3 +91,4 @@ clean:
 	rm -rf build build-san bin
 
 -include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d)
+-include bench/demo.mk
