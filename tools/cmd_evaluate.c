@@ -1,10 +1,105 @@
-// cmd_evaluate.c: `nn evaluate` (placeholder until its issue lands; says so and fails).
+// cmd_evaluate.c: `nn evaluate MODEL.h5 --data DIR`: Keras's model.evaluate on a labelled
+// folder (loss and accuracy), plus the confusion matrix, which tells which way the mistakes go.
+// Images are preprocessed as for validation: resize and rescale, never augmented.
 #include <stdio.h>
+#include <string.h>
 
+#include "../data/data.h"
+#include "../nn/common.h"
+#include "../nn/cuda_api.h"
+#include "../nn/h5.h"
+#include "../nn/train.h"
 #include "cli.h"
+#include "progress.h"
+#include "setup.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+"usage: nn evaluate MODEL.h5 --data DIR [--batch N] [--device auto|cpu|cuda] [--threads N]\n"
+"                   [--cache FILE]\n"
+"Loss (binary cross-entropy), accuracy and the confusion matrix of MODEL on DIR, a folder with\n"
+"one subfolder per class (the class names are matched by sorted order, as in training).\n"
+"  --batch N     images per forward pass (default 32)\n"
+"  --device D    auto (GPU when one works, the default), cpu or cuda\n"
+"  --threads N   CPU threads (default: all cores)\n"
+"  --cache FILE  keep the decoded images in FILE for the next run\n");
+}
 
 int cmd_evaluate(int argc, char **argv) {
-    (void)argc, (void)argv;
-    fprintf(stderr, "nn evaluate: not available in this build yet\n");
-    return 1;
+    const char *model_path = NULL, *dir = NULL, *device = "auto", *cache = NULL;
+    int batch = 32, threads = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (cli_is_help(a)) return usage(stdout), 0;
+        if (!strcmp(a, "--batch") || !strcmp(a, "--threads")) {
+            if (!(v = cli_value("evaluate", argc, argv, &i)) ||
+                cli_int("evaluate", a, v, 1, a[2] == 'b' ? 65536 : 4096, a[2] == 'b' ? &batch : &threads))
+                return 2;
+        } else if (!strcmp(a, "--data")) {
+            if (!(dir = cli_value("evaluate", argc, argv, &i))) return 2;
+        } else if (!strcmp(a, "--device")) {
+            if (!(device = cli_value("evaluate", argc, argv, &i))) return 2;
+        } else if (!strcmp(a, "--cache")) {
+            if (!(cache = cli_value("evaluate", argc, argv, &i))) return 2;
+        } else if (a[0] == '-' && a[1] == '-') return cli_unknown("evaluate", a);
+        else if (!model_path) model_path = a;
+        else return fprintf(stderr, "nn evaluate: unexpected argument '%s' (one MODEL, then --data DIR)\n", a), 2;
+    }
+    if (!model_path || !dir) {
+        if (model_path && !dir) fprintf(stderr, "nn evaluate: --data DIR is missing\n");
+        usage(stderr);
+        return 2;
+    }
+
+    char err[NN_ERRLEN];
+    model m;
+    nn_ctx ctx = nn_ctx_cpu();
+    dataset d = {0};
+    image_cache c = {0};
+    int rc = 1, have_model = 0, have_cache = 0;
+    if (model_load_h5(&m, model_path, err)) goto fail;
+    have_model = 1;
+    if (setup_check_binary(&m, model_path, err)) goto fail;
+    if (setup_open_folder(&d, dir, err) || setup_check_classes(&d, dir, err)) goto fail;
+    if (m.nclasses == 2 && (strcmp(m.classes[0], d.classes[0]) || strcmp(m.classes[1], d.classes[1])))
+        fprintf(stderr, "nn evaluate: warning: %s was trained on (%s, %s) but %s has (%s, %s); "
+                "the folders are taken in sorted order (%s as %s, %s as %s)\n", model_path, m.classes[0],
+                m.classes[1], dir, d.classes[0], d.classes[1], d.classes[0], m.classes[0], d.classes[1],
+                m.classes[1]);
+    if (setup_device(device, threads, &ctx, stdout, NULL, err)) goto fail;
+    if (image_cache_load(&c, &d, m.input.h, m.input.w, threads, cache, err)) goto fail;
+    have_cache = 1;
+    printf("Found %d images belonging to %d classes.\n", c.n, d.nclasses);
+    fflush(stdout);
+    model_alloc_batch(&m, batch);
+    if (ctx.backend == NN_CUDA && cuda_model_upload(&m, &ctx, batch, err)) goto fail;
+
+    eval_result r;
+    train_evaluate(&m, &ctx, &c, batch, &r);
+    char t[32];
+    progress_fmt_time(r.seconds, t, sizeof t);
+    printf("%d images - %s - loss: %.4f - accuracy: %.4f - %.0f img/s\n", r.n, t, r.loss, r.accuracy,
+           r.seconds > 0 ? r.n / r.seconds : 0);
+    // Columns as wide as the longest class name.
+    int wd = 9;
+    for (int k = 0; k < 2; k++) wd = NN_MAX(wd, (int)strlen(d.classes[k]) + 2);
+    printf("Confusion matrix (rows: true class, columns: predicted class):\n%*s", wd + 2, "");
+    for (int k = 0; k < 2; k++) printf("%*s", wd, d.classes[k]);
+    printf("\n");
+    for (int t0 = 0; t0 < 2; t0++) {
+        printf("  %-*s", wd, d.classes[t0]);
+        for (int p = 0; p < 2; p++) printf("%*ld", wd, r.confusion[t0][p]);
+        long row = r.confusion[t0][0] + r.confusion[t0][1];
+        printf("   (%.1f%% right)\n", row ? 100.0 * r.confusion[t0][t0] / row : 0.0);
+    }
+    rc = 0;
+    goto out;
+fail:
+    fprintf(stderr, "nn evaluate: %s\n", err);
+out:
+    if (have_cache) image_cache_free(&c);
+    dataset_free(&d);
+    if (have_model) model_free(&m);
+    if (ctx.backend == NN_CUDA) cuda_ctx_free(&ctx);
+    return rc;
 }

@@ -1,10 +1,235 @@
-// cmd_predict.c: `nn predict` (placeholder until its issue lands; says so and fails).
+// cmd_predict.c: `nn predict MODEL.h5 IMAGE...`: what the article's last cell does. Each image
+// is read as in training (decode, RGB, Pillow's NEAREST resize to the model's input, 1/255),
+// never augmented, and the model's sigmoid output p = P(classes[1]) gives the prediction:
+// classes[1] with probability p when p > 0.5, else classes[0] with 1 - p. On the C path by
+// default, since one photo takes milliseconds and a GPU takes longer than that to start.
+#include <dirent.h>
+#include <omp.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 
+#include "../data/data.h"
+#include "../nn/common.h"
+#include "../nn/cuda_api.h"
+#include "../nn/h5.h"
 #include "cli.h"
+#include "setup.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+"usage: nn predict MODEL.h5 IMAGE... [--json] [--batch N] [--device cpu|auto|cuda] [--threads N]\n"
+"Prints the class and its probability for each image, using the class names saved in MODEL.\n"
+"One image prints what the article prints:\n"
+"  Probability = 0.9312\n"
+"  Prediction = dog\n"
+"several images print one line each: PATH  CLASS  PROBABILITY. An IMAGE may be a folder: its\n"
+"images (and those of its subfolders) are predicted in sorted order.\n"
+"  --json        one JSON array: {\"path\", \"class\", \"probability\", \"output\"} per image\n"
+"                (output = the sigmoid, P(second class)), or {\"path\", \"error\"}\n"
+"  --batch N     images per forward pass (default 32)\n"
+"  --device D    cpu (default), auto or cuda: worth it for large folders only\n"
+"  --threads N   CPU threads (default: all cores)\n"
+"An image that cannot be read is reported on stderr; the others are still predicted, and the\n"
+"exit status is 1.\n");
+}
+
+typedef struct list { char **s; int n, cap; } list;
+
+static void list_add(list *l, const char *s) {
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 16;
+        char **t = realloc(l->s, (size_t)l->cap * sizeof *t);
+        if (!t) NN_DIE("out of memory listing images");
+        l->s = t;
+    }
+    l->s[l->n++] = nn_strdup(s);
+}
+
+static int is_image_name(const char *name) {
+    static const char *const ext[] = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".pgm", ".tga", ".psd", ".hdr"};
+    const char *dot = strrchr(name, '.');
+    if (!dot) return 0;
+    for (size_t i = 0; i < sizeof ext / sizeof *ext; i++)
+        if (!strcasecmp(dot, ext[i])) return 1;
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+// A folder's images, sorted, recursing into subfolders (a class-folder layout works as is).
+static void list_folder(list *out, const char *dir, int depth) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    list names = {0};
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (stat(path, &st) != 0) continue;
+        if ((S_ISDIR(st.st_mode) && depth < 4) || (S_ISREG(st.st_mode) && is_image_name(e->d_name)))
+            list_add(&names, path);
+    }
+    closedir(d);
+    if (names.n) qsort(names.s, (size_t)names.n, sizeof *names.s, cmp_str);
+    for (int i = 0; i < names.n; i++) {
+        struct stat st;
+        if (stat(names.s[i], &st) == 0 && S_ISDIR(st.st_mode)) list_folder(out, names.s[i], depth + 1);
+        else list_add(out, names.s[i]);
+        nn_free(names.s[i]);
+    }
+    free(names.s);
+}
+
+static void json_str(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c == '\n') fputs("\\n", f);
+        else if (c == '\t') fputs("\\t", f);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
 
 int cmd_predict(int argc, char **argv) {
-    (void)argc, (void)argv;
-    fprintf(stderr, "nn predict: not available in this build yet\n");
-    return 1;
+    const char *model_path = NULL, *device = "cpu";
+    int json = 0, batch = 32, threads = 0, empty_folder = 0;
+    list paths = {0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (cli_is_help(a)) return usage(stdout), 0;
+        if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "--batch") || !strcmp(a, "--threads")) {
+            if (!(v = cli_value("predict", argc, argv, &i)) ||
+                cli_int("predict", a, v, 1, a[2] == 'b' ? 65536 : 4096, a[2] == 'b' ? &batch : &threads))
+                return 2;
+        } else if (!strcmp(a, "--device")) {
+            if (!(device = cli_value("predict", argc, argv, &i))) return 2;
+        } else if (a[0] == '-' && a[1] == '-') return cli_unknown("predict", a);
+        else if (!model_path) model_path = a;
+        else {
+            struct stat st;
+            if (stat(a, &st) == 0 && S_ISDIR(st.st_mode)) {
+                int before = paths.n;
+                list_folder(&paths, a, 0);
+                if (paths.n == before) {
+                    fprintf(stderr, "nn predict: %s: no images in this folder\n", a);
+                    empty_folder = 1;
+                }
+            } else {
+                list_add(&paths, a);
+            }
+        }
+    }
+    if (!model_path || paths.n == 0) {
+        if (empty_folder) return 1;   // already said
+        usage(stderr);
+        return 2;
+    }
+
+    char err[NN_ERRLEN];
+    model m;
+    nn_ctx ctx;
+    int rc = 0;
+    if (model_load_h5(&m, model_path, err) != 0) {
+        fprintf(stderr, "nn predict: %s\n", err);
+        rc = 1;
+        goto free_paths;
+    }
+    if (setup_check_binary(&m, model_path, err) || setup_device(device, threads, &ctx, NULL, NULL, err)) {
+        fprintf(stderr, "nn predict: %s\n", err);
+        rc = 1;
+        goto free_model;
+    }
+    if (m.nclasses < 2)
+        fprintf(stderr, "nn predict: %s has no class names (not saved by nn train): printing class0/class1\n",
+                model_path);
+
+    // Decode every image (several threads for a folder), then predict in batches.
+    int n = paths.n, h = m.input.h, w = m.input.w;
+    size_t in = shape3_size(m.input);
+    uint8_t *pix = nn_alloc((size_t)n * in, "images");                // (n, H, W, 3)
+    char **errs = nn_calloc((size_t)n * sizeof *errs, "image errors");
+#pragma omp parallel for schedule(dynamic) if (n > 1)
+    for (int i = 0; i < n; i++) {
+        char e[NN_ERRLEN];
+        if (image_load_rgb(paths.s[i], h, w, pix + (size_t)i * in, e) != 0) errs[i] = nn_strdup(e);
+    }
+    int *good = nn_alloc((size_t)n * sizeof *good, "image index");
+    int ngood = 0;
+    for (int i = 0; i < n; i++) {
+        if (errs[i]) {
+            fprintf(stderr, "nn predict: %s\n", errs[i]);
+            rc = 1;
+        } else {
+            if (i != ngood) memcpy(pix + (size_t)ngood * in, pix + (size_t)i * in, in);
+            good[ngood++] = i;
+        }
+    }
+    float *prob = nn_alloc((size_t)(ngood ? ngood : 1) * sizeof(float), "probabilities");   // (n)
+    if (ngood > 0) {
+        int b = NN_MIN(batch, ngood);
+        float *x = nn_alloc((size_t)b * in * sizeof(float), "input batch");                 // (B, H, W, 3)
+        if (ctx.backend == NN_CUDA && cuda_model_upload(&m, &ctx, b, err) != 0) {
+            fprintf(stderr, "nn predict: %s\n", err);
+            nn_free(x);
+            rc = 1;
+            ngood = 0;
+        } else {
+            model_alloc_batch(&m, b);
+            for (int s = 0; s < ngood; s += b) {
+                int k = NN_MIN(b, ngood - s);
+                image_to_float(pix + (size_t)s * in, (size_t)k * in, x);
+                model_predict(&m, &ctx, k, x, prob + s);
+            }
+            nn_free(x);
+        }
+    }
+
+    const char *c0 = setup_class_name(&m, 0), *c1 = setup_class_name(&m, 1);
+    if (json) {
+        printf("[");
+        for (int i = 0, g = 0; i < n; i++) {
+            printf("%s\n  {\"path\": ", i ? "," : "");
+            json_str(stdout, paths.s[i]);
+            if (errs[i] || g >= ngood) {
+                printf(", \"error\": ");
+                json_str(stdout, errs[i] ? errs[i] : "not predicted");
+                printf("}");
+                continue;
+            }
+            float p = prob[g++];
+            printf(", \"class\": ");
+            json_str(stdout, p > 0.5f ? c1 : c0);
+            printf(", \"probability\": %.6f, \"output\": %.6f}", p > 0.5f ? p : 1 - p, p);
+        }
+        printf("\n]\n");
+    } else if (n == 1 && ngood == 1) {
+        float p = prob[0];
+        printf("Probability = %.4f\nPrediction = %s\n", p > 0.5f ? p : 1 - p, p > 0.5f ? c1 : c0);
+    } else {
+        for (int g = 0; g < ngood; g++) {
+            float p = prob[g];
+            printf("%s  %s  %.4f\n", paths.s[good[g]], p > 0.5f ? c1 : c0, p > 0.5f ? p : 1 - p);
+        }
+    }
+    for (int i = 0; i < n; i++) nn_free(errs[i]);
+    nn_free(errs);
+    nn_free(good);
+    nn_free(prob);
+    nn_free(pix);
+    if (ctx.backend == NN_CUDA) cuda_ctx_free(&ctx);
+free_model:
+    model_free(&m);
+free_paths:
+    for (int i = 0; i < paths.n; i++) nn_free(paths.s[i]);
+    free(paths.s);
+    return rc;
 }

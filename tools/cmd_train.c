@@ -1,10 +1,564 @@
-// cmd_train.c: `nn train` (placeholder until its issue lands; says so and fails).
+// cmd_train.c: `nn train`. Builds (or resumes) a model, loads the photos (or makes up a
+// synthetic set when no --data is given), trains epoch by epoch with Keras's output, validates,
+// saves checkpoints atomically, and ends with a chart and a summary. Ctrl-C finishes the step,
+// saves, and exits 130; --resume continues on exactly the curve an unbroken run would follow.
+#include <errno.h>
+#include <math.h>
+#include <omp.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "../data/data.h"
+#include "../nn/common.h"
+#include "../nn/cuda_api.h"
+#include "../nn/h5.h"
+#include "../nn/train.h"
+#include "chart.h"
 #include "cli.h"
+#include "progress.h"
+#include "setup.h"
+#include "synthetic.h"
+
+#define MAX_EPOCHS 100000
+
+// The article's CNN, used when --model is not given and models/catdog.cfg is not found (nn run
+// from another folder).
+static const char builtin_cfg[] =
+    "input 64 64 3\n"
+    "conv2d filters=32 kernel=3 activation=relu\n"
+    "maxpool2d pool=2\n"
+    "flatten\n"
+    "dense units=128 activation=relu\n"
+    "dense units=1 activation=sigmoid\n";
+
+typedef struct opts {
+    const char *data, *val, *cfg, *out, *resume, *log, *cache, *device, *write_synthetic;
+    double val_split, lr;
+    int epochs, batch, threads, save_best, augment, checkpoint_every, synthetic_n;
+    long seed;
+} opts;
+
+static void usage(FILE *f) {
+    fprintf(f,
+"usage: nn train [--data DIR] [options]\n"
+"Trains a two-class image classifier (by default the article's CNN) and saves it as a Keras .h5.\n"
+"\n"
+"data:\n"
+"  --data DIR          one subfolder per class (DIR/cats/*.jpg, DIR/dogs/*.jpg), as Keras's\n"
+"                      flow_from_directory; without --data, a synthetic two-class set is made up\n"
+"                      in memory (400 + 100 images of stripes) so the whole pipeline runs in seconds\n"
+"  --val DIR           validation folder (same classes), evaluated after every epoch\n"
+"  --val-split F       or: hold out the first fraction F of each class of --data (Keras's\n"
+"                      validation_split)\n"
+"  --no-augment        train on the images as they are (default: Keras's shear 0.2, zoom 0.2,\n"
+"                      horizontal flip); validation is never augmented\n"
+"  --cache FILE        keep the decoded images in FILE (and FILE.val) so the next run skips decoding\n"
+"  --synthetic N       the synthetic set's size (training images; validation gets N/4); default 400\n"
+"  --write-synthetic DIR  also write the synthetic images as PNGs into DIR/train and DIR/val\n"
+"model:\n"
+"  --model FILE.cfg    layers (default models/catdog.cfg, or the same CNN built in)\n"
+"  --resume FILE.h5    continue a saved run: weights, Adam's state and the epoch count come from\n"
+"                      FILE; training goes on from its epoch to --epochs. Give the same --seed,\n"
+"                      --batch and data as the first run to follow exactly the same curve\n"
+"training:\n"
+"  --epochs N          epochs in all (default 25; 5 on the synthetic set)\n"
+"  --batch N           images per step (default 32)\n"
+"  --lr X              Adam's learning rate (default 0.001)\n"
+"  --seed N            seeds the weights, the shuffling and the augmentation (default 1)\n"
+"  --device D          auto (GPU when one works, the default), cpu, or cuda (fail without a GPU)\n"
+"  --threads N         CPU threads (default: all cores)\n"
+"output:\n"
+"  --out FILE.h5       the model (default trained_model.h5), rewritten after every epoch so an\n"
+"                      interrupted run can be resumed; the chart goes beside it as FILE.png\n"
+"  --save-best         write --out only when val_loss improves (needs validation); the latest\n"
+"                      epoch then goes to FILE.last.h5 (the file to --resume from)\n"
+"  --checkpoint-every N  also save the checkpoint every N steps within an epoch\n"
+"  --log FILE.csv      epoch,loss,accuracy,val_loss,val_accuracy,images_per_s,seconds\n"
+"\n"
+"Ctrl-C finishes the current step, saves a checkpoint, says where, and exits with status 130\n"
+"(press it twice to quit at once; the last saved file stays intact).\n"
+"\n"
+"examples:\n"
+"  nn train                                          # synthetic set, 5 epochs, seconds\n"
+"  nn train --data ../shared/data/catsdogs/training_set --val ../shared/data/catsdogs/test_set\n"
+"  nn train --data photos --val-split 0.2 --epochs 10 --save-best --log metrics.csv\n");
+}
+
+// --- the run's state, shared with the per-step callback
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    stop_flag = 1;   // SA_RESETHAND: a second Ctrl-C ends the process at once
+}
+
+typedef struct run {
+    opts o;
+    const char *pre;          // "[synthetic] " or ""
+    model m;
+    nn_ctx ctx;
+    char ckpt[4096];          // where checkpoints go (--out, or FILE.last.h5 with --save-best)
+    char png[4096];
+    const char *model_name;   // where the layers came from, for messages
+    progress pg;
+    int saves_failed;
+} run;
+
+static void say(const run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(const run *r, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs(r->pre, stdout);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+    fflush(stdout);
+}
+
+static int save_model(run *r, const char *path) {
+    char err[NN_ERRLEN];
+    if (r->ctx.backend == NN_CUDA) cuda_model_download(&r->m, &r->ctx);
+    if (model_save_h5(&r->m, path, err) != 0) {
+        fprintf(stderr, "nn train: %s\n", err);
+        r->saves_failed++;
+        return -1;
+    }
+    return 0;
+}
+
+static void on_step(void *user, int step, int steps, const train_stats *s) {
+    run *r = user;
+    progress_step(&r->pg, step, s->seconds, train_stats_loss(s), train_stats_acc(s));
+    if (r->o.checkpoint_every > 0 && step % r->o.checkpoint_every == 0 && step < steps)
+        save_model(r, r->ckpt);
+}
+
+// --- checks before any work
+
+// The folder that will hold `path` exists and can be written (the save writes a temporary
+// file beside it and renames it).
+static int check_writable(const char *opt, const char *path, char *err) {
+    char dir[4096];
+    struct stat st;
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash) strcpy(dir, ".");
+    else if (slash == dir) dir[1] = 0;
+    else *slash = 0;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return nn_fail(err, "%s %s: the folder '%s' does not exist (create it first)", opt, path, dir);
+    if (access(dir, W_OK | X_OK) != 0)
+        return nn_fail(err, "%s %s: the folder '%s' is not writable", opt, path, dir);
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return nn_fail(err, "%s %s: is a folder, not a file", opt, path);
+    return 0;
+}
+
+// FILE.h5 -> FILE<suffix>; other names get the suffix appended.
+static void sibling(const char *path, const char *suffix, char *out, size_t len) {
+    size_t n = strlen(path);
+    if (n > 3 && !strcmp(path + n - 3, ".h5")) n -= 3;
+    snprintf(out, len, "%.*s%s", (int)n, path, suffix);
+}
+
+static int parse_args(int argc, char **argv, opts *o) {
+    *o = (opts){.device = "auto", .out = "trained_model.h5", .lr = 0.001, .epochs = -1,
+                .batch = 32, .augment = 1, .seed = 1, .synthetic_n = -1, .val_split = -1};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        int iv;
+        double dv;
+#define STR(name, field) if (!strcmp(a, name)) { if (!(v = cli_value("train", argc, argv, &i))) return 2; o->field = v; continue; }
+        STR("--data", data) STR("--val", val) STR("--model", cfg) STR("--out", out)
+        STR("--resume", resume) STR("--log", log) STR("--cache", cache) STR("--device", device)
+        STR("--write-synthetic", write_synthetic)
+#undef STR
+#define INT(name, field, lo, hi) if (!strcmp(a, name)) { if (!(v = cli_value("train", argc, argv, &i)) || cli_int("train", name, v, lo, hi, &iv)) return 2; o->field = iv; continue; }
+        INT("--epochs", epochs, 1, MAX_EPOCHS) INT("--batch", batch, 1, 65536)
+        INT("--threads", threads, 1, 4096) INT("--checkpoint-every", checkpoint_every, 1, 1 << 30)
+        INT("--synthetic", synthetic_n, 8, 1 << 20)
+#undef INT
+        if (!strcmp(a, "--seed")) {
+            if (!(v = cli_value("train", argc, argv, &i)) || cli_float("train", a, v, 0, 9e15, &dv)) return 2;
+            o->seed = (long)dv;
+        } else if (!strcmp(a, "--lr")) {
+            if (!(v = cli_value("train", argc, argv, &i)) || cli_float("train", a, v, 1e-12, 10, &o->lr)) return 2;
+        } else if (!strcmp(a, "--val-split")) {
+            if (!(v = cli_value("train", argc, argv, &i)) || cli_float("train", a, v, 0, 0.99, &dv)) return 2;
+            if (dv <= 0) return fprintf(stderr, "nn train: --val-split must be above 0 (got %s)\n", v), 2;
+            o->val_split = dv;
+        } else if (!strcmp(a, "--save-best")) o->save_best = 1;
+        else if (!strcmp(a, "--no-augment")) o->augment = 0;
+        else if (cli_is_help(a)) return usage(stdout), -1;
+        else return cli_unknown("train", a);
+    }
+    if (o->val && o->val_split > 0)
+        return fprintf(stderr, "nn train: give --val DIR or --val-split F, not both\n"), 2;
+    if (!o->data && (o->val || o->val_split > 0 || o->cache))
+        return fprintf(stderr, "nn train: --val, --val-split and --cache need --data DIR\n"), 2;
+    if (o->data && (o->synthetic_n > 0 || o->write_synthetic))
+        return fprintf(stderr, "nn train: --synthetic and --write-synthetic are for runs without --data\n"), 2;
+    if (o->save_best && o->data && !o->val && o->val_split <= 0)
+        return fprintf(stderr, "nn train: --save-best needs a validation set: add --val DIR or --val-split F\n"), 2;
+    if (o->epochs < 0) o->epochs = o->data ? 25 : 5;
+    if (o->synthetic_n < 0) o->synthetic_n = 400;
+    return 0;
+}
+
+// --- data
+
+typedef struct data {
+    int synthetic;
+    int nclasses;
+    char *classes[2];
+    image_cache train, val;
+    int have_val;
+} data;
+
+static char *cache_name(const char *cache, const char *suffix) {
+    if (!cache) return NULL;
+    char *s = nn_alloc(strlen(cache) + strlen(suffix) + 1, "cache name");
+    strcpy(s, cache);
+    strcat(s, suffix);
+    return s;
+}
+
+static int load_cache(image_cache *c, const dataset *d, const run *r, const char *cache, char *err) {
+    if (image_cache_load(c, d, r->m.input.h, r->m.input.w, r->o.threads, cache, err) != 0) return -1;
+    say(r, "Found %d images belonging to %d classes.", c->n, d->nclasses);
+    return 0;
+}
+
+static int load_data(run *r, data *D, char *err) {
+    memset(D, 0, sizeof *D);
+    const opts *o = &r->o;
+    if (!o->data) {
+        D->synthetic = 1;
+        D->nclasses = 2;
+        for (int k = 0; k < 2; k++) D->classes[k] = nn_strdup(synthetic_classes[k]);
+        int h = r->m.input.h, w = r->m.input.w, nv = NN_MAX(o->synthetic_n / 4, 2);
+        synthetic_make(&D->train, o->synthetic_n, h, w, 0x5EED0001);
+        synthetic_make(&D->val, nv, h, w, 0x5EED0002);
+        D->have_val = 1;
+        say(r, "Found %d images belonging to 2 classes.", D->train.n);
+        say(r, "Found %d images belonging to 2 classes.", D->val.n);
+        if (o->write_synthetic) {
+            char dir[4096];
+            if (mkdir(o->write_synthetic, 0777) != 0 && errno != EEXIST)
+                return nn_fail(err, "--write-synthetic %s: %s", o->write_synthetic, strerror(errno));
+            snprintf(dir, sizeof dir, "%s/train", o->write_synthetic);
+            if (synthetic_write_dir(&D->train, dir, err)) return -1;
+            snprintf(dir, sizeof dir, "%s/val", o->write_synthetic);
+            if (synthetic_write_dir(&D->val, dir, err)) return -1;
+            say(r, "Wrote the synthetic images to %s/train and %s/val.", o->write_synthetic, o->write_synthetic);
+        }
+        return 0;
+    }
+    dataset all = {0}, tr = {0}, va = {0};
+    int rc = -1;
+    if (setup_open_folder(&all, o->data, err) || setup_check_classes(&all, o->data, err)) goto done;
+    for (int k = 0; k < 2; k++) D->classes[k] = nn_strdup(all.classes[k]);
+    D->nclasses = 2;
+    char *c_train = cache_name(o->cache, ""), *c_val = cache_name(o->cache, ".val");
+    if (o->val_split > 0) {
+        if (dataset_split(&all, o->val_split, &tr, &va, err)) goto free_names;
+        if (tr.n == 0 || va.n == 0) {
+            nn_fail(err, "--val-split %g of %s leaves %s images", o->val_split, o->data,
+                    tr.n ? "no validation" : "no training");
+            goto free_names;
+        }
+        if (load_cache(&D->train, &tr, r, c_train, err) || load_cache(&D->val, &va, r, c_val, err))
+            goto free_names;
+        D->have_val = 1;
+    } else {
+        if (load_cache(&D->train, &all, r, c_train, err)) goto free_names;
+        if (o->val) {
+            if (setup_open_folder(&va, o->val, err)) goto free_names;
+            if (va.nclasses != 2 || strcmp(va.classes[0], all.classes[0]) || strcmp(va.classes[1], all.classes[1])) {
+                nn_fail(err, "--val %s: its class folders (%s%s%s%s) differ from --data's (%s, %s)",
+                        o->val, va.nclasses ? va.classes[0] : "none", va.nclasses > 1 ? ", " : "",
+                        va.nclasses > 1 ? va.classes[1] : "", va.nclasses > 2 ? ", ..." : "",
+                        all.classes[0], all.classes[1]);
+                goto free_names;
+            }
+            if (load_cache(&D->val, &va, r, c_val, err)) goto free_names;
+            D->have_val = 1;
+        }
+    }
+    rc = 0;
+free_names:
+    nn_free(c_train);
+    nn_free(c_val);
+done:
+    dataset_free(&all);
+    dataset_free(&tr);
+    dataset_free(&va);
+    return rc;
+}
+
+static void free_data(data *D) {
+    if (D->synthetic) {
+        synthetic_free(&D->train);
+        synthetic_free(&D->val);
+    } else {
+        if (D->train.pixels) image_cache_free(&D->train);
+        if (D->have_val) image_cache_free(&D->val);
+    }
+    for (int k = 0; k < 2; k++) nn_free(D->classes[k]);
+}
+
+// --- the model
+
+static int build_model(run *r, char *err) {
+    const opts *o = &r->o;
+    model *m = &r->m;
+    if (!o->resume) {
+        if (o->cfg) {
+            r->model_name = o->cfg;
+            if (model_load_cfg(m, o->cfg, err)) return -1;
+        } else if (access("models/catdog.cfg", R_OK) == 0) {
+            r->model_name = "models/catdog.cfg (the article's CNN)";
+            if (model_load_cfg(m, "models/catdog.cfg", err)) return -1;
+        } else {
+            r->model_name = "the article's CNN (built in: models/catdog.cfg is not here)";
+            if (model_parse_cfg(m, builtin_cfg, "built-in catdog.cfg", err)) return -1;
+        }
+        if (setup_check_binary(m, o->cfg ? o->cfg : "models/catdog.cfg", err)) return -1;
+        model_init_weights(m, (uint64_t)o->seed);
+        m->epoch = 0;
+        return 0;
+    }
+    r->model_name = o->resume;
+    if (model_load_h5(m, o->resume, err)) return -1;
+    if (setup_check_binary(m, o->resume, err)) return -1;
+    if (o->cfg) {   // the cfg given must describe the same network as the file
+        model c;
+        if (model_load_cfg(&c, o->cfg, err)) return -1;
+        int same = setup_same_architecture(m, o->resume, &c, o->cfg, err);
+        model_free(&c);
+        if (same) return -1;
+    }
+    return 0;
+}
+
+// The dataset's class names go into the model (saved in the .h5); a resumed model must have
+// been trained on the same ones.
+static int set_classes(run *r, const data *D, char *err) {
+    model *m = &r->m;
+    if (m->nclasses == 2) {
+        if (strcmp(m->classes[0], D->classes[0]) || strcmp(m->classes[1], D->classes[1]))
+            return nn_fail(err, "%s was trained on the classes (%s, %s) but %s has (%s, %s)",
+                           r->o.resume, m->classes[0], m->classes[1],
+                           D->synthetic ? "the synthetic set" : r->o.data, D->classes[0], D->classes[1]);
+        return 0;
+    }
+    for (int i = 0; i < m->nclasses; i++) nn_free(m->classes[i]);
+    m->nclasses = 2;
+    for (int k = 0; k < 2; k++) m->classes[k] = nn_strdup(D->classes[k]);
+    return 0;
+}
+
+// --- the loop
+
+typedef struct best { int epoch; double value; const char *by; } best;
+
+static void report_end(run *r, const epoch_row *rows, int nrows, const best *b, const char *saved,
+                       double t_start, int interrupted) {
+    char t[32];
+    if (nrows > 0 && b->epoch > 0) {
+        const epoch_row *e = &rows[b->epoch - rows[0].epoch];
+        if (!strcmp(b->by, "val_loss"))
+            say(r, "Best epoch: %d by val_loss (val_loss %.4f, val_accuracy %.4f).", b->epoch, e->val_loss, e->val_acc);
+        else
+            say(r, "Best epoch: %d by loss (no validation set; loss %.4f, accuracy %.4f).", b->epoch, e->loss, e->accuracy);
+    }
+    if (saved) say(r, "%s saved to %s (epoch %d).", interrupted ? "Checkpoint" : "Model", saved, r->m.epoch);
+    if (nrows > 0) say(r, "Chart of loss and accuracy: %s", r->png);
+    if (r->o.log) say(r, "Metrics log: %s", r->o.log);
+    progress_fmt_time(nn_now() - t_start, t, sizeof t);
+    say(r, "Total time: %s.", t);
+}
+
+static int train_loop(run *r, data *D, double t_start) {
+    opts *o = &r->o;
+    model *m = &r->m;
+    char err[NN_ERRLEN];
+    int threads = o->threads > 0 ? o->threads : omp_get_max_threads();
+    int workers = r->ctx.backend == NN_CUDA ? threads : NN_MAX(1, threads / 2);
+    loader *L = loader_create(&D->train, o->batch, 1, o->augment, (uint64_t)o->seed ^ 0x9E3779B97F4A7C15ull, workers);
+    int steps = loader_steps(L);
+    adam_cfg opt = adam_defaults();
+    opt.lr = (float)o->lr;
+
+    // Where a resumed run stands: t steps done of which epoch * steps in whole epochs.
+    int start = m->epoch, first = 0;
+    long within = m->t - (long)m->epoch * steps;
+    if (o->resume) {
+        if (within > 0 && within < steps) {
+            first = (int)within;
+            say(r, "Resuming %s: epoch %d, step %d/%d.", o->resume, start + 1, first, steps);
+        } else if (within != 0) {
+            say(r, "Resuming %s after epoch %d (Adam's step count %ld does not fit %d steps an epoch:"
+                " the batch size or the data differ from the first run).", o->resume, start, m->t, steps);
+        } else {
+            say(r, "Resuming %s after epoch %d.", o->resume, start);
+        }
+    }
+
+    // History: a resumed run takes the earlier epochs from its log, so chart and log are whole.
+    epoch_row *rows = nn_calloc((size_t)(o->epochs + 1) * sizeof *rows, "history");
+    int nrows = 0;
+    if (o->resume && o->log) nrows = NN_MAX(0, history_read(o->log, start, rows, o->epochs));
+    FILE *log = NULL;
+    if (o->log) {
+        if (!(log = fopen(o->log, "w"))) {
+            fprintf(stderr, "nn train: --log %s: cannot write (%s)\n", o->log, strerror(errno));
+            nn_free(rows), loader_free(L);
+            return 1;
+        }
+        fprintf(log, HISTORY_HEADER "\n");
+        for (int i = 0; i < nrows; i++) history_write_row(log, &rows[i]);
+        fflush(log);
+    }
+    best b = {0, INFINITY, D->have_val ? "val_loss" : "loss"};
+    for (int i = 0; i < nrows; i++) {
+        double v = D->have_val ? rows[i].val_loss : rows[i].loss;
+        if (v < b.value) b.value = v, b.epoch = rows[i].epoch;
+    }
+    if (o->save_best)
+        say(r, "Saving the best epoch (by val_loss) to %s and the latest to %s.", o->out, r->ckpt);
+
+    struct sigaction sa = {0};
+    sa.sa_handler = on_sigint;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+
+    int rc = 0, trained_steps = 0;
+    const char *saved = NULL;
+    for (int e = start; e < o->epochs; e++) {
+        say(r, "Epoch %d/%d", e + 1, o->epochs);
+        int f = e == start ? first : 0;
+        progress_start(&r->pg, stdout, r->pre, steps, f);
+        train_stats ts;
+        int reached = train_epoch(m, &r->ctx, L, o->batch, e, f, &opt, &stop_flag, on_step, r, &ts);
+        trained_steps += ts.steps;
+        if (reached < steps) {   // interrupted in mid-epoch: m->epoch still counts whole epochs
+            if (r->pg.tty) putchar('\n');
+            if (trained_steps == 0) {
+                say(r, "Interrupted before the first step: nothing saved.");
+                rc = 130;
+                break;
+            }
+            if (save_model(r, r->ckpt) == 0) {
+                say(r, "Interrupted at epoch %d, step %d/%d: checkpoint saved to %s.", e + 1, reached, steps, r->ckpt);
+                say(r, "Continue with the same options plus --resume %s", r->ckpt);
+            }
+            rc = 130;
+            break;
+        }
+        m->epoch = e + 1;
+        epoch_row row = {e + 1, train_stats_loss(&ts), train_stats_acc(&ts), NAN, NAN,
+                         ts.seconds > 0 ? ts.seen / ts.seconds : 0, ts.seconds};
+        char extra[256] = "";
+        if (D->have_val) {
+            eval_result vr;
+            train_evaluate(m, &r->ctx, &D->val, o->batch, &vr);
+            row.val_loss = vr.loss, row.val_acc = vr.accuracy;
+            row.seconds += vr.seconds;
+            snprintf(extra, sizeof extra, " - val_loss: %.4f - val_accuracy: %.4f", vr.loss, vr.accuracy);
+        }
+        snprintf(extra + strlen(extra), sizeof extra - strlen(extra), " - %.0f img/s", row.images_per_s);
+        progress_end(&r->pg, steps, ts.seconds, row.loss, row.accuracy, extra);
+        rows[nrows++] = row;
+        if (log) history_write_row(log, &row);
+
+        double v = D->have_val ? row.val_loss : row.loss;
+        int improved = v < b.value;
+        if (o->save_best) {
+            if (improved) {
+                if (isfinite(b.value))
+                    say(r, "Epoch %d: val_loss improved from %.5f to %.5f, saving model to %s", e + 1, b.value, v, o->out);
+                else
+                    say(r, "Epoch %d: val_loss is %.5f, saving model to %s", e + 1, v, o->out);
+                if (save_model(r, o->out) == 0) saved = o->out;
+            } else {
+                say(r, "Epoch %d: val_loss did not improve from %.5f", e + 1, b.value);
+            }
+            save_model(r, r->ckpt);
+        } else if (save_model(r, o->out) == 0) {
+            saved = o->out;
+        }
+        if (improved) b.value = v, b.epoch = e + 1;
+        if (chart_write_png(r->png, rows, nrows, r->pre[0] ? "synthetic set" : o->data, err))
+            fprintf(stderr, "nn train: %s\n", err);
+        if (stop_flag) {
+            say(r, "Interrupted after epoch %d: the model is saved.", e + 1);
+            rc = 130;
+            break;
+        }
+    }
+    if (rc == 0 || nrows > 0) report_end(r, rows, nrows, &b, rc ? NULL : (saved ? saved : NULL), t_start, rc != 0);
+    if (r->saves_failed && rc == 0) rc = 1;
+    if (log) fclose(log);
+    nn_free(rows);
+    loader_free(L);
+    return rc;
+}
 
 int cmd_train(int argc, char **argv) {
-    (void)argc, (void)argv;
-    fprintf(stderr, "nn train: not available in this build yet\n");
-    return 1;
+    double t_start = nn_now();
+    run *r = nn_calloc(sizeof *r, "run");
+    int rc = parse_args(argc, argv, &r->o);
+    if (rc) {
+        nn_free(r);
+        return rc < 0 ? 0 : rc;
+    }
+    opts *o = &r->o;
+    r->pre = o->data ? "" : "[synthetic] ";
+    char err[NN_ERRLEN];
+    data D = {0};
+    rc = 1;
+    if (o->save_best) sibling(o->out, ".last.h5", r->ckpt, sizeof r->ckpt);
+    else snprintf(r->ckpt, sizeof r->ckpt, "%s", o->out);
+    sibling(o->out, ".png", r->png, sizeof r->png);
+    if (check_writable("--out", o->out, err) || (o->log && check_writable("--log", o->log, err))) goto fail;
+    if (o->resume && access(o->resume, R_OK) != 0) {
+        nn_fail(err, "--resume %s: %s", o->resume, strerror(errno));
+        goto fail;
+    }
+    if (!o->data)
+        say(r, "no --data given: training on a synthetic two-class set (stripes: horizontal vs vertical, "
+               "%d + %d images). Use --data DIR for your photos (nn train --help).",
+            o->synthetic_n, NN_MAX(o->synthetic_n / 4, 2));
+    if (setup_device(o->device, o->threads, &r->ctx, stdout, r->pre, err)) goto fail;
+    r->ctx.seed = (uint64_t)o->seed;
+    if (build_model(r, err)) goto fail;
+    if (r->m.epoch >= o->epochs) {
+        say(r, "%s already has %d epochs (--epochs %d): nothing to train; raise --epochs to go on.",
+            o->resume, r->m.epoch, o->epochs);
+        rc = 0;
+        goto out;
+    }
+    say(r, "Model: %s, %zu parameters%s", r->model_name, r->m.nparams,
+        o->resume ? "" : ", fresh weights");
+    if (load_data(r, &D, err) || set_classes(r, &D, err)) goto fail;
+    model_alloc_batch(&r->m, o->batch);
+    if (r->ctx.backend == NN_CUDA && cuda_model_upload(&r->m, &r->ctx, o->batch, err)) goto fail;
+    rc = train_loop(r, &D, t_start);
+    goto out;
+fail:
+    fprintf(stderr, "nn train: %s\n", err);
+out:
+    free_data(&D);
+    model_free(&r->m);
+    if (r->ctx.backend == NN_CUDA) cuda_ctx_free(&r->ctx);
+    nn_free(r);
+    return rc;
 }

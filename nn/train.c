@@ -1,0 +1,70 @@
+// train.c: one epoch of training and one evaluation pass. The loop is small on purpose: the
+// loader (data/) shuffles and augments, model_train_step (nn/model.c, or cuda/ when the context
+// is a GPU one) does forward, loss, backward and Adam; this file only strings them together,
+// keeps Keras's running means, and honours a stop request between steps.
+#include "train.h"
+
+#include <string.h>
+
+#include "common.h"
+#include "loss.h"
+
+int train_epoch(model *m, const nn_ctx *ctx, loader *L, int batch, int epoch, int first_step,
+                const adam_cfg *opt, volatile sig_atomic_t *stop, train_step_fn cb, void *user,
+                train_stats *out) {
+    size_t in = shape3_size(m->input);
+    float *x = nn_alloc((size_t)batch * in * sizeof(float), "training batch");   // (B, H, W, C)
+    float *y = nn_alloc((size_t)batch * sizeof(float), "training labels");       // (B)
+    int steps = loader_steps(L), step = 0;
+    memset(out, 0, sizeof *out);
+    loader_start_epoch(L, epoch);
+    // The batches before first_step were trained on before the interruption: draw them so the
+    // loader's order and augmentation stay in step, but do not train on them again.
+    while (step < first_step && loader_next(L, x, y, NULL) > 0) step++;
+    double t0 = nn_now();
+    int n;
+    double wait;
+    while (!(stop && *stop) && (n = loader_next(L, x, y, &wait)) > 0) {
+        int correct = 0;
+        float loss = model_train_step(m, ctx, n, x, y, opt, &correct);
+        step++;
+        out->steps++;
+        out->seen += n;
+        out->loss_sum += (double)loss * n;
+        out->correct += correct;
+        out->wait_s += wait;
+        out->seconds = nn_now() - t0;
+        if (cb) cb(user, step, steps, out);
+    }
+    out->seconds = nn_now() - t0;
+    nn_free(x);
+    nn_free(y);
+    return step;
+}
+
+void train_evaluate(model *m, const nn_ctx *ctx, const image_cache *c, int batch, eval_result *r) {
+    size_t in = shape3_size(m->input);
+    float *x = nn_alloc((size_t)batch * in * sizeof(float), "evaluation batch");   // (B, H, W, C)
+    float *y = nn_alloc((size_t)batch * sizeof(float), "evaluation labels");       // (B)
+    memset(r, 0, sizeof *r);
+    double t0 = nn_now(), loss_sum = 0;
+    long correct = 0;
+    for (int s = 0; s < c->n; s += batch) {
+        int k = NN_MIN(batch, c->n - s);
+        image_to_float(c->pixels + (size_t)s * in, (size_t)k * in, x);
+        for (int i = 0; i < k; i++) y[i] = (float)c->labels[s + i];
+        const float *z = model_forward(m, ctx, k, x, 1);   // (k) logits
+        loss_sum += (double)bce_logits(k, z, y, NULL) * k;
+        correct += binary_correct(k, z, y);
+        for (int i = 0; i < k; i++) {
+            int truth = c->labels[s + i] != 0, pred = z[i] > 0.0f;
+            r->confusion[truth][pred]++;
+        }
+    }
+    r->n = c->n;
+    r->loss = c->n ? loss_sum / c->n : 0;
+    r->accuracy = c->n ? (double)correct / c->n : 0;
+    r->seconds = nn_now() - t0;
+    nn_free(x);
+    nn_free(y);
+}

@@ -1,0 +1,51 @@
+// train.h: the training loop and the evaluation pass, shared by `nn train`, `nn evaluate` and
+// anything else that trains a binary classifier from an image cache (data/data.h). The command
+// line owns the printing; these functions only compute, and report each step to a callback so
+// a progress bar can be drawn without the loop knowing about terminals.
+#ifndef NN_TRAIN_H
+#define NN_TRAIN_H
+
+#include <signal.h>
+
+#include "../data/data.h"
+#include "adam.h"
+#include "ctx.h"
+#include "model.h"
+
+// Running totals of one epoch (Keras shows the mean over the samples seen so far).
+typedef struct train_stats {
+    int steps;            // steps run in this call
+    long seen;            // samples trained on
+    double loss_sum;      // sum of per-sample losses (batch mean * batch size)
+    long correct;         // right predictions
+    double seconds;       // wall time of the steps (loading, forward, backward, Adam)
+    double wait_s;        // of which waiting for the loader
+} train_stats;
+
+static inline double train_stats_loss(const train_stats *s) { return s->seen ? s->loss_sum / s->seen : 0; }
+static inline double train_stats_acc(const train_stats *s) { return s->seen ? (double)s->correct / s->seen : 0; }
+
+// Called after each step: `step` is 1-based within the epoch, `steps` the epoch's total.
+typedef void (*train_step_fn)(void *user, int step, int steps, const train_stats *s);
+
+// Runs epoch `epoch` (0-based) of loader L on model m, starting at step `first_step` (the
+// earlier batches are drawn and dropped, so a run resumed in mid-epoch sees the same batches as
+// one that was never stopped). Batches are at most `batch` samples of the model's input size.
+// When *stop becomes non-zero (a signal handler), the current step finishes and the loop
+// returns early. Returns the 1-based step reached (== loader_steps(L) when the epoch ended).
+int train_epoch(model *m, const nn_ctx *ctx, loader *L, int batch, int epoch, int first_step,
+                const adam_cfg *opt, volatile sig_atomic_t *stop, train_step_fn cb, void *user,
+                train_stats *out);
+
+// Loss, accuracy and the 2x2 confusion matrix (rows: true label, columns: predicted) of the
+// model on every image of c, never augmented (rescale only), `batch` images per forward pass.
+typedef struct eval_result {
+    int n;
+    double loss, accuracy;
+    long confusion[2][2];
+    double seconds;
+} eval_result;
+
+void train_evaluate(model *m, const nn_ctx *ctx, const image_cache *c, int batch, eval_result *r);
+
+#endif

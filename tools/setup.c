@@ -1,0 +1,137 @@
+// setup.c: device choice and model checks shared by the commands (see setup.h). The checks run
+// before any work so a wrong file fails in one clear line, not in a layer deep inside a step.
+#include "setup.h"
+
+#include <omp.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../nn/common.h"
+#include "../nn/cuda_api.h"
+
+int setup_device(const char *want, int threads, nn_ctx *ctx, FILE *say, const char *prefix, char *err) {
+    *ctx = nn_ctx_cpu();
+    if (threads > 0) {
+        ctx->threads = threads;
+        omp_set_num_threads(threads);
+    }
+    if (!prefix) prefix = "";
+    int cores = threads > 0 ? threads : omp_get_max_threads();
+    char name[256] = "", why[NN_ERRLEN] = "";
+    if (!strcmp(want, "cpu")) {
+        if (say) fprintf(say, "%sUsing CPU: --device cpu (%d threads)\n", prefix, cores);
+        return 0;
+    }
+    if (strcmp(want, "auto") && strcmp(want, "cuda"))
+        return nn_fail(err, "--device '%s' is not one of auto, cpu, cuda", want);
+    int ok = cuda_probe(0, name, sizeof name, why);
+    if (ok && cuda_ctx_init(ctx, 0, why) == 0) {
+        if (say) fprintf(say, "%sUsing GPU: %s\n", prefix, name);
+        return 0;
+    }
+    *ctx = nn_ctx_cpu();
+    if (threads > 0) ctx->threads = threads;
+    if (!strcmp(want, "cuda")) return nn_fail(err, "--device cuda: no usable GPU: %s", why);
+    if (say) fprintf(say, "%sUsing CPU: %s (%d threads)\n", prefix, why, cores);
+    return 0;
+}
+
+void setup_fmt_shape(shape3 s, char *buf, size_t len) {
+    if (s.flat) snprintf(buf, len, "(None, %d)", s.c);
+    else snprintf(buf, len, "(None, %d, %d, %d)", s.h, s.w, s.c);
+}
+
+void setup_fmt_kernel(const layer *l, char *buf, size_t len) {
+    if (l->kind == LAYER_CONV2D) snprintf(buf, len, "(%d, %d, %d, %d)", l->kh, l->kw, l->in.c, l->filters);
+    else if (l->kind == LAYER_DENSE) snprintf(buf, len, "(%d, %d)", l->in.c, l->units);
+    else snprintf(buf, len, "none");
+}
+
+int setup_check_binary(const model *m, const char *name, char *err) {
+    char s[64];
+    if (m->nlayers == 0) return nn_fail(err, "%s: the model has no layers", name);
+    if (m->input.flat || m->input.c != 3) {
+        setup_fmt_shape(m->input, s, sizeof s);
+        return nn_fail(err, "%s: the model's input is %s but photos are read as RGB images "
+                       "(None, H, W, 3)", name, s);
+    }
+    const layer *last = &m->layers[m->nlayers - 1];
+    if (shape3_size(last->out) != 1) {
+        setup_fmt_shape(last->out, s, sizeof s);
+        return nn_fail(err, "%s: the last layer '%s' outputs %s, but a two-class model ends in one "
+                       "sigmoid unit (None, 1)", name, last->name, s);
+    }
+    if (last->act != ACT_SIGMOID)
+        return nn_fail(err, "%s: the last layer '%s' has activation '%s'; a two-class model ends in "
+                       "'sigmoid' (one probability)", name, last->name, act_name(last->act));
+    return 0;
+}
+
+int setup_same_architecture(const model *a, const char *aname, const model *b, const char *bname,
+                            char *err) {
+    char sa[64], sb[64];
+    if (memcmp(&a->input, &b->input, sizeof a->input)) {
+        setup_fmt_shape(a->input, sa, sizeof sa);
+        setup_fmt_shape(b->input, sb, sizeof sb);
+        return nn_fail(err, "%s does not match %s: input %s in %s but %s in %s", aname, bname, sa,
+                       aname, sb, bname);
+    }
+    int n = NN_MIN(a->nlayers, b->nlayers);
+    for (int i = 0; i < n; i++) {
+        const layer *la = &a->layers[i], *lb = &b->layers[i];
+        const char *ta = layer_ops_of(la->kind)->type, *tb = layer_ops_of(lb->kind)->type;
+        if (la->kind != lb->kind)
+            return nn_fail(err, "%s does not match %s: layer %d is %s '%s' in %s but %s '%s' in %s",
+                           aname, bname, i + 1, ta, la->name, aname, tb, lb->name, bname);
+        setup_fmt_kernel(la, sa, sizeof sa);
+        setup_fmt_kernel(lb, sb, sizeof sb);
+        if (strcmp(sa, sb) || la->bsize != lb->bsize)
+            return nn_fail(err, "%s does not match %s: layer %d '%s' has kernel %s%s in %s but %s%s "
+                           "in %s", aname, bname, i + 1, la->name, sa, la->bsize ? " with bias" : "",
+                           aname, sb, lb->bsize ? " with bias" : "", bname);
+        setup_fmt_shape(la->out, sa, sizeof sa);
+        setup_fmt_shape(lb->out, sb, sizeof sb);
+        if (strcmp(sa, sb))
+            return nn_fail(err, "%s does not match %s: layer %d '%s' outputs %s in %s but %s in %s",
+                           aname, bname, i + 1, la->name, sa, aname, sb, bname);
+        if (la->act != lb->act)
+            return nn_fail(err, "%s does not match %s: layer %d '%s' has activation %s in %s but %s "
+                           "in %s", aname, bname, i + 1, la->name, act_name(la->act), aname,
+                           act_name(lb->act), bname);
+    }
+    if (a->nlayers != b->nlayers)
+        return nn_fail(err, "%s does not match %s: %d layers in %s but %d in %s", aname, bname,
+                       a->nlayers, aname, b->nlayers, bname);
+    return 0;
+}
+
+const char *setup_class_name(const model *m, int i) {
+    static const char *const fallback[2] = {"class0", "class1"};
+    if (i >= 0 && i < m->nclasses && m->classes[i] && m->classes[i][0]) return m->classes[i];
+    return fallback[i != 0];
+}
+
+int setup_open_folder(dataset *d, const char *dir, char *err) {
+    struct stat st;
+    memset(d, 0, sizeof *d);
+    if (stat(dir, &st) != 0) return nn_fail(err, "%s: no such folder", dir);
+    if (!S_ISDIR(st.st_mode)) return nn_fail(err, "%s: not a folder", dir);
+    if (dataset_open(d, dir, err) == 0) return 0;
+    char flat_err[NN_ERRLEN];   // Kaggle's flat download (cat.1.jpg, dog.1.jpg) works too
+    memset(d, 0, sizeof *d);
+    if (dataset_open_flat(d, dir, flat_err) == 0) return 0;
+    memset(d, 0, sizeof *d);
+    return -1;   // err still holds dataset_open's reason, the more useful one
+}
+
+int setup_check_classes(const dataset *d, const char *dir, char *err) {
+    if (d->nclasses < 2)
+        return nn_fail(err, "%s: found %d class folder%s%s%s; two are needed (one subfolder per "
+                       "class, e.g. cats/ and dogs/)", dir, d->nclasses, d->nclasses == 1 ? " (" : "s",
+                       d->nclasses == 1 ? d->classes[0] : "", d->nclasses == 1 ? ")" : "");
+    if (d->nclasses > 2)
+        return nn_fail(err, "%s: found %d class folders (%s, %s, %s%s); the model has one sigmoid "
+                       "output and tells exactly two classes apart", dir, d->nclasses, d->classes[0],
+                       d->classes[1], d->classes[2], d->nclasses > 3 ? ", ..." : "");
+    return 0;
+}
