@@ -19,16 +19,19 @@
 // Saving goes to a temporary file in the same folder, which is flushed, fsynced and renamed
 // over the target: a crash at any point leaves either the old file or the new one, never half.
 // Loading treats the file as untrusted: every shape, size and type is checked before a read,
-// and any problem is one line in err (HDF5's own error printing is switched off).
+// and any problem is one line in err (HDF5's own error printing is switched off); a first
+// load in a child process keeps libhdf5's own crashes on corrupt files out of the caller.
 #include "h5.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -668,8 +671,7 @@ static int read_extras(rd *r, hid_t f, model *m) {
     return 0;
 }
 
-int model_load_h5(model *m, const char *path, char *err) {
-    h5_quiet();
+static int load(model *m, const char *path, char *err) {
     model_init(m, (shape3){0, 0, 0, 0});
     rd r = {path, err, {0}};
     err[0] = 0;
@@ -716,4 +718,35 @@ int model_load_h5(model *m, const char *path, char *err) {
         return -1;
     }
     return 0;
+}
+
+// libhdf5 (1.10 at least) trusts the references that variable-length strings keep into the
+// file's global heap: in a corrupt file, H5Aread reads out of bounds and the process dies
+// (H5HG_read). No API hands those references over unconverted, so they cannot be checked
+// first. Instead a first load runs in a child process: if the child dies, the file is reported
+// as corrupt and this process never reads it. The child only reads the file (no CUDA, no
+// threads) and leaves with _exit. If no child can be made, the file is loaded directly.
+static int probe_in_child(const char *path, char *err) {
+    pid_t pid = fork();
+    if (pid < 0) return 0;
+    if (pid == 0) {
+        alarm(300);   // a corrupt file that sends libhdf5 into a loop ends as a crash too
+        model m;
+        char e[NN_ERRLEN];
+        _exit(load(&m, path, e) == 0 ? 0 : 1);
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR) return 0;   // SIGCHLD ignored by the caller: no status to read
+    if (WIFSIGNALED(st))
+        return nn_fail(err, "%s: corrupt HDF5 file (libhdf5 %s reading it, signal %d)", path,
+                       WTERMSIG(st) == SIGALRM ? "hung" : "crashed", WTERMSIG(st));
+    return 0;
+}
+
+int model_load_h5(model *m, const char *path, char *err) {
+    h5_quiet();
+    model_init(m, (shape3){0, 0, 0, 0});
+    if (probe_in_child(path, err) != 0) return -1;
+    return load(m, path, err);
 }
