@@ -1,34 +1,320 @@
-// model_cuda.cu: the model's device mirror (arenas, activations) and the whole training step.
-// (Skeleton: the entry points exist so the CUDA build links; filled in by the CUDA backend work.)
-#include "cuda_common.h"
+// model_cuda.cu: the model's device mirror and the layer-by-layer forward and backward passes.
+// The four parameter arenas, the activations and every scratch buffer are allocated once per
+// model and batch size (cuda_model_get); the passes only queue kernels on the context's stream,
+// so the same code runs eagerly or inside a captured CUDA graph (train_cuda.cu). The article's
+// first two layers (conv 3x3 + ReLU, 2x2 max-pool) run fused when the model starts with them.
+#include <string.h>
+
+#include "model_cuda.h"
 
 extern "C" {
 #include "../nn/cuda_api.h"
-#include "../nn/model.h"
+#include "../nn/elementwise.h"
 }
+
+// The activation a layer applies in this pass: as nn/model.c, the last sigmoid is left to the
+// loss when logits are asked for.
+static act_kind pass_act(const model *m, int i, int logits) {
+    const layer *l = &m->layers[i];
+    if (logits && i == m->nlayers - 1 && l->act == ACT_SIGMOID) return ACT_LINEAR;
+    return l->act;
+}
+
+static void free_batch(cuda_model *d) {
+    for (int i = 0; i < MODEL_MAX_LAYERS; i++) {
+        if (d->owns_y[i]) cuda_free(d->y[i]);
+        cuda_free(d->aux[i]);
+        d->y[i] = NULL, d->aux[i] = NULL, d->owns_y[i] = 0;
+    }
+    cuda_free(d->arg);
+    cuda_free(d->x);
+    cuda_free(d->labels);
+    cuda_free(d->dbuf[0]);
+    cuda_free(d->dbuf[1]);
+    cuda_free(d->ws);
+    if (d->h_out) CUDA_CHECK(cudaFreeHost(d->h_out));
+    d->arg = NULL, d->x = d->labels = d->dbuf[0] = d->dbuf[1] = d->ws = d->h_out = NULL;
+    d->ws_floats = 0;
+    d->batch = 0;
+}
+
+void cuda_model_drop_graph(cuda_model *d) {
+    if (d->graph) CUDA_CHECK(cudaGraphExecDestroy(d->graph));
+    d->graph = NULL;
+    d->graph_images = NULL;
+    d->graph_batch = 0;
+}
+
+static void alloc_batch(model *m, cuda_model *d, const nn_ctx *ctx, int batch) {
+    char what[128];
+    d->fused = m->nlayers >= 2 && conv2d_pool_fusable(&m->layers[0], &m->layers[1], 1);
+    size_t in = shape3_size(m->input), most = model_output_size(m), ws = 0;
+    for (int i = 0; i < m->nlayers; i++) {
+        const layer *l = &m->layers[i];
+        size_t sz = shape3_size(l->out);
+        if (l->kind == LAYER_FLATTEN && i > 0) {
+            d->y[i] = d->y[i - 1];   // the data does not move (NHWC order is the flat order)
+        } else if (d->fused && i == 0) {
+            d->y[i] = NULL;          // the conv output is never written
+        } else {
+            snprintf(what, sizeof what, "activations of layer %d (%s)", i + 1, l->name);
+            d->y[i] = (float *)CUDA_MALLOC((size_t)batch * sz * sizeof(float), what, batch);
+            d->owns_y[i] = 1;
+        }
+        if (l->aux_per_sample && !(d->fused && i == 1))
+            d->aux[i] = (int32_t *)CUDA_MALLOC((size_t)batch * l->aux_per_sample * sizeof(int32_t),
+                                               "max-pool indices", batch);
+        // Gradients w.r.t. a layer's input exist for every layer but the first (and not for the
+        // fused pool, whose input is the conv output).
+        if (i > 0 && !(d->fused && i == 1)) most = NN_MAX(most, shape3_size(l->in));
+        if (l->kind == LAYER_DENSE) ws = NN_MAX(ws, dense_cuda_ws_floats(l, ctx, batch));
+        if (l->kind == LAYER_CONV2D && !(d->fused && i == 0))
+            ws = NN_MAX(ws, conv2d_cuda_ws_floats(l, ctx, batch));
+    }
+    if (d->fused) {
+        ws = NN_MAX(ws, conv2d_pool_ws_floats(&m->layers[0], &m->layers[1], ctx, batch));
+        d->arg = (uint8_t *)CUDA_MALLOC((size_t)batch * shape3_size(m->layers[1].out),
+                                        "max-pool window positions", batch);
+    }
+    d->x = (float *)CUDA_MALLOC((size_t)batch * in * sizeof(float), "input batch", batch);
+    d->labels = (float *)CUDA_MALLOC((size_t)batch * sizeof(float), "labels", batch);
+    d->dbuf[0] = (float *)CUDA_MALLOC((size_t)batch * most * sizeof(float), "gradient buffer", batch);
+    d->dbuf[1] = (float *)CUDA_MALLOC((size_t)batch * most * sizeof(float), "gradient buffer", batch);
+    d->ws_floats = ws;
+    d->ws = ws ? (float *)CUDA_MALLOC(ws * sizeof(float), "kernel scratch", batch) : NULL;
+    CUDA_CHECK(cudaMallocHost((void **)&d->h_out, (size_t)batch * model_output_size(m) * sizeof(float)));
+    d->batch = batch;
+}
+
+// The device mirror with room for `batch` samples, created (arenas copied from the host) on
+// first use; growing the batch reallocates the activations, never the arenas.
+cuda_model *cuda_model_get(model *m, const nn_ctx *ctx, int batch) {
+    if (!ctx || ctx->backend != NN_CUDA || !ctx->cuda)
+        NN_DIE("the CUDA model path needs a CUDA context (cuda_ctx_init)");
+    cuda_model *d = m->dev;
+    if (!d) {
+        d = (cuda_model *)nn_calloc(sizeof *d, "CUDA model");
+        size_t bytes = (m->nparams ? m->nparams : 1) * sizeof(float);
+        d->nparams = m->nparams;
+        d->w = (float *)CUDA_MALLOC(bytes, "weights", -1);
+        d->g = (float *)CUDA_MALLOC(bytes, "gradients", -1);
+        d->m = (float *)CUDA_MALLOC(bytes, "Adam first moments", -1);
+        d->v = (float *)CUDA_MALLOC(bytes, "Adam second moments", -1);
+        d->step = (int *)CUDA_MALLOC(sizeof(int), "step counter", -1);
+        m->dev = d;
+        cudaStream_t s = ctx_stream(ctx);
+        CUDA_CHECK(cudaMemcpyAsync(d->w, m->w, bytes, cudaMemcpyHostToDevice, s));
+        CUDA_CHECK(cudaMemcpyAsync(d->m, m->m, bytes, cudaMemcpyHostToDevice, s));
+        CUDA_CHECK(cudaMemcpyAsync(d->v, m->v, bytes, cudaMemcpyHostToDevice, s));
+        CUDA_CHECK(cudaMemsetAsync(d->g, 0, bytes, s));
+        CUDA_CHECK(cudaStreamSynchronize(s));
+    }
+    if (batch > d->batch) {
+        CUDA_CHECK(cudaStreamSynchronize(ctx_stream(ctx)));
+        cuda_model_drop_graph(d);
+        free_batch(d);
+        alloc_batch(m, d, ctx, batch);
+    }
+    return d;
+}
+
+// Per-step arrays for `steps` steps and `count` images (grown, never shrunk).
+void cuda_model_ensure_steps(model *m, int steps, int count) {
+    cuda_model *d = m->dev;
+    if (steps > d->cap) {
+        int cap = NN_MAX(steps, 64);
+        cuda_free(d->alpha);
+        cuda_free(d->loss);
+        cuda_free(d->correct);
+        if (d->h_loss) CUDA_CHECK(cudaFreeHost(d->h_loss));
+        if (d->h_correct) CUDA_CHECK(cudaFreeHost(d->h_correct));
+        d->alpha = (float *)CUDA_MALLOC(cap * sizeof(float), "Adam step sizes", -1);
+        d->loss = (float *)CUDA_MALLOC(cap * sizeof(float), "step losses", -1);
+        d->correct = (int *)CUDA_MALLOC(cap * sizeof(int), "step accuracies", -1);
+        CUDA_CHECK(cudaMallocHost((void **)&d->h_loss, cap * sizeof(float)));
+        CUDA_CHECK(cudaMallocHost((void **)&d->h_correct, cap * sizeof(int)));
+        d->cap = cap;
+        cuda_model_drop_graph(d);   // the graph holds the old pointers
+    }
+    if (count > d->order_cap) {
+        cuda_free(d->order);
+        cuda_free(d->aug);
+        d->order = (int32_t *)CUDA_MALLOC(count * sizeof(int32_t), "epoch order", -1);
+        d->aug = (aug_params *)CUDA_MALLOC(count * sizeof(aug_params), "augmentation", -1);
+        d->order_cap = count;
+        cuda_model_drop_graph(d);
+    }
+}
+
+// --- passes
+
+const float *cuda_forward_queue(model *m, const nn_ctx *ctx, int n, const float *x, int logits) {
+    cuda_model *d = m->dev;
+    const float *cur = x;
+    for (int i = 0; i < m->nlayers; i++) {
+        const layer *l = &m->layers[i];
+        act_kind act = pass_act(m, i, logits);
+        const float *w = d->w + l->woff;
+        if (d->fused && i == 0) {
+            conv2d_pool_forward_cuda(l, &m->layers[1], ctx, n, cur, w, d->y[1], d->arg);
+            cur = d->y[1];
+            i++;
+            continue;
+        }
+        switch (l->kind) {
+        case LAYER_CONV2D: conv2d_forward_cuda(l, ctx, n, cur, w, d->y[i], act); break;
+        case LAYER_MAXPOOL2D: maxpool2d_forward_cuda(l, ctx, n, cur, d->y[i], d->aux[i]); break;
+        case LAYER_FLATTEN:
+            if (d->y[i] != cur)   // a model that starts with flatten
+                CUDA_CHECK(cudaMemcpyAsync(d->y[i], cur, (size_t)n * shape3_size(l->in) * sizeof(float),
+                                           cudaMemcpyDeviceToDevice, ctx_stream(ctx)));
+            break;
+        case LAYER_DENSE:
+            dense_forward_cuda(l, ctx, n, cur, w, d->y[i], act, d->ws, d->ws_floats);
+            break;
+        case LAYER_ACTIVATION: {
+            size_t sz = (size_t)n * shape3_size(l->in);
+            if (act == ACT_RELU) ew_apply_cuda(ctx, EW_RELU, DT_F32, sz, cur, NULL, d->y[i]);
+            else if (act == ACT_SIGMOID) ew_apply_cuda(ctx, EW_SIGMOID, DT_F32, sz, cur, NULL, d->y[i]);
+            else CUDA_CHECK(cudaMemcpyAsync(d->y[i], cur, sz * sizeof(float), cudaMemcpyDeviceToDevice,
+                                            ctx_stream(ctx)));
+            break;
+        }
+        default: NN_DIE("layer %d: kind %d has no CUDA path", i + 1, (int)l->kind);
+        }
+        cur = d->y[i];
+    }
+    return cur;
+}
+
+void cuda_train_queue(model *m, const nn_ctx *ctx, int n, const float *x, const adam_cfg *opt) {
+    cuda_model *d = m->dev;
+    const float *z = d->y[m->nlayers - 1];
+    float *dcur = d->dbuf[0], *dnext = d->dbuf[1];
+    bce_logits_cuda(ctx, n, z, d->labels, dcur, d->loss, d->correct, d->step);
+    for (int i = m->nlayers - 1; i >= 0; i--) {
+        const layer *l = &m->layers[i];
+        act_kind act = pass_act(m, i, 1);
+        const float *xin = i ? d->y[i - 1] : x;
+        const float *w = d->w + l->woff;
+        float *gw = d->g + l->woff;
+        if (d->fused && i == 1) {
+            conv2d_pool_backward_cuda(&m->layers[0], l, ctx, n, x, d->y[1], d->arg, dcur,
+                                      d->g + m->layers[0].woff, d->ws, d->ws_floats);
+            break;
+        }
+        switch (l->kind) {
+        case LAYER_CONV2D:
+            conv2d_backward_cuda(l, ctx, n, xin, w, d->y[i], dcur, i ? dnext : NULL, gw, act, d->ws,
+                                 d->ws_floats);
+            break;
+        case LAYER_MAXPOOL2D:
+            if (i) maxpool2d_backward_cuda(l, ctx, n, dcur, dnext, d->aux[i]);
+            break;
+        case LAYER_FLATTEN: continue;   // the gradient passes through unchanged
+        case LAYER_DENSE:
+            dense_backward_cuda(l, ctx, n, xin, w, d->y[i], dcur, i ? dnext : NULL, gw, act, d->ws,
+                                d->ws_floats);
+            break;
+        case LAYER_ACTIVATION: {
+            size_t sz = (size_t)n * shape3_size(l->in);
+            if (act == ACT_RELU) ew_apply_cuda(ctx, EW_RELU_GRAD, DT_F32, sz, d->y[i], dcur, dcur);
+            else if (act == ACT_SIGMOID) ew_apply_cuda(ctx, EW_SIGMOID_GRAD, DT_F32, sz, d->y[i], dcur, dcur);
+            continue;   // dx = dy, in place
+        }
+        default: NN_DIE("layer %d: kind %d has no CUDA path", i + 1, (int)l->kind);
+        }
+        float *t = dcur;
+        dcur = dnext;
+        dnext = t;
+    }
+    adam_step_cuda(ctx, opt, d->alpha, d->step, d->nparams, d->w, d->g, d->m, d->v);
+}
+
+// --- the C side's entry points (nn/cuda_api.h)
 
 extern "C" int cuda_model_upload(struct model *m, const nn_ctx *ctx, int batch, char *err) {
-    (void)m, (void)ctx, (void)batch;
-    return nn_fail(err, "the CUDA model path is not written yet");
+    if (!ctx || ctx->backend != NN_CUDA) return nn_fail(err, "cuda_model_upload: not a CUDA context");
+    if (batch < 1) return nn_fail(err, "cuda_model_upload: batch %d is not positive", batch);
+    cuda_model *d = cuda_model_get(m, ctx, batch);
+    size_t bytes = m->nparams * sizeof(float);
+    cudaStream_t s = ctx_stream(ctx);
+    CUDA_CHECK(cudaMemcpyAsync(d->w, m->w, bytes, cudaMemcpyHostToDevice, s));
+    CUDA_CHECK(cudaMemcpyAsync(d->m, m->m, bytes, cudaMemcpyHostToDevice, s));
+    CUDA_CHECK(cudaMemcpyAsync(d->v, m->v, bytes, cudaMemcpyHostToDevice, s));
+    CUDA_CHECK(cudaStreamSynchronize(s));
+    return 0;
 }
 
-extern "C" void cuda_model_download(struct model *m, const nn_ctx *ctx) { (void)m, (void)ctx; }
-extern "C" void cuda_model_free(struct model *m) { (void)m; }
+extern "C" void cuda_model_download(struct model *m, const nn_ctx *ctx) {
+    cuda_model *d = m->dev;
+    if (!d) return;
+    size_t bytes = m->nparams * sizeof(float);
+    cudaStream_t s = ctx_stream(ctx);
+    CUDA_CHECK(cudaMemcpyAsync(m->w, d->w, bytes, cudaMemcpyDeviceToHost, s));
+    CUDA_CHECK(cudaMemcpyAsync(m->m, d->m, bytes, cudaMemcpyDeviceToHost, s));
+    CUDA_CHECK(cudaMemcpyAsync(m->v, d->v, bytes, cudaMemcpyDeviceToHost, s));
+    CUDA_CHECK(cudaStreamSynchronize(s));
+}
+
+extern "C" void cuda_model_free(struct model *m) {
+    cuda_model *d = m->dev;
+    if (!d) return;
+    CUDA_CHECK(cudaDeviceSynchronize());
+    cuda_model_drop_graph(d);
+    free_batch(d);
+    cuda_free(d->w), cuda_free(d->g), cuda_free(d->m), cuda_free(d->v);
+    cuda_free(d->step), cuda_free(d->alpha), cuda_free(d->loss), cuda_free(d->correct);
+    cuda_free(d->order), cuda_free(d->aug);
+    if (d->h_loss) CUDA_CHECK(cudaFreeHost(d->h_loss));
+    if (d->h_correct) CUDA_CHECK(cudaFreeHost(d->h_correct));
+    nn_free(d);
+    m->dev = NULL;
+}
 
 extern "C" const float *cuda_model_forward(struct model *m, const nn_ctx *ctx, int n,
                                            const float *x, int logits) {
-    (void)m, (void)ctx, (void)n, (void)x, (void)logits;
-    NN_DIE("cuda_model_forward: not yet");
+    cuda_model *d = cuda_model_get(m, ctx, NN_MAX(n, m->dev ? m->dev->batch : n));
+    cudaStream_t s = ctx_stream(ctx);
+    size_t in = shape3_size(m->input), out = model_output_size(m);
+    CUDA_CHECK(cudaMemcpyAsync(d->x, x, (size_t)n * in * sizeof(float), cudaMemcpyHostToDevice, s));
+    const float *y = cuda_forward_queue(m, ctx, n, d->x, logits);
+    CUDA_CHECK(cudaMemcpyAsync(d->h_out, y, (size_t)n * out * sizeof(float), cudaMemcpyDeviceToHost, s));
+    CUDA_CHECK(cudaStreamSynchronize(s));
+    return d->h_out;
 }
 
 extern "C" float cuda_model_train_step(struct model *m, const nn_ctx *ctx, int n, const float *x,
                                        const float *labels, const adam_cfg *opt, int *correct) {
-    (void)m, (void)ctx, (void)n, (void)x, (void)labels, (void)opt, (void)correct;
-    NN_DIE("cuda_model_train_step: not yet");
+    if (model_output_size(m) != 1)
+        NN_DIE("training needs a model with one output (binary), this one has %zu",
+               model_output_size(m));
+    cuda_model *d = cuda_model_get(m, ctx, NN_MAX(n, m->dev ? m->dev->batch : n));
+    cuda_model_ensure_steps(m, 1, 1);
+    cudaStream_t s = ctx_stream(ctx);
+    size_t in = shape3_size(m->input);
+    m->t++;
+    float alpha = adam_alpha(opt, m->t);
+    CUDA_CHECK(cudaMemcpyAsync(d->x, x, (size_t)n * in * sizeof(float), cudaMemcpyHostToDevice, s));
+    CUDA_CHECK(cudaMemcpyAsync(d->labels, labels, (size_t)n * sizeof(float), cudaMemcpyHostToDevice, s));
+    CUDA_CHECK(cudaMemcpyAsync(d->alpha, &alpha, sizeof alpha, cudaMemcpyHostToDevice, s));
+    CUDA_CHECK(cudaMemsetAsync(d->step, 0, sizeof(int), s));
+    cuda_forward_queue(m, ctx, n, d->x, 1);
+    cuda_train_queue(m, ctx, n, d->x, opt);
+    CUDA_CHECK(cudaMemcpyAsync(d->h_loss, d->loss, sizeof(float), cudaMemcpyDeviceToHost, s));
+    CUDA_CHECK(cudaMemcpyAsync(d->h_correct, d->correct, sizeof(int), cudaMemcpyDeviceToHost, s));
+    CUDA_CHECK(cudaStreamSynchronize(s));
+    if (correct) *correct = d->h_correct[0];
+    return d->h_loss[0];
 }
 
 extern "C" void cuda_model_predict(struct model *m, const nn_ctx *ctx, int n, const float *x,
                                    float *out) {
-    (void)m, (void)ctx, (void)n, (void)x, (void)out;
-    NN_DIE("cuda_model_predict: not yet");
+    cuda_model *d = cuda_model_get(m, ctx, m->dev ? m->dev->batch : NN_MIN(NN_MAX(n, 1), 1024));
+    size_t in = shape3_size(m->input), osz = model_output_size(m);
+    for (int s0 = 0; s0 < n; s0 += d->batch) {
+        int k = NN_MIN(d->batch, n - s0);
+        const float *y = cuda_model_forward(m, ctx, k, x + (size_t)s0 * in, 0);
+        memcpy(out + (size_t)s0 * osz, y, (size_t)k * osz * sizeof(float));
+    }
 }

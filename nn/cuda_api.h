@@ -5,9 +5,11 @@
 #define NN_CUDA_API_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "adam.h"
 #include "ctx.h"
+#include "../data/data.h"
 #include "gridmap.h"
 
 struct model;
@@ -69,5 +71,42 @@ int cuda_demo_add(const nn_ctx *ctx, size_t n, const int32_t *a, const int32_t *
 // out: (height, width) host buffer
 int cuda_demo_grid(const nn_ctx *ctx, grid_fn fn, int width, int height, const grid_params *p,
                    int32_t *out, int reps, cuda_demo_times *t, char *err);
+
+// --- fast training: the whole uint8 image set on the device (cuda/train_cuda.cu)
+// Upload a decoded image cache once (data/data.h's image_cache: pixels (n, h, w, 3), labels);
+// every batch is then gathered, augmented (data/augment.c's transform) and rescaled on the GPU.
+// Returns NULL with err when it does not fit (the message names the bytes asked for and free).
+typedef struct cuda_images cuda_images;
+cuda_images *cuda_images_upload(const nn_ctx *ctx, const uint8_t *pixels, const int32_t *labels,
+                                int n, int h, int w, char *err);
+void cuda_images_free(cuda_images *im);
+
+// Trains on images order[0..count) of im in steps of `batch` (the last may be partial): step s
+// takes order[s*batch ...], augmented with aug[s*batch ...] (aug NULL: rescale only), and runs
+// gather+augment, forward, loss, backward and Adam on one stream, the full-batch steps replayed
+// from one captured CUDA graph, with no host synchronisation until the last step. Draw the order
+// and aug (augment_draw) on the host exactly as the C loader does, and both paths see the same
+// batches. step_loss / step_correct (host, ceil(count/batch) entries each, may be NULL) get each
+// step's mean loss and number right: Keras's running means follow from them. m->t advances by
+// the number of steps. Returns the number of steps, or -1 with err.
+int cuda_model_train_images(struct model *m, const nn_ctx *ctx, const cuda_images *im,
+                            const int32_t *order, const aug_params *aug, int count, int batch,
+                            const adam_cfg *opt, float *step_loss, int *step_correct, char *err);
+
+// Logits (count, host) of images order[0..count) of im (order NULL: 0, 1, ...), not augmented,
+// `batch` at a time. Returns 0, or -1 with err.
+int cuda_model_logits_images(struct model *m, const nn_ctx *ctx, const cuda_images *im,
+                             const int32_t *order, int count, int batch, float *logits, char *err);
+
+// --- timing (for `nn bench --device cuda`)
+// Times training steps of `batch` random inputs already on the device, as the PyTorch yardstick
+// does: `warmup` untimed steps, then `iters` steps each timed with CUDA events; graph = 1 replays
+// one captured CUDA graph per step, 0 launches the kernels one by one. Writes the median and the
+// 10th and 90th percentiles in milliseconds. Returns 0, or -1 with err.
+int cuda_bench_train(struct model *m, const nn_ctx *ctx, int batch, int warmup, int iters,
+                     int graph, double *ms_median, double *ms_p10, double *ms_p90, char *err);
+// The same for the forward pass alone (probabilities), e.g. batch 1 for prediction latency.
+int cuda_bench_predict(struct model *m, const nn_ctx *ctx, int batch, int warmup, int iters,
+                       double *ms_median, double *ms_p10, double *ms_p90, char *err);
 
 #endif

@@ -1,0 +1,52 @@
+// adam_cuda.cu: Adam as one kernel over the whole parameter arena (weights, gradients and both
+// moments are four arenas of the same layout, nn/model.h), Keras's formula as in nn/adam.c.
+// Pure streaming (7 floats moved per 6 flops): each thread handles float4s of the four arenas in
+// a grid-stride loop so that every access is a 16-byte coalesced one, with enough blocks to keep
+// the memory system busy; the step size comes from device memory so a captured graph can replay.
+#include "cuda_common.h"
+#include "kernels.h"
+
+__device__ __forceinline__ void adam_one(float g, float &w, float &m, float &v, float alpha,
+                                         float a1, float a2, float eps) {
+    // Written as nn/adam.c, with no fused multiply-adds, so both paths round alike.
+    float mi = __fadd_rn(m, __fmul_rn(__fsub_rn(g, m), a1));
+    float vi = __fadd_rn(v, __fmul_rn(__fsub_rn(__fmul_rn(g, g), v), a2));
+    m = mi;
+    v = vi;
+    w = __fsub_rn(w, __fdiv_rn(__fmul_rn(alpha, mi), __fadd_rn(sqrtf(vi), eps)));
+}
+
+__global__ void adam_kernel(size_t n, float *__restrict__ w, const float *__restrict__ g,
+                            float *__restrict__ m, float *__restrict__ v, const float *alpha_arr,
+                            const int *step, float a1, float a2, float eps) {
+    const float alpha = alpha_arr[step ? *step : 0];
+    const size_t n4 = n / 4, stride = (size_t)gridDim.x * blockDim.x;
+    const size_t tid = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    float4 *w4 = reinterpret_cast<float4 *>(w), *m4 = reinterpret_cast<float4 *>(m);
+    float4 *v4 = reinterpret_cast<float4 *>(v);
+    const float4 *g4 = reinterpret_cast<const float4 *>(g);
+    for (size_t i = tid; i < n4; i += stride) {
+        float4 gw = g4[i], ww = w4[i], mw = m4[i], vw = v4[i];
+        adam_one(gw.x, ww.x, mw.x, vw.x, alpha, a1, a2, eps);
+        adam_one(gw.y, ww.y, mw.y, vw.y, alpha, a1, a2, eps);
+        adam_one(gw.z, ww.z, mw.z, vw.z, alpha, a1, a2, eps);
+        adam_one(gw.w, ww.w, mw.w, vw.w, alpha, a1, a2, eps);
+        w4[i] = ww, m4[i] = mw, v4[i] = vw;
+    }
+    for (size_t i = n4 * 4 + tid; i < n; i += stride) adam_one(g[i], w[i], m[i], v[i], alpha, a1, a2, eps);
+}
+
+extern "C" void adam_step_cuda(const nn_ctx *ctx, const adam_cfg *c, const float *alpha,
+                               const int *step, size_t n, float *w, const float *g, float *m,
+                               float *v) {
+    if (!n) return;
+    // The arenas come from cudaMalloc (256-byte aligned); float4 access needs 16.
+    if (((uintptr_t)w | (uintptr_t)g | (uintptr_t)m | (uintptr_t)v) & 15)
+        NN_DIE("adam_step_cuda: arenas must be 16-byte aligned");
+    size_t sms = ctx && ctx->cuda ? ctx->cuda->sm_count : 132;
+    unsigned blocks = (unsigned)NN_MAX((size_t)1, NN_MIN((n / 4 + 255) / 256, sms * 8));
+    adam_kernel<<<blocks, 256, 0, ctx_stream(ctx)>>>(n, w, g, m, v, alpha, step,
+                                                     adam_one_minus(c->beta1), adam_one_minus(c->beta2),
+                                                     c->epsilon);
+    CUDA_CHECK_LAUNCH();
+}

@@ -1,0 +1,502 @@
+// conv2d_cuda.cu: 2-D convolution on the device, NHWC input, HWIO kernel, any kernel size,
+// stride and padding (the generic kernels), plus the fused conv + ReLU + 2x2 max-pool that the
+// article's network spends most of its time in.
+//
+// Generic kernels (correct for every layer the C path accepts; used for layers the fused path
+// does not take):
+//  - forward: one thread per output element (n, oh, ow, co), co fastest, so a warp writes
+//    consecutive channels of one pixel (coalesced) and reads the same input pixel (broadcast).
+//  - dx: one thread per input element, gathering from the outputs whose window covers it
+//    (no atomics, deterministic).
+//  - dW and bias: a thread per (weight, chunk of output positions) sums over its chunk into a
+//    partial row; a second kernel adds the chunks in fixed order. The bias is treated as one
+//    more weight row whose input is 1.
+// Fused kernels (conv2d_pool_*): a block takes one image and a tile of pooled outputs with all
+// output channels; the input patch under the tile and the whole kernel sit in shared memory.
+// Forward: a thread owns one pooled position x 4 channels, i.e. the 2x2 window's 4 conv outputs
+// x 4 channels = 16 accumulators; per kernel tap it reads 4 inputs and one float4 of weights.
+// Only the pooled value (after ReLU) and the window position of the max are written.
+// Backward: the conv-sized gradient exists only in shared memory, one tile at a time (the
+// pooled gradient routed to the max's position, gated by ReLU: pooled y > 0); a persistent grid
+// walks the tiles, each thread accumulating a 4 (taps) x CT (channels) block of dW over its share
+// of the tile's positions, and the blocks' partial sums are added in fixed order at the end.
+#include "cuda_common.h"
+#include "kernels.h"
+
+extern "C" {
+#include "../nn/elementwise.h"
+}
+
+__device__ __forceinline__ float conv_act(int act, float v) {
+    if (act == ACT_RELU) return v > 0.0f ? v : 0.0f;
+    if (act == ACT_SIGMOID) return 1.0f / (1.0f + expf(-v));
+    return v;
+}
+
+// Geometry of a conv layer as plain ints for the kernels.
+struct conv_geom {
+    int H, W, C;        // input
+    int OH, OW, F;      // output (F = filters)
+    int KH, KW, SH, SW, PT, PL;
+};
+
+static conv_geom geom_of(const layer *l) {
+    conv_geom g;
+    g.H = l->in.h, g.W = l->in.w, g.C = l->in.c;
+    g.OH = l->out.h, g.OW = l->out.w, g.F = l->out.c;
+    g.KH = l->kh, g.KW = l->kw, g.SH = l->sh, g.SW = l->sw, g.PT = l->pad_top, g.PL = l->pad_left;
+    return g;
+}
+
+static int sms_of(const nn_ctx *ctx) { return ctx && ctx->cuda ? ctx->cuda->sm_count : 132; }
+
+// --- generic forward
+
+__global__ void conv_fwd_generic(conv_geom g, int n, const float *__restrict__ x,
+                                 const float *__restrict__ w, const float *__restrict__ bias,
+                                 float *__restrict__ y, int act) {
+    const size_t total = (size_t)n * g.OH * g.OW * g.F;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
+         i += (size_t)gridDim.x * blockDim.x) {
+        int co = (int)(i % g.F);
+        size_t p = i / g.F;
+        int ow = (int)(p % g.OW), oh = (int)((p / g.OW) % g.OH), b = (int)(p / ((size_t)g.OW * g.OH));
+        float s = 0.0f;
+        for (int kh = 0; kh < g.KH; kh++) {
+            int ih = oh * g.SH - g.PT + kh;
+            if (ih < 0 || ih >= g.H) continue;
+            for (int kw = 0; kw < g.KW; kw++) {
+                int iw = ow * g.SW - g.PL + kw;
+                if (iw < 0 || iw >= g.W) continue;
+                const float *xp = x + (((size_t)b * g.H + ih) * g.W + iw) * g.C;
+                const float *wp = w + ((size_t)(kh * g.KW + kw) * g.C) * g.F + co;
+                for (int ci = 0; ci < g.C; ci++) s = fmaf(xp[ci], wp[(size_t)ci * g.F], s);
+            }
+        }
+        if (bias) s += bias[co];
+        y[i] = conv_act(act, s);
+    }
+}
+
+extern "C" void conv2d_forward_cuda(const layer *l, const nn_ctx *ctx, int n, const float *x,
+                                    const float *w, float *y, act_kind act) {
+    conv_geom g = geom_of(l);
+    size_t total = (size_t)n * g.OH * g.OW * g.F;
+    if (!total) return;
+    const float *bias = l->bsize ? w + (l->boff - l->woff) : NULL;
+    unsigned blocks = (unsigned)NN_MIN((total + 255) / 256, (size_t)sms_of(ctx) * 32);
+    conv_fwd_generic<<<blocks, 256, 0, ctx_stream(ctx)>>>(g, n, x, w, bias, y, act);
+    CUDA_CHECK_LAUNCH();
+}
+
+// --- generic backward
+
+__global__ void conv_dx_generic(conv_geom g, int n, const float *__restrict__ dy,
+                                const float *__restrict__ w, float *__restrict__ dx) {
+    const size_t total = (size_t)n * g.H * g.W * g.C;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
+         i += (size_t)gridDim.x * blockDim.x) {
+        int ci = (int)(i % g.C);
+        size_t p = i / g.C;
+        int iw = (int)(p % g.W), ih = (int)((p / g.W) % g.H), b = (int)(p / ((size_t)g.W * g.H));
+        float s = 0.0f;
+        for (int kh = 0; kh < g.KH; kh++) {
+            int t = ih + g.PT - kh;
+            if (t < 0 || t % g.SH) continue;
+            int oh = t / g.SH;
+            if (oh >= g.OH) continue;
+            for (int kw = 0; kw < g.KW; kw++) {
+                int u = iw + g.PL - kw;
+                if (u < 0 || u % g.SW) continue;
+                int ow = u / g.SW;
+                if (ow >= g.OW) continue;
+                const float *dyp = dy + (((size_t)b * g.OH + oh) * g.OW + ow) * g.F;
+                const float *wp = w + ((size_t)(kh * g.KW + kw) * g.C + ci) * g.F;
+                for (int co = 0; co < g.F; co++) s = fmaf(dyp[co], wp[co], s);
+            }
+        }
+        dx[i] = s;
+    }
+}
+
+// Weight index wi < KH*KW*C*F is a kernel entry (HWIO order, co fastest); wi - KH*KW*C*F < F is
+// the bias of that channel. Chunk c covers output positions [c*chunk, (c+1)*chunk).
+__global__ void conv_dw_partial(conv_geom g, int n, int nw, int chunk, const float *__restrict__ x,
+                                const float *__restrict__ dy, float *__restrict__ part) {
+    const int wi = blockIdx.x * blockDim.x + threadIdx.x;
+    if (wi >= nw) return;
+    const long P = (long)n * g.OH * g.OW;
+    const long p0 = (long)blockIdx.y * chunk, p1 = NN_MIN(P, p0 + chunk);
+    const int kkc_f = g.KH * g.KW * g.C * g.F;
+    float s = 0.0f;
+    if (wi < kkc_f) {
+        int co = wi % g.F, kkc = wi / g.F;
+        int ci = kkc % g.C, kw = (kkc / g.C) % g.KW, kh = kkc / (g.C * g.KW);
+        for (long p = p0; p < p1; p++) {
+            int ow = (int)(p % g.OW), oh = (int)((p / g.OW) % g.OH), b = (int)(p / ((long)g.OW * g.OH));
+            int ih = oh * g.SH - g.PT + kh, iw = ow * g.SW - g.PL + kw;
+            if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;
+            s = fmaf(x[(((size_t)b * g.H + ih) * g.W + iw) * g.C + ci], dy[(size_t)p * g.F + co], s);
+        }
+    } else {
+        int co = wi - kkc_f;
+        for (long p = p0; p < p1; p++) s += dy[(size_t)p * g.F + co];
+    }
+    part[(size_t)blockIdx.y * nw + wi] = s;
+}
+
+// out[i] = sum over rows r of part[r * stride + i] for i < count, added in row order; entries
+// from `split` on go to out2 (the bias).
+__global__ void sum_rows(int rows, int stride, int count, const float *__restrict__ part,
+                         float *out, int split, float *out2) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= count) return;
+    float s = 0.0f;
+    for (int r = 0; r < rows; r++) s += part[(size_t)r * stride + i];
+    if (i < split) out[i] = s;
+    else out2[i - split] = s;
+}
+
+static void dw_plan(const layer *l, const nn_ctx *ctx, int n, int *nw, int *chunk, int *nchunks) {
+    conv_geom g = geom_of(l);
+    *nw = g.KH * g.KW * g.C * g.F + (l->bsize ? g.F : 0);
+    long P = (long)n * g.OH * g.OW;
+    long wblocks = (*nw + 255) / 256;
+    long want = NN_MAX(1L, (4L * sms_of(ctx) + wblocks - 1) / wblocks);   // ~4 blocks per SM
+    long c = (P + want - 1) / want;
+    if (c < 64) c = 64;
+    *chunk = (int)c;
+    *nchunks = (int)((P + c - 1) / c);
+    if (*nchunks < 1) *nchunks = 1;
+}
+
+extern "C" size_t conv2d_cuda_ws_floats(const layer *l, const nn_ctx *ctx, int n) {
+    int nw, chunk, nchunks;
+    dw_plan(l, ctx, n, &nw, &chunk, &nchunks);
+    return (size_t)nw * nchunks;
+}
+
+extern "C" void conv2d_backward_cuda(const layer *l, const nn_ctx *ctx, int n, const float *x,
+                                     const float *w, const float *y, float *dy, float *dx,
+                                     float *dw, act_kind act, float *ws, size_t ws_floats) {
+    conv_geom g = geom_of(l);
+    cudaStream_t s = ctx_stream(ctx);
+    size_t ny = (size_t)n * g.OH * g.OW * g.F;
+    if (act == ACT_RELU) ew_apply_cuda(ctx, EW_RELU_GRAD, DT_F32, ny, y, dy, dy);
+    else if (act == ACT_SIGMOID) ew_apply_cuda(ctx, EW_SIGMOID_GRAD, DT_F32, ny, y, dy, dy);
+    int nw, chunk, nchunks;
+    dw_plan(l, ctx, n, &nw, &chunk, &nchunks);
+    if ((size_t)nw * nchunks > ws_floats)
+        NN_DIE("conv2d_backward_cuda: scratch of %zu floats, %zu needed (conv2d_cuda_ws_floats)",
+               ws_floats, (size_t)nw * nchunks);
+    conv_dw_partial<<<dim3((nw + 255) / 256, nchunks), 256, 0, s>>>(g, n, nw, chunk, x, dy, ws);
+    CUDA_CHECK_LAUNCH();
+    int kf = g.KH * g.KW * g.C * g.F;
+    sum_rows<<<(nw + 255) / 256, 256, 0, s>>>(nchunks, nw, nw, ws, dw, kf,
+                                              dw + (l->boff - l->woff));
+    CUDA_CHECK_LAUNCH();
+    if (dx) {
+        size_t nx = (size_t)n * g.H * g.W * g.C;
+        unsigned blocks = (unsigned)NN_MIN((nx + 255) / 256, (size_t)sms_of(ctx) * 32);
+        conv_dx_generic<<<blocks, 256, 0, s>>>(g, n, dy, w, dx);
+        CUDA_CHECK_LAUNCH();
+    }
+}
+
+// --- fused conv + ReLU + 2x2/2 max-pool
+
+#define FUSE_TPW 8   // pooled columns per tile
+
+// Tile geometry for F output channels: 256 threads = (1024 / F) pooled positions x F/4 groups.
+struct fuse_tile {
+    int tph, tpw;     // pooled rows, cols per tile
+    int pr, pc;       // input patch rows, cols under the tile
+    int tiles_y, tiles_x;
+    int kkc;          // KH * KW * C taps
+};
+
+static fuse_tile tile_of(const layer *conv, const layer *pool) {
+    fuse_tile t;
+    int P = 1024 / conv->out.c;
+    t.tpw = FUSE_TPW;
+    t.tph = P / FUSE_TPW;
+    t.pr = (2 * t.tph - 1) * conv->sh + conv->kh;
+    t.pc = (2 * t.tpw - 1) * conv->sw + conv->kw;
+    t.tiles_y = (pool->out.h + t.tph - 1) / t.tph;
+    t.tiles_x = (pool->out.w + t.tpw - 1) / t.tpw;
+    t.kkc = conv->kh * conv->kw * conv->in.c;
+    return t;
+}
+
+// The backward's register blocking: 4 taps x CT channels per thread (the bias is tap kkc).
+#define FUSE_CT 8
+
+static int bwd_blocks(const layer *conv, const layer *pool, const nn_ctx *ctx, int n) {
+    fuse_tile t = tile_of(conv, pool);
+    long ntiles = (long)t.tiles_y * t.tiles_x * n;
+    return (int)NN_MAX(1L, NN_MIN(ntiles, 2L * sms_of(ctx)));
+}
+
+static size_t fwd_smem(const layer *conv, const fuse_tile &t) {
+    return ((size_t)t.kkc * conv->out.c + (size_t)t.pr * t.pc * conv->in.c + t.kkc) * 4;
+}
+
+static size_t bwd_smem(const layer *conv, const fuse_tile &t) {
+    int F = conv->out.c;
+    int kkc = t.kkc, pairs = ((kkc + 1 + 3) / 4) * (F / FUSE_CT), pg_n = 256 / pairs;
+    size_t main_ = (size_t)4 * t.tph * t.tpw * F + (size_t)t.pr * t.pc * conv->in.c;
+    size_t red = (size_t)pg_n * pairs * 4 * FUSE_CT;
+    return NN_MAX(main_, red) * 4;
+}
+
+extern "C" int conv2d_pool_fusable(const layer *conv, const layer *pool, int first_layer) {
+    if (!first_layer || conv->kind != LAYER_CONV2D || pool->kind != LAYER_MAXPOOL2D) return 0;
+    if (conv->act != ACT_RELU) return 0;
+    if (pool->kh != 2 || pool->kw != 2 || pool->sh != 2 || pool->sw != 2 || pool->padding != PAD_VALID)
+        return 0;
+    int F = conv->out.c;
+    if (F != 8 && F != 16 && F != 32 && F != 64) return 0;
+    int kkc = conv->kh * conv->kw * conv->in.c;
+    int pairs = ((kkc + 1 + 3) / 4) * (F / FUSE_CT);
+    if (pairs > 256) return 0;
+    fuse_tile t = tile_of(conv, pool);
+    return fwd_smem(conv, t) <= 48 * 1024 && bwd_smem(conv, t) <= 48 * 1024;
+}
+
+template <int F>
+__global__ void __launch_bounds__(256)
+conv_pool_fwd(conv_geom g, int PH, int PW, fuse_tile t, const float *__restrict__ x,
+              const float *__restrict__ w, const float *__restrict__ bias, float *__restrict__ y,
+              uint8_t *__restrict__ arg) {
+    constexpr int CG = F / 4;
+    extern __shared__ __align__(16) float sm[];
+    const int kkc = t.kkc;
+    float *ws = sm;                                 // (kkc, F)
+    float *patch = ws + kkc * F;                    // (pr, pc, C)
+    int *tab = (int *)(patch + t.pr * t.pc * g.C);  // tap -> patch offset
+    const int b = blockIdx.z, ph0 = blockIdx.y * t.tph, pw0 = blockIdx.x * t.tpw;
+    const int ih0 = 2 * ph0 * g.SH - g.PT, iw0 = 2 * pw0 * g.SW - g.PL;
+    for (int i = threadIdx.x; i < kkc * F; i += blockDim.x) ws[i] = w[i];
+    for (int i = threadIdx.x; i < kkc; i += blockDim.x) {
+        int ci = i % g.C, kw = (i / g.C) % g.KW, kh = i / (g.C * g.KW);
+        tab[i] = (kh * t.pc + kw) * g.C + ci;
+    }
+    const int np = t.pr * t.pc * g.C;
+    for (int i = threadIdx.x; i < np; i += blockDim.x) {
+        int ci = i % g.C, c = (i / g.C) % t.pc, r = i / (g.C * t.pc);
+        int ih = ih0 + r, iw = iw0 + c;
+        patch[i] = (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W)
+                       ? x[(((size_t)b * g.H + ih) * g.W + iw) * g.C + ci]
+                       : 0.0f;
+    }
+    __syncthreads();
+
+    const int p = threadIdx.x / CG, cg = threadIdx.x % CG;
+    const int pr = p / t.tpw, pc = p % t.tpw;
+    const int ph = ph0 + pr, pw = pw0 + pc;
+    if (pr >= t.tph || ph >= PH || pw >= PW) return;
+    int base[4];
+#pragma unroll
+    for (int q = 0; q < 4; q++) base[q] = ((2 * pr + q / 2) * g.SH * t.pc + (2 * pc + q % 2) * g.SW) * g.C;
+    float acc[4][4];
+#pragma unroll
+    for (int q = 0; q < 4; q++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) acc[q][j] = 0.0f;
+    for (int k = 0; k < kkc; k++) {
+        const int off = tab[k];
+        const float4 wv = *reinterpret_cast<const float4 *>(&ws[k * F + cg * 4]);
+#pragma unroll
+        for (int q = 0; q < 4; q++) {
+            const float xv = patch[base[q] + off];
+            acc[q][0] = fmaf(xv, wv.x, acc[q][0]);
+            acc[q][1] = fmaf(xv, wv.y, acc[q][1]);
+            acc[q][2] = fmaf(xv, wv.z, acc[q][2]);
+            acc[q][3] = fmaf(xv, wv.w, acc[q][3]);
+        }
+    }
+    float out[4];
+    uint8_t am[4];
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        const float bj = bias ? bias[cg * 4 + j] : 0.0f;
+        float m = acc[0][j] + bj;
+        int a = 0;
+#pragma unroll
+        for (int q = 1; q < 4; q++) {
+            float v = acc[q][j] + bj;
+            if (v > m) m = v, a = q;
+        }
+        out[j] = m > 0.0f ? m : 0.0f;   // relu(max) == max(relu)
+        am[j] = (uint8_t)a;
+    }
+    const size_t o = (((size_t)b * PH + ph) * PW + pw) * F + cg * 4;
+    *reinterpret_cast<float4 *>(&y[o]) = make_float4(out[0], out[1], out[2], out[3]);
+    *reinterpret_cast<uchar4 *>(&arg[o]) = make_uchar4(am[0], am[1], am[2], am[3]);
+}
+
+extern "C" void conv2d_pool_forward_cuda(const layer *conv, const layer *pool, const nn_ctx *ctx,
+                                         int n, const float *x, const float *w, float *y,
+                                         uint8_t *arg) {
+    if (n <= 0) return;
+    conv_geom g = geom_of(conv);
+    fuse_tile t = tile_of(conv, pool);
+    const float *bias = conv->bsize ? w + (conv->boff - conv->woff) : NULL;
+    dim3 grid(t.tiles_x, t.tiles_y, n);
+    size_t smem = fwd_smem(conv, t);
+    cudaStream_t s = ctx_stream(ctx);
+    int PH = pool->out.h, PW = pool->out.w;
+    switch (conv->out.c) {
+    case 8: conv_pool_fwd<8><<<grid, 256, smem, s>>>(g, PH, PW, t, x, w, bias, y, arg); break;
+    case 16: conv_pool_fwd<16><<<grid, 256, smem, s>>>(g, PH, PW, t, x, w, bias, y, arg); break;
+    case 32: conv_pool_fwd<32><<<grid, 256, smem, s>>>(g, PH, PW, t, x, w, bias, y, arg); break;
+    case 64: conv_pool_fwd<64><<<grid, 256, smem, s>>>(g, PH, PW, t, x, w, bias, y, arg); break;
+    default: NN_DIE("conv2d_pool_forward_cuda: %d filters is not a fused case", conv->out.c);
+    }
+    CUDA_CHECK_LAUNCH();
+}
+
+// One persistent block per slot; partial (KKC+1, F) sums per block into part[blockIdx.x].
+template <int F>
+__global__ void __launch_bounds__(256)
+conv_pool_bwd_dw(conv_geom g, int n, int PH, int PW, fuse_tile t, const float *__restrict__ x,
+                 const float *__restrict__ y, const uint8_t *__restrict__ arg,
+                 const float *__restrict__ dy, float *__restrict__ part) {
+    constexpr int CT = FUSE_CT, NCG = F / CT;
+    extern __shared__ __align__(16) float sm[];
+    const int kkc = t.kkc, kg_n = (kkc + 1 + 3) / 4, pairs = kg_n * NCG;
+    const int pg_n = 256 / pairs;                       // position groups
+    const int cw = 2 * t.tpw, cp_n = 2 * t.tph * cw;    // conv positions per tile
+    float *gconv = sm;                                  // (cp_n, F)
+    float *patch = gconv + cp_n * F;                    // (pr, pc, C)
+    float *red = sm;   // (pg_n, pairs * 4 * CT): reuses the tile buffers once they are done
+
+    const int tid = threadIdx.x;
+    const int pair = tid % pairs, pg = tid / pairs;
+    const bool active = pg < pg_n;
+    const int cgi = pair % NCG, kg = pair / NCG;
+    int off[4];
+    float cval[4];
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) {
+        int k = kg * 4 + kk;
+        if (k < kkc) {
+            int ci = k % g.C, kw = (k / g.C) % g.KW, kh = k / (g.C * g.KW);
+            off[kk] = (kh * t.pc + kw) * g.C + ci, cval[kk] = 0.0f;
+        } else {
+            off[kk] = -1, cval[kk] = (k == kkc) ? 1.0f : 0.0f;   // bias tap, then padding
+        }
+    }
+    float acc[4][CT];
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++)
+#pragma unroll
+        for (int j = 0; j < CT; j++) acc[kk][j] = 0.0f;
+
+    const long tiles_per_img = (long)t.tiles_y * t.tiles_x, ntiles = tiles_per_img * n;
+    for (long tile = blockIdx.x; tile < ntiles; tile += gridDim.x) {
+        const int b = (int)(tile / tiles_per_img), rem = (int)(tile % tiles_per_img);
+        const int ph0 = (rem / t.tiles_x) * t.tph, pw0 = (rem % t.tiles_x) * t.tpw;
+        const int ih0 = 2 * ph0 * g.SH - g.PT, iw0 = 2 * pw0 * g.SW - g.PL;
+        __syncthreads();   // the previous tile's reads are done
+        const int np = t.pr * t.pc * g.C;
+        for (int i = tid; i < np; i += 256) {
+            int ci = i % g.C, c = (i / g.C) % t.pc, r = i / (g.C * t.pc);
+            int ih = ih0 + r, iw = iw0 + c;
+            patch[i] = (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W)
+                           ? x[(((size_t)b * g.H + ih) * g.W + iw) * g.C + ci]
+                           : 0.0f;
+        }
+        // Route each pooled gradient to its window's max (ReLU-gated), zeros elsewhere.
+        const int npool = t.tph * t.tpw * F;
+        for (int i = tid; i < npool; i += 256) {
+            int co = i % F, pp = i / F, pr = pp / t.tpw, pc = pp % t.tpw;
+            int ph = ph0 + pr, pw = pw0 + pc;
+            float gv = 0.0f;
+            int a = 0;
+            if (ph < PH && pw < PW) {
+                size_t o = (((size_t)b * PH + ph) * PW + pw) * F + co;
+                gv = y[o] > 0.0f ? dy[o] : 0.0f;
+                a = arg[o];
+            }
+#pragma unroll
+            for (int q = 0; q < 4; q++)
+                gconv[((2 * pr + q / 2) * cw + 2 * pc + q % 2) * F + co] = (q == a) ? gv : 0.0f;
+        }
+        __syncthreads();
+        if (active) {
+            for (int cp = pg; cp < cp_n; cp += pg_n) {
+                const int r = cp / cw, c = cp % cw;
+                const int base = (r * g.SH * t.pc + c * g.SW) * g.C;
+                float gvals[CT];
+#pragma unroll
+                for (int j4 = 0; j4 < CT / 4; j4++) {
+                    float4 v = *reinterpret_cast<const float4 *>(&gconv[cp * F + cgi * CT + j4 * 4]);
+                    gvals[j4 * 4 + 0] = v.x, gvals[j4 * 4 + 1] = v.y;
+                    gvals[j4 * 4 + 2] = v.z, gvals[j4 * 4 + 3] = v.w;
+                }
+#pragma unroll
+                for (int kk = 0; kk < 4; kk++) {
+                    const float xv = off[kk] >= 0 ? patch[base + off[kk]] : cval[kk];
+#pragma unroll
+                    for (int j = 0; j < CT; j++) acc[kk][j] = fmaf(xv, gvals[j], acc[kk][j]);
+                }
+            }
+        }
+    }
+    // Add the position groups in fixed order, then write this block's partial sums.
+    __syncthreads();
+    const int per = 4 * CT;
+    if (active)
+#pragma unroll
+        for (int kk = 0; kk < 4; kk++)
+#pragma unroll
+            for (int j = 0; j < CT; j++) red[(pg * pairs + pair) * per + kk * CT + j] = acc[kk][j];
+    __syncthreads();
+    const int rows = kkc + 1;
+    for (int i = tid; i < rows * F; i += 256) {
+        int co = i % F, k = i / F;
+        int kgi = k / 4, kk = k % 4, cgj = co / CT, j = co % CT;
+        int pr_i = kgi * NCG + cgj;
+        float s = 0.0f;
+        for (int q = 0; q < pg_n; q++) s += red[(q * pairs + pr_i) * per + kk * CT + j];
+        part[(size_t)blockIdx.x * rows * F + i] = s;
+    }
+}
+
+extern "C" size_t conv2d_pool_ws_floats(const layer *conv, const layer *pool, const nn_ctx *ctx,
+                                       int n) {
+    int blocks = bwd_blocks(conv, pool, ctx, n);
+    return (size_t)blocks * (conv->kh * conv->kw * conv->in.c + 1) * conv->out.c;
+}
+
+extern "C" void conv2d_pool_backward_cuda(const layer *conv, const layer *pool, const nn_ctx *ctx,
+                                          int n, const float *x, const float *y,
+                                          const uint8_t *arg, const float *dy, float *dw,
+                                          float *ws, size_t ws_floats) {
+    if (n <= 0) return;
+    conv_geom g = geom_of(conv);
+    fuse_tile t = tile_of(conv, pool);
+    int F = conv->out.c, rows = t.kkc + 1;
+    int blocks = bwd_blocks(conv, pool, ctx, n);
+    if ((size_t)blocks * rows * F > ws_floats)
+        NN_DIE("conv2d_pool_backward_cuda: scratch of %zu floats, %zu needed", ws_floats,
+               (size_t)blocks * rows * F);
+    size_t smem = bwd_smem(conv, t);
+    cudaStream_t s = ctx_stream(ctx);
+    int PH = pool->out.h, PW = pool->out.w;
+    switch (F) {
+    case 8: conv_pool_bwd_dw<8><<<blocks, 256, smem, s>>>(g, n, PH, PW, t, x, y, arg, dy, ws); break;
+    case 16: conv_pool_bwd_dw<16><<<blocks, 256, smem, s>>>(g, n, PH, PW, t, x, y, arg, dy, ws); break;
+    case 32: conv_pool_bwd_dw<32><<<blocks, 256, smem, s>>>(g, n, PH, PW, t, x, y, arg, dy, ws); break;
+    case 64: conv_pool_bwd_dw<64><<<blocks, 256, smem, s>>>(g, n, PH, PW, t, x, y, arg, dy, ws); break;
+    default: NN_DIE("conv2d_pool_backward_cuda: %d filters is not a fused case", F);
+    }
+    CUDA_CHECK_LAUNCH();
+    // Rows 0..kkc-1 are the kernel (HWIO, co fastest: the arena's layout), row kkc the bias.
+    int kf = t.kkc * F;
+    float *db = conv->bsize ? dw + (conv->boff - conv->woff) : NULL;
+    int cols = db ? rows * F : kf;
+    sum_rows<<<(cols + 255) / 256, 256, 0, s>>>(blocks, rows * F, cols, ws, dw, kf, db);
+    CUDA_CHECK_LAUNCH();
+}

@@ -1,0 +1,106 @@
+// kernels.h: the CUDA twins of the C path's operations, one function per op, on DEVICE
+// pointers, queued on ctx's stream (nothing here synchronises). The model code (model_cuda.cu)
+// strings them into a training step; tests/cuda/ calls each one beside its C twin.
+//
+// Conventions, as in layers/layer.h: activations NHWC, conv kernels HWIO, dense kernels
+// (in, out); a layer's bias sits at w + (l->boff - l->woff). `ws` is device scratch of
+// ws_floats floats; each op says how much it wants through its *_ws_floats function, and the
+// model allocates the largest once (no allocation inside the training loop).
+//
+// `step` arguments (device int*, may be NULL = 0) let one captured CUDA graph serve every step
+// of an epoch: kernels that need per-step data (the batch's image indices, Adam's step size,
+// where to write the loss) read the step number from device memory instead of a launch argument.
+#ifndef NN_CUDA_KERNELS_H
+#define NN_CUDA_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include "../data/data.h"
+#include "../layers/layer.h"
+#include "../nn/adam.h"
+#include "../nn/ctx.h"
+
+// --- dense_cuda.cu: the hand-written SGEMM and the dense layer
+// Row-major C (M, N) = act(alpha op(A) op(B) + beta C + bias), bias (N) or NULL, as nn/gemm.h
+// plus an epilogue. Split-K (for the skinny shapes) writes partial products to ws; with too
+// little ws it splits less. `splits` 0 = choose from the shape and the device; >0 forces it.
+size_t sgemm_cuda_ws_floats(const nn_ctx *ctx, int M, int N, int K);
+void sgemm_cuda(const nn_ctx *ctx, int transa, int transb, int M, int N, int K, float alpha,
+                const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc,
+                const float *bias, act_kind act, int splits, float *ws, size_t ws_floats);
+// Column sums: out (cols) = sum over rows of x (rows, cols). Deterministic (no atomics).
+void colsum_cuda(const nn_ctx *ctx, int rows, int cols, const float *x, float *out);
+
+size_t dense_cuda_ws_floats(const layer *l, const nn_ctx *ctx, int n);
+void dense_forward_cuda(const layer *l, const nn_ctx *ctx, int n, const float *x,   // (n, in)
+                        const float *w, float *y, act_kind act,                     // (n, out)
+                        float *ws, size_t ws_floats);
+// dy (n, out) is overwritten with the pre-activation gradient; dx (n, in) when non-NULL;
+// dw (in, out) then the bias (out) overwritten.
+void dense_backward_cuda(const layer *l, const nn_ctx *ctx, int n, const float *x,
+                         const float *w, const float *y, float *dy, float *dx, float *dw,
+                         act_kind act, float *ws, size_t ws_floats);
+
+// --- conv2d_cuda.cu: direct convolution, any kernel size, stride and padding
+size_t conv2d_cuda_ws_floats(const layer *l, const nn_ctx *ctx, int n);
+void conv2d_forward_cuda(const layer *l, const nn_ctx *ctx, int n, const float *x,  // (n, H, W, Cin)
+                         const float *w, float *y, act_kind act);                  // (n, OH, OW, Cout)
+void conv2d_backward_cuda(const layer *l, const nn_ctx *ctx, int n, const float *x,
+                          const float *w, const float *y, float *dy, float *dx, float *dw,
+                          act_kind act, float *ws, size_t ws_floats);
+
+// Conv + ReLU + 2x2/2 max-pool fused (the article's first two layers): the conv output never
+// goes through memory. y is the pooled output (n, PH, PW, Cout) and arg (same size, uint8) the
+// window position (0..3, row-major) of each max. The backward gives dw and the bias from the
+// pooled gradient dy (n, PH, PW, Cout) without building the conv-sized gradient; it does not
+// give dx, so the conv must be the model's first layer. The same function as conv2d (relu) then
+// maxpool2d (summed in another order); ties pick the first position in the window.
+int conv2d_pool_fusable(const layer *conv, const layer *pool, int first_layer);
+size_t conv2d_pool_ws_floats(const layer *conv, const layer *pool, const nn_ctx *ctx, int n);
+void conv2d_pool_forward_cuda(const layer *conv, const layer *pool, const nn_ctx *ctx, int n,
+                              const float *x, const float *w, float *y, uint8_t *arg);
+void conv2d_pool_backward_cuda(const layer *conv, const layer *pool, const nn_ctx *ctx, int n,
+                               const float *x, const float *y, const uint8_t *arg,
+                               const float *dy, float *dw, float *ws, size_t ws_floats);
+
+// --- maxpool2d_cuda.cu
+void maxpool2d_forward_cuda(const layer *l, const nn_ctx *ctx, int n, const float *x,  // (n, H, W, C)
+                            float *y, int32_t *aux);                                   // (n, OH, OW, C)
+// dx (n, H, W, C) fully written (zeros where no window took the max).
+void maxpool2d_backward_cuda(const layer *l, const nn_ctx *ctx, int n, const float *dy,
+                             float *dx, const int32_t *aux);
+
+// --- loss_cuda.cu: fused sigmoid + binary cross-entropy + gradient + accuracy
+// z, y (n) logits and labels; dz (n) = (sigmoid(z) - y) / n when non-NULL. The mean loss goes to
+// loss[step] and the number right to correct[step] (either may be NULL).
+void bce_logits_cuda(const nn_ctx *ctx, int n, const float *z, const float *y, float *dz,
+                     float *loss, int *correct, const int *step);
+// Probabilities out (n) = sigmoid(z) (for prediction from logits).
+void sigmoid_cuda(const nn_ctx *ctx, int n, const float *z, float *out);
+
+// --- adam_cuda.cu: one kernel over the whole parameter arena, Keras's formula (nn/adam.h).
+// alpha: device array of step sizes, alpha[step] used (computed on the host by adam_alpha so the
+// two paths take the same step).
+void adam_step_cuda(const nn_ctx *ctx, const adam_cfg *c, const float *alpha, const int *step,
+                    size_t n, float *w, const float *g, float *m, float *v);
+
+// --- augment_cuda.cu: data/augment.c's transform on the device.
+// Builds a batch from a uint8 image set (count, h, w, 3) on the device: sample i of the batch
+// is image order[step * batch + i], augmented with aug[step * batch + i] (aug NULL: rescale
+// only); x (n, h, w, 3) float, labels y (n) float from lab (int32). n <= batch.
+void augment_batch_cuda(const nn_ctx *ctx, const uint8_t *images, const int32_t *lab, int h,
+                        int w, const int32_t *order, const aug_params *aug, const int *step,
+                        int batch, int n, float *x, float *y);
+// Adds one to *step (the last node of a captured step).
+void step_advance_cuda(const nn_ctx *ctx, int *step);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,258 @@
+// train_cuda.cu: whole training epochs on the device, and the timing behind `nn bench`.
+// The image set is uploaded once as uint8; an epoch is one upload of the order, augmentation
+// parameters and Adam step sizes, then `steps` replays of one captured CUDA graph (gather +
+// augment, forward, loss, backward, Adam, step counter + 1), and one download of the per-step
+// losses at the end: no host synchronisation in between. Every kernel that needs to know which
+// step it is reads the counter from device memory, which is what lets one graph serve them all.
+#include <algorithm>
+#include <string.h>
+#include <vector>
+
+#include "model_cuda.h"
+
+extern "C" {
+#include "../nn/cuda_api.h"
+#include "../nn/rng.h"
+}
+
+struct cuda_images {
+    int n, h, w;
+    uint8_t *pixels;    // (n, h, w, 3)
+    int32_t *labels;    // (n)
+};
+
+extern "C" cuda_images *cuda_images_upload(const nn_ctx *ctx, const uint8_t *pixels,
+                                           const int32_t *labels, int n, int h, int w, char *err) {
+    if (!ctx || ctx->backend != NN_CUDA) {
+        nn_fail(err, "cuda_images_upload: not a CUDA context");
+        return NULL;
+    }
+    size_t bytes = (size_t)n * h * w * 3, freeb = 0, total = 0;
+    CUDA_CHECK(cudaMemGetInfo(&freeb, &total));
+    if (bytes + n * sizeof(int32_t) + (64u << 20) > freeb) {
+        nn_fail(err, "the %d images (%zu bytes) do not fit in the GPU's %zu free bytes", n, bytes, freeb);
+        return NULL;
+    }
+    cuda_images *im = (cuda_images *)nn_calloc(sizeof *im, "CUDA images");
+    im->n = n, im->h = h, im->w = w;
+    im->pixels = (uint8_t *)CUDA_MALLOC(bytes, "image set", -1);
+    im->labels = (int32_t *)CUDA_MALLOC(n * sizeof(int32_t), "image labels", -1);
+    cudaStream_t s = ctx_stream(ctx);
+    CUDA_CHECK(cudaMemcpyAsync(im->pixels, pixels, bytes, cudaMemcpyHostToDevice, s));
+    CUDA_CHECK(cudaMemcpyAsync(im->labels, labels, n * sizeof(int32_t), cudaMemcpyHostToDevice, s));
+    CUDA_CHECK(cudaStreamSynchronize(s));
+    return im;
+}
+
+extern "C" void cuda_images_free(cuda_images *im) {
+    if (!im) return;
+    CUDA_CHECK(cudaDeviceSynchronize());
+    cuda_free(im->pixels);
+    cuda_free(im->labels);
+    nn_free(im);
+}
+
+// One training step for n samples, queued (eagerly or into a capture): the batch is built from
+// the image set when im is given, else d->x / d->labels already hold it.
+static void queue_step(model *m, const nn_ctx *ctx, const cuda_images *im, int use_aug, int batch,
+                       int n, const adam_cfg *opt, int advance) {
+    cuda_model *d = m->dev;
+    if (im)
+        augment_batch_cuda(ctx, im->pixels, im->labels, im->h, im->w, d->order,
+                           use_aug ? d->aug : NULL, d->step, batch, n, d->x, d->labels);
+    cuda_forward_queue(m, ctx, n, d->x, 1);
+    cuda_train_queue(m, ctx, n, d->x, opt);
+    if (advance) step_advance_cuda(ctx, d->step);
+}
+
+static void capture(model *m, const nn_ctx *ctx, const cuda_images *im, int use_aug, int batch,
+                    const adam_cfg *opt, int advance) {
+    cuda_model *d = m->dev;
+    cudaStream_t s = ctx_stream(ctx);
+    cudaGraph_t g;
+    cuda_model_drop_graph(d);
+    CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+    queue_step(m, ctx, im, use_aug, batch, batch, opt, advance);
+    CUDA_CHECK(cudaStreamEndCapture(s, &g));
+    CUDA_CHECK(cudaGraphInstantiate(&d->graph, g, 0));
+    CUDA_CHECK(cudaGraphDestroy(g));
+    d->graph_images = im;
+    d->graph_batch = batch;
+    d->graph_aug = use_aug;
+    d->graph_opt = *opt;
+}
+
+static int same_opt(const adam_cfg *a, const adam_cfg *b) {
+    return a->beta1 == b->beta1 && a->beta2 == b->beta2 && a->epsilon == b->epsilon;
+}
+
+extern "C" int cuda_model_train_images(struct model *m, const nn_ctx *ctx, const cuda_images *im,
+                                       const int32_t *order, const aug_params *aug, int count,
+                                       int batch, const adam_cfg *opt, float *step_loss,
+                                       int *step_correct, char *err) {
+    if (model_output_size(m) != 1)
+        return nn_fail(err, "training needs a model with one output (binary), this one has %zu",
+                       model_output_size(m));
+    if (batch < 1 || count < 0) return nn_fail(err, "batch %d / count %d out of range", batch, count);
+    if (shape3_size(m->input) != (size_t)im->h * im->w * 3)
+        return nn_fail(err, "the model takes %dx%dx%d inputs, the images are %dx%dx3", m->input.h,
+                       m->input.w, m->input.c, im->h, im->w);
+    for (int i = 0; i < count; i++)
+        if (order[i] < 0 || order[i] >= im->n)
+            return nn_fail(err, "order[%d] = %d is not an image index (0..%d)", i, order[i], im->n - 1);
+    if (count == 0) return 0;
+    const int steps = (count + batch - 1) / batch, full = count / batch, rem = count % batch;
+    cuda_model *d = cuda_model_get(m, ctx, NN_MAX(batch, m->dev ? m->dev->batch : batch));
+    cuda_model_ensure_steps(m, steps, count);
+    cudaStream_t s = ctx_stream(ctx);
+
+    std::vector<float> alpha(steps);
+    for (int k = 0; k < steps; k++) alpha[k] = adam_alpha(opt, m->t + 1 + k);
+    CUDA_CHECK(cudaMemcpyAsync(d->order, order, count * sizeof(int32_t), cudaMemcpyHostToDevice, s));
+    if (aug)
+        CUDA_CHECK(cudaMemcpyAsync(d->aug, aug, count * sizeof(aug_params), cudaMemcpyHostToDevice, s));
+    CUDA_CHECK(cudaMemcpyAsync(d->alpha, alpha.data(), steps * sizeof(float), cudaMemcpyHostToDevice, s));
+    CUDA_CHECK(cudaMemsetAsync(d->step, 0, sizeof(int), s));
+    if (full > 0) {
+        if (!d->graph || d->graph_images != im || d->graph_batch != batch ||
+            d->graph_aug != (aug != NULL) || !same_opt(&d->graph_opt, opt))
+            capture(m, ctx, im, aug != NULL, batch, opt, 1);
+        for (int k = 0; k < full; k++) CUDA_CHECK(cudaGraphLaunch(d->graph, s));
+    }
+    if (rem) queue_step(m, ctx, im, aug != NULL, batch, rem, opt, 1);
+    CUDA_CHECK(cudaMemcpyAsync(d->h_loss, d->loss, steps * sizeof(float), cudaMemcpyDeviceToHost, s));
+    CUDA_CHECK(cudaMemcpyAsync(d->h_correct, d->correct, steps * sizeof(int), cudaMemcpyDeviceToHost, s));
+    CUDA_CHECK(cudaStreamSynchronize(s));
+    m->t += steps;
+    if (step_loss) memcpy(step_loss, d->h_loss, steps * sizeof(float));
+    if (step_correct) memcpy(step_correct, d->h_correct, steps * sizeof(int));
+    return steps;
+}
+
+extern "C" int cuda_model_logits_images(struct model *m, const nn_ctx *ctx, const cuda_images *im,
+                                        const int32_t *order, int count, int batch, float *logits,
+                                        char *err) {
+    if (model_output_size(m) != 1)
+        return nn_fail(err, "cuda_model_logits_images: the model has %zu outputs, not 1",
+                       model_output_size(m));
+    if (batch < 1) return nn_fail(err, "batch %d is not positive", batch);
+    if (shape3_size(m->input) != (size_t)im->h * im->w * 3)
+        return nn_fail(err, "the model takes %dx%dx%d inputs, the images are %dx%dx3", m->input.h,
+                       m->input.w, m->input.c, im->h, im->w);
+    if (count <= 0) return 0;
+    cuda_model *d = cuda_model_get(m, ctx, NN_MAX(batch, m->dev ? m->dev->batch : batch));
+    const int steps = (count + batch - 1) / batch;
+    cuda_model_ensure_steps(m, steps, count);
+    cudaStream_t s = ctx_stream(ctx);
+    std::vector<int32_t> ord(count);
+    for (int i = 0; i < count; i++) {
+        ord[i] = order ? order[i] : i;
+        if (ord[i] < 0 || ord[i] >= im->n)
+            return nn_fail(err, "order[%d] = %d is not an image index (0..%d)", i, ord[i], im->n - 1);
+    }
+    CUDA_CHECK(cudaMemcpyAsync(d->order, ord.data(), count * sizeof(int32_t), cudaMemcpyHostToDevice, s));
+    CUDA_CHECK(cudaMemsetAsync(d->step, 0, sizeof(int), s));
+    for (int k = 0; k < steps; k++) {
+        int n = NN_MIN(batch, count - k * batch);
+        augment_batch_cuda(ctx, im->pixels, im->labels, im->h, im->w, d->order, NULL, d->step,
+                           batch, n, d->x, d->labels);
+        const float *z = cuda_forward_queue(m, ctx, n, d->x, 1);
+        // A copy into pageable host memory returns when it is done, so d->x is free again.
+        CUDA_CHECK(cudaMemcpyAsync(logits + (size_t)k * batch, z, n * sizeof(float),
+                                   cudaMemcpyDeviceToHost, s));
+        step_advance_cuda(ctx, d->step);
+    }
+    CUDA_CHECK(cudaStreamSynchronize(s));
+    return 0;
+}
+
+// --- timing
+
+// Uniform [0, 1) inputs and 0/1 labels from a seeded generator, uploaded once.
+static void fill_random(model *m, const nn_ctx *ctx, int batch) {
+    cuda_model *d = m->dev;
+    size_t in = shape3_size(m->input) * batch;
+    std::vector<float> x(in), y(batch);
+    rng r;
+    rng_seed(&r, 12345);
+    for (size_t i = 0; i < in; i++) x[i] = (float)rng_uniform(&r);
+    for (int i = 0; i < batch; i++) y[i] = (float)(rng_next(&r) & 1);
+    CUDA_CHECK(cudaMemcpy(d->x, x.data(), in * sizeof(float), cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(d->labels, y.data(), batch * sizeof(float), cudaMemcpyHostToDevice));
+    (void)ctx;
+}
+
+static void percentiles(std::vector<float> &t, double *med, double *p10, double *p90) {
+    std::sort(t.begin(), t.end());
+    size_t n = t.size();
+    if (med) *med = n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+    if (p10) *p10 = t[(size_t)(0.1 * (n - 1))];
+    if (p90) *p90 = t[(size_t)(0.9 * (n - 1))];
+}
+
+typedef void (*bench_fn)(model *m, const nn_ctx *ctx, int batch, const adam_cfg *opt);
+
+static void train_eager(model *m, const nn_ctx *ctx, int batch, const adam_cfg *opt) {
+    queue_step(m, ctx, NULL, 0, batch, batch, opt, 0);
+}
+static void train_graph(model *m, const nn_ctx *ctx, int batch, const adam_cfg *opt) {
+    (void)batch, (void)opt;
+    CUDA_CHECK(cudaGraphLaunch(m->dev->graph, ctx_stream(ctx)));
+}
+static void predict_eager(model *m, const nn_ctx *ctx, int batch, const adam_cfg *opt) {
+    (void)opt;
+    cuda_forward_queue(m, ctx, batch, m->dev->x, 0);
+}
+
+static void time_steps(model *m, const nn_ctx *ctx, int batch, int warmup, int iters, bench_fn fn,
+                       double *med, double *p10, double *p90) {
+    adam_cfg opt = adam_defaults();
+    cudaStream_t s = ctx_stream(ctx);
+    for (int i = 0; i < warmup; i++) fn(m, ctx, batch, &opt);
+    CUDA_CHECK(cudaStreamSynchronize(s));
+    std::vector<cudaEvent_t> ev(2 * iters);
+    for (auto &e : ev) CUDA_CHECK(cudaEventCreate(&e));
+    // Back-to-back steps, each between its own pair of events (the queue stays full, as in an
+    // epoch), all read after the last one.
+    for (int i = 0; i < iters; i++) {
+        CUDA_CHECK(cudaEventRecord(ev[2 * i], s));
+        fn(m, ctx, batch, &opt);
+        CUDA_CHECK(cudaEventRecord(ev[2 * i + 1], s));
+    }
+    CUDA_CHECK(cudaStreamSynchronize(s));
+    std::vector<float> t(iters);
+    for (int i = 0; i < iters; i++) CUDA_CHECK(cudaEventElapsedTime(&t[i], ev[2 * i], ev[2 * i + 1]));
+    for (auto &e : ev) CUDA_CHECK(cudaEventDestroy(e));
+    percentiles(t, med, p10, p90);
+}
+
+extern "C" int cuda_bench_train(struct model *m, const nn_ctx *ctx, int batch, int warmup,
+                                int iters, int graph, double *ms_median, double *ms_p10,
+                                double *ms_p90, char *err) {
+    if (model_output_size(m) != 1)
+        return nn_fail(err, "the bench trains a binary model; this one has %zu outputs",
+                       model_output_size(m));
+    if (batch < 1 || iters < 1 || warmup < 0) return nn_fail(err, "bad batch/iters/warmup");
+    cuda_model *d = cuda_model_get(m, ctx, batch);
+    cuda_model_ensure_steps(m, 1, 1);
+    fill_random(m, ctx, batch);
+    adam_cfg opt = adam_defaults();
+    float alpha = adam_alpha(&opt, 1);
+    CUDA_CHECK(cudaMemcpy(d->alpha, &alpha, sizeof alpha, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemset(d->step, 0, sizeof(int)));   // every step reads alpha[0], writes loss[0]
+    if (graph) capture(m, ctx, NULL, 0, batch, &opt, 0);
+    time_steps(m, ctx, batch, warmup, iters, graph ? train_graph : train_eager, ms_median, ms_p10,
+               ms_p90);
+    if (graph) cuda_model_drop_graph(d);
+    return 0;
+}
+
+extern "C" int cuda_bench_predict(struct model *m, const nn_ctx *ctx, int batch, int warmup,
+                                  int iters, double *ms_median, double *ms_p10, double *ms_p90,
+                                  char *err) {
+    if (batch < 1 || iters < 1 || warmup < 0) return nn_fail(err, "bad batch/iters/warmup");
+    cuda_model_get(m, ctx, batch);
+    fill_random(m, ctx, batch);
+    time_steps(m, ctx, batch, warmup, iters, predict_eager, ms_median, ms_p10, ms_p90);
+    return 0;
+}
