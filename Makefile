@@ -79,7 +79,7 @@ $(BUILD)/tests/%: tests/%.c $(LIB) tests/test.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(CUDA_LIBS)
 
 test: $(BIN)/nn $(TEST_BIN)
-	@NN=$(BIN)/nn tests/run.sh $(TEST_BIN)
+	@NN=$(BIN)/nn NN_BUILD=$(BUILD) tests/run.sh $(TEST_BIN)
 
 -include bench/bench.mk
 -include tests/cuda/cuda.mk
