@@ -6,7 +6,6 @@
 // first maximum in scan order (rows, then columns), as PyTorch does; with 'same' padding the
 // padded cells are skipped, never taken as zeros, as TensorFlow does (every window holds at
 // least one real pixel because the padding is smaller than the window).
-#include <float.h>
 #include <string.h>
 
 #include "../nn/common.h"
@@ -38,38 +37,54 @@ static int maxpool2d_setup(layer *l, shape3 in, char *err) {
     return 0;
 }
 
+// The window's scan is a select per channel, written without branches so it vectorises over
+// channels; cloned for AVX-512 and AVX2 (chosen at load time) since the build has no -march.
+#if defined(__x86_64__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define POOL_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+#endif
+#ifndef POOL_CLONES
+#define POOL_CLONES
+#endif
+
+// One window: rows y0+ky0 .. y0+ky1-1 and columns x0+kx0 .. x0+kx1-1 of sample xs (H, W, C)
+// (the part inside the image); best (C) and arg (C) get the max and its index in the sample.
+POOL_CLONES static void pool_window(const float *xs, int W, int C, int y0, int x0, int ky0,
+                                    int ky1, int kx0, int kx1, float *best, int32_t *arg) {
+    int32_t first = ((y0 + ky0) * W + (x0 + kx0)) * C;
+    for (int c = 0; c < C; c++) {
+        best[c] = xs[first + c];
+        arg[c] = first + c;
+    }
+    for (int ky = ky0; ky < ky1; ky++)
+        for (int kx = (ky == ky0 ? kx0 + 1 : kx0); kx < kx1; kx++) {
+            int32_t base = ((y0 + ky) * W + (x0 + kx)) * C;
+            const float *v = xs + base;
+            for (int c = 0; c < C; c++) {
+                float vc = v[c], bc = best[c];
+                int take = vc > bc || vc != vc;   // a later NaN wins, as in PyTorch
+                best[c] = take ? vc : bc;
+                arg[c] = take ? base + c : arg[c];
+            }
+        }
+}
+
 static void maxpool2d_fwd(const layer *l, const nn_ctx *ctx, int n, const float *x, const float *w,
                           float *y, int32_t *aux, act_kind act, float *scratch) {
     (void)ctx, (void)w, (void)act, (void)scratch;
     const int H = l->in.h, W = l->in.w, C = l->in.c, OH = l->out.h, OW = l->out.w;
     const size_t in_sz = shape3_size(l->in), out_sz = shape3_size(l->out);
-    // One output row of one sample per iteration; channels innermost so the compare vectorises.
 #pragma omp parallel for collapse(2) schedule(static) if ((size_t)n * out_sz > 16384)
     for (int s = 0; s < n; s++)
         for (int oy = 0; oy < OH; oy++) {
-            const float *xs = x + s * in_sz;
             int y0 = oy * l->sh - l->pad_top;
             int ky0 = NN_MAX(0, -y0), ky1 = NN_MIN(l->kh, H - y0);
             for (int ox = 0; ox < OW; ox++) {
                 size_t o = s * out_sz + ((size_t)oy * OW + ox) * C;
-                float *best = y + o;
-                int32_t *arg = aux + o;
                 int x0 = ox * l->sw - l->pad_left;
                 int kx0 = NN_MAX(0, -x0), kx1 = NN_MIN(l->kw, W - x0);
-                for (int c = 0; c < C; c++) {
-                    best[c] = -FLT_MAX;
-                    arg[c] = -1;
-                }
-                for (int ky = ky0; ky < ky1; ky++)
-                    for (int kx = kx0; kx < kx1; kx++) {
-                        int32_t base = ((y0 + ky) * W + (x0 + kx)) * C;
-                        const float *v = xs + base;
-                        for (int c = 0; c < C; c++)
-                            if (v[c] > best[c] || arg[c] < 0 || v[c] != v[c]) {   // NaN wins, as in PyTorch
-                                best[c] = v[c];
-                                arg[c] = base + c;
-                            }
-                    }
+                pool_window(x + s * in_sz, W, C, y0, x0, ky0, ky1, kx0, kx1, y + o, aux + o);
             }
         }
 }
