@@ -30,6 +30,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -720,25 +722,73 @@ static int load(model *m, const char *path, char *err) {
     return 0;
 }
 
-// libhdf5 (1.10 at least) trusts the references that variable-length strings keep into the
-// file's global heap: in a corrupt file, H5Aread reads out of bounds and the process dies
-// (H5HG_read). No API hands those references over unconverted, so they cannot be checked
-// first. Instead a first load runs in a child process: if the child dies, the file is reported
-// as corrupt and this process never reads it. The child only reads the file (no CUDA, no
-// threads) and leaves with _exit. If no child can be made, the file is loaded directly.
+// VmData of this process in bytes (-1 when /proc is not there).
+static long long vm_data_bytes(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmData:", 7)) kb = atoll(line + 7);
+    if (f) fclose(f);
+    return kb < 0 ? -1 : kb * 1024;
+}
+
+// libhdf5 (1.10 at least) trusts what a file says about its variable-length strings: a corrupt
+// global-heap reference makes H5Aread read out of bounds and crash (H5HG_read), a corrupt
+// length makes it allocate and copy gigabytes. No API hands those references over unconverted,
+// so they cannot be checked first. Instead the file is first loaded in a child process, under
+// a memory budget (what a good file of this size needs, with room to spare) and a time limit.
+// If the child fails, its error line is ours and this process never reads the file; if it
+// dies, the file is reported as corrupt. The child only reads the file (no CUDA, no threads)
+// and leaves with _exit. If no child can be made, the file is loaded directly.
 static int probe_in_child(const char *path, char *err) {
+    int fd[2];
+    if (pipe(fd) != 0) return 0;
     pid_t pid = fork();
-    if (pid < 0) return 0;
-    if (pid == 0) {
-        alarm(300);   // a corrupt file that sends libhdf5 into a loop ends as a crash too
-        model m;
-        char e[NN_ERRLEN];
-        _exit(load(&m, path, e) == 0 ? 0 : 1);
+    if (pid < 0) {
+        close(fd[0]);
+        close(fd[1]);
+        return 0;
     }
-    int st;
-    while (waitpid(pid, &st, 0) < 0)
-        if (errno != EINTR) return 0;   // SIGCHLD ignored by the caller: no status to read
-    if (WIFSIGNALED(st))
+    if (pid == 0) {
+        close(fd[0]);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);   // never outlive the caller
+        struct stat st;
+        long long size = stat(path, &st) == 0 ? (long long)st.st_size : 0, used = vm_data_bytes();
+        if (used >= 0) {
+            // a good file needs ~4/3 of its size (four arenas; it holds three) plus strings
+            struct rlimit rl;
+            rl.rlim_cur = rl.rlim_max = (rlim_t)(used + 3 * size + (512ll << 20));
+            setrlimit(RLIMIT_DATA, &rl);
+        }
+        alarm((unsigned)(60 + size / (4 << 20)));   // a file that sends libhdf5 into a loop
+        model m;
+        char e[NN_ERRLEN] = "";
+        int rc = load(&m, path, e);
+        if (rc) {
+            if (!e[0]) snprintf(e, sizeof e, "%s: unreadable model file", path);
+            ssize_t w = write(fd[1], e, strlen(e));
+            (void)w;
+        }
+        _exit(rc ? 1 : 0);
+    }
+    close(fd[1]);
+    char e[NN_ERRLEN];
+    size_t got = 0;
+    for (;;) {
+        ssize_t k = read(fd[0], e + got, sizeof e - 1 - got);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) break;
+        got += (size_t)k;
+        if (got == sizeof e - 1) break;
+    }
+    e[got] = 0;
+    close(fd[0]);
+    int st = 0;
+    pid_t w;
+    while ((w = waitpid(pid, &st, 0)) < 0 && errno == EINTR) {}
+    if (got) return nn_fail(err, "%s", e);
+    if (w == pid && WIFSIGNALED(st))
         return nn_fail(err, "%s: corrupt HDF5 file (libhdf5 %s reading it, signal %d)", path,
                        WTERMSIG(st) == SIGALRM ? "hung" : "crashed", WTERMSIG(st));
     return 0;
