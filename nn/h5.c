@@ -753,6 +753,13 @@ static int probe_in_child(const char *path, char *err) {
     if (pid == 0) {
         close(fd[0]);
         prctl(PR_SET_PDEATHSIG, SIGKILL);   // never outlive the caller
+        // A crash must end the child by its signal: under AddressSanitizer (make SANITIZE=1)
+        // or libFuzzer, their SIGSEGV handlers would report and exit(1) instead, which reads
+        // as "no error line, no signal", and this process would then load the file itself.
+        signal(SIGSEGV, SIG_DFL);
+        signal(SIGBUS, SIG_DFL);
+        signal(SIGFPE, SIG_DFL);
+        signal(SIGILL, SIG_DFL);
         struct stat st;
         long long size = stat(path, &st) == 0 ? (long long)st.st_size : 0, used = vm_data_bytes();
         if (used >= 0) {
