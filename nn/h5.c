@@ -798,6 +798,9 @@ static int probe_in_child(const char *path, char *err) {
     if (w == pid && WIFSIGNALED(st))
         return nn_fail(err, "%s: corrupt HDF5 file (libhdf5 %s reading it, signal %d)", path,
                        WTERMSIG(st) == SIGALRM ? "hung" : "crashed", WTERMSIG(st));
+    if (w == pid && WIFEXITED(st) && WEXITSTATUS(st) != 0)   // died without its error line
+        return nn_fail(err, "%s: corrupt HDF5 file (reading it failed with status %d)", path,
+                       WEXITSTATUS(st));
     return 0;
 }
 
