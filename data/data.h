@@ -39,7 +39,8 @@ void dataset_free(dataset *d);
 // 0 when d has exactly `want` classes, else -1 with a message naming the folder and its
 // classes (a binary model needs 2).
 int dataset_check_classes(const dataset *d, int want, char *err);
-// 1 when a file name has one of the listed extensions (.jpg .jpeg .png .bmp .gif, any case).
+// 1 when a file name ends in jpg, jpeg, png, bmp or gif, any case, matched as Keras does:
+// without the dot (the tests hold this to keras_preprocessing's listing).
 int data_is_image_name(const char *name);
 
 // --- one image (image.c)

@@ -7,8 +7,11 @@
 //    sorted(os.walk(class_dir), key=root) then sorted(files): roots sorted as whole path strings,
 //    names in byte order (Python's str order for UTF-8 names); symbolic links to subfolders are
 //    not followed (Keras's follow_links=False);
-//  - extensions jpg, jpeg, png, bmp, gif in any case (the list; Keras 1.1.0 accepts
-//    png, jpg, jpeg, bmp, ppm, tif, tiff and matches them without the dot: see data/README.md).
+//  - names ending in jpg, jpeg, png, bmp or gif in any case: the list, what stb_image
+//    decodes here (Keras 1.1.0's list is png, jpg, jpeg, bmp, ppm, tif, tiff: no gif, and ppm
+//    and tif besides), matched as Keras matches, without the dot
+//    (fname.lower().endswith('jpg')), so a file named "jpg" counts and is then skipped as
+//    unreadable (Keras would crash on it).
 // Also Kaggle's flat layout (train/cat.12.jpg) and Keras's validation_split.
 #include "data.h"
 
@@ -63,11 +66,11 @@ static char *path_join(const char *a, const char *b) {
 }
 
 int data_is_image_name(const char *name) {
-    static const char *ext[] = {".jpg", ".jpeg", ".png", ".bmp", ".gif"};
+    static const char *ext[] = {"jpg", "jpeg", "png", "bmp", "gif"};
     size_t n = strlen(name);
     for (size_t i = 0; i < sizeof ext / sizeof *ext; i++) {
         size_t m = strlen(ext[i]);
-        if (n > m && strcasecmp(name + n - m, ext[i]) == 0) return 1;
+        if (n >= m && strcasecmp(name + n - m, ext[i]) == 0) return 1;
     }
     return 0;
 }
@@ -124,7 +127,8 @@ static int walk_dir(walk *w, const char *root, int is_top) {
         nn_free(p);
     }
     closedir(dp);
-    qsort(w->e[me].files.v, (size_t)w->e[me].files.n, sizeof(char *), cmp_str);
+    if (w->e[me].files.n > 1)
+        qsort(w->e[me].files.v, (size_t)w->e[me].files.n, sizeof(char *), cmp_str);
     for (int i = 0; i < subdirs.n; i++) walk_dir(w, subdirs.v[i], 0);
     sv_free(&subdirs);
     return 0;
@@ -291,7 +295,7 @@ int dataset_open_flat(dataset *d, const char *dir, char *err) {
     d->labels = nn_alloc((size_t)n * sizeof(int32_t), "labels");
     d->classes = nn_alloc((size_t)n * sizeof(char *), "class list");
     for (int i = 0; i < n; i++) {
-        if (i == 0 || strcmp(it[i].label, it[i - 1].label) != 0)
+        if (i == 0 || strcmp(it[i].label, d->classes[d->nclasses - 1]) != 0)
             d->classes[d->nclasses++] = nn_strdup(it[i].label);
         d->labels[i] = d->nclasses - 1;
         d->paths[i] = path_join(dir, it[i].name);

@@ -19,6 +19,7 @@
 //    (test_data.c checks this on every shared photo); it saves most of stb's colour conversion,
 //    a quarter of its decode time.
 #define STB_IMAGE_IMPLEMENTATION
+#define STB_IMAGE_STATIC   // stb stays private to this file: no clash with another copy
 #define STBI_NO_STDIO      // files are read here, so that an empty or huge file gets its reason
 #define STBI_NO_HDR
 #define STBI_NO_LINEAR
@@ -26,6 +27,9 @@
 #define STBI_ONLY_PNG
 #define STBI_ONLY_BMP
 #define STBI_ONLY_GIF
+// stb's functions this file does not call are static and unused: silence that for the file
+// (the warning for one of them is only given at the end of the file, so no push/pop).
+#pragma GCC diagnostic ignored "-Wunused-function"
 #include <stb_image.h>
 
 #include <errno.h>
@@ -124,7 +128,8 @@ static int jpeg_load_resized(const uint8_t *buf, int len, int dh, int dw, uint8_
         else r->resample = stbi__resample_row_generic;
     }
     int *ytab = nn_alloc((size_t)(dh + dw) * sizeof(int), "resize table"), *xtab = ytab + dh;
-    uint8_t *row = nn_alloc((size_t)sw * 3, "jpeg row");
+    // +4: stb's colour conversion writes a 4th byte after the last pixel even for 3 channels.
+    uint8_t *row = nn_alloc((size_t)sw * 3 + 4, "jpeg row");
     nearest_table(sh, dh, ytab);
     nearest_table(sw, dw, xtab);
     for (int y = 0; y < dh; y++)
@@ -214,12 +219,71 @@ static uint8_t *read_file(const char *path, size_t *len, char *err) {
     return buf;
 }
 
+static uint32_t be16(const uint8_t *p) { return (uint32_t)p[0] << 8 | p[1]; }
+static uint32_t le16(const uint8_t *p) { return (uint32_t)p[1] << 8 | p[0]; }
+static uint32_t be32(const uint8_t *p) { return be16(p) << 16 | be16(p + 2); }
+static uint32_t le32(const uint8_t *p) { return le16(p + 2) << 16 | le16(p); }
+
+// The dimensions a header claims, read here rather than by stb so that an absurd claim gets
+// that reason (stb refuses some itself, e.g. a PNG over 2^30 bytes, but only says "unknown
+// image type" after trying every format). Returns 0 when it cannot tell.
+static int header_dims(const uint8_t *b, size_t n, uint64_t *w, uint64_t *h) {
+    static const uint8_t png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (n >= 24 && !memcmp(b, png, 8) && !memcmp(b + 12, "IHDR", 4)) {
+        *w = be32(b + 16), *h = be32(b + 20);
+        return 1;
+    }
+    if (n >= 10 && (!memcmp(b, "GIF87a", 6) || !memcmp(b, "GIF89a", 6))) {
+        *w = le16(b + 6), *h = le16(b + 8);
+        return 1;
+    }
+    if (n >= 26 && b[0] == 'B' && b[1] == 'M') {
+        if (le32(b + 14) == 12) {
+            *w = le16(b + 18), *h = le16(b + 20);
+        } else {
+            int32_t sw = (int32_t)le32(b + 18), sh = (int32_t)le32(b + 22);
+            *w = (uint64_t)(sw < 0 ? -(int64_t)sw : sw), *h = (uint64_t)(sh < 0 ? -(int64_t)sh : sh);
+        }
+        return 1;
+    }
+    if (n >= 4 && b[0] == 0xFF && b[1] == 0xD8) {
+        size_t i = 2;
+        while (i + 4 <= n) {
+            if (b[i] != 0xFF) return 0;
+            while (i + 1 < n && b[i + 1] == 0xFF) i++;  // fill bytes
+            if (i + 4 > n) return 0;
+            uint8_t m = b[i + 1];
+            if (m == 0xD8 || m == 0x01 || (m >= 0xD0 && m <= 0xD7)) {
+                i += 2;
+                continue;
+            }
+            if (m == 0xDA || m == 0xD9) return 0;  // scan or end before any frame header
+            if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) {
+                if (i + 9 > n) return 0;
+                *h = be16(b + i + 5), *w = be16(b + i + 7);
+                return *h > 0;  // 0: height given later (DNL): let stb decide
+            }
+            i += 2 + be16(b + i + 2);
+        }
+    }
+    return 0;
+}
+
 // Reads path and checks its header: returns the file's bytes (nn_free) or NULL with err set.
 static uint8_t *open_image(const char *path, int *len, char *err) {
     size_t n = 0;
     uint8_t *buf = read_file(path, &n, err);
     if (!buf) return NULL;
     *len = (int)n;  // n <= IMAGE_MAX_FILE_BYTES < 2^31
+    uint64_t cw, ch;
+    if (header_dims(buf, n, &cw, &ch) &&
+        (cw > IMAGE_MAX_SIDE || ch > IMAGE_MAX_SIDE || cw * ch > IMAGE_MAX_PIXELS)) {
+        nn_fail(err, "%s: header claims %llu x %llu pixels, beyond the limit of %d per side and "
+                "%d megapixels: corrupt or not a photo", path, (unsigned long long)cw,
+                (unsigned long long)ch, IMAGE_MAX_SIDE, IMAGE_MAX_PIXELS / 1000000);
+        nn_free(buf);
+        return NULL;
+    }
     int x, y, comp;
     if (!stbi_info_from_memory(buf, *len, &x, &y, &comp)) {
         const char *why = stbi_failure_reason();
