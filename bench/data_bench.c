@@ -1,0 +1,77 @@
+// data_bench.c: decode + resize throughput of the data pipeline, images per second.
+// Lists DIR as flow_from_directory does (recursively), then times image_cache_load (decode
+// with stb, NEAREST resize to SIZE x SIZE, threads as given, no cache file), best of REPS runs.
+// With --slow, times the plain decode (no JPEG row-skipping shortcut) on one thread instead,
+// which shows what the shortcut is worth. With --loader, times one augmented epoch of batches
+// of 32 from the decoded images instead (the per-epoch cost once the cache is warm).
+// Prints one line: "DIR images N threads T seconds S img_per_s R".
+//   data_bench DIR [--threads T] [--size 64] [--reps 3] [--slow | --loader]
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../data/data.h"
+#include "../nn/common.h"
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: data_bench DIR [--threads T] [--size 64] [--reps 3] [--slow | --loader]\n");
+        return 2;
+    }
+    const char *dir = argv[1];
+    int threads = 1, size = 64, reps = 3, slow = 0, use_loader = 0;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--size") && i + 1 < argc) size = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--slow")) slow = 1;
+        else if (!strcmp(argv[i], "--loader")) use_loader = 1;
+        else return fprintf(stderr, "data_bench: unknown option %s\n", argv[i]), 2;
+    }
+    if (threads <= 0) threads = data_default_threads();
+    char err[NN_ERRLEN];
+    dataset d;
+    if (dataset_open(&d, dir, err) < 0) return fprintf(stderr, "data_bench: %s\n", err), 1;
+    double best = 1e30;
+    int n = 0;
+    if (slow) {
+        uint8_t *out = nn_alloc((size_t)size * size * 3, "image");
+        threads = 1;
+        for (int r = 0; r < reps; r++) {
+            double t = nn_now();
+            n = 0;
+            for (int i = 0; i < d.n; i++) n += image_load_rgb_slow(d.paths[i], size, size, out, err) == 0;
+            best = NN_MIN(best, nn_now() - t);
+        }
+        nn_free(out);
+    } else {
+        image_cache c;
+        if (image_cache_load(&c, &d, size, size, use_loader ? 0 : threads, NULL, err) < 0)
+            return fprintf(stderr, "data_bench: %s\n", err), 1;
+        n = c.n;
+        if (use_loader) {
+            loader *L = loader_create(&c, 32, 1, 1, 1, threads);
+            float *x = nn_alloc((size_t)32 * size * size * 3 * sizeof(float), "batch"), y[32];
+            for (int r = 0; r < reps; r++) {
+                loader_start_epoch(L, r);
+                double t = nn_now();
+                while (loader_next(L, x, y, NULL) > 0) {}
+                best = NN_MIN(best, nn_now() - t);
+            }
+            nn_free(x);
+            loader_free(L);
+        } else {
+            best = c.seconds;
+            for (int r = 1; r < reps; r++) {
+                image_cache_free(&c);
+                if (image_cache_load(&c, &d, size, size, threads, NULL, err) < 0)
+                    return fprintf(stderr, "data_bench: %s\n", err), 1;
+                best = NN_MIN(best, c.seconds);
+            }
+        }
+        image_cache_free(&c);
+    }
+    printf("%s images %d threads %d seconds %.4f img_per_s %.0f\n", dir, n, threads, best, n / best);
+    dataset_free(&d);
+    return 0;
+}

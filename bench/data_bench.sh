@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# data_bench.sh (make bench-data): images per second decoded and resized to 64x64, by the data
+# pipeline (bench/data_bench.c: stb_image + Pillow-exact NEAREST, pthreads) and by Pillow doing
+# what Keras's load_img does (bench/data_bench_pil.py), on the same files in the same run, with
+# one thread/process and with all cores; then the cost of one augmented epoch from the warm
+# cache. Prints a Markdown table for bench/RESULTS.md. Needs ${NN_SHARED_DATA:-../shared/data}.
+set -eu
+cd "$(dirname "$0")/.."
+BENCH=${DATA_BENCH:-build/bench/data_bench}
+SHARED=${NN_SHARED_DATA:-../shared/data}
+REPS=${REPS:-3}
+PY=/usr/bin/python3
+if [ ! -d "$SHARED/fullres" ] || [ ! -d "$SHARED/catsdogs" ]; then
+    echo "data_bench: $SHARED/fullres or $SHARED/catsdogs not found: set NN_SHARED_DATA" >&2
+    exit 1
+fi
+[ -x "$BENCH" ] || { echo "data_bench: $BENCH not built (make bench-data)" >&2; exit 1; }
+cores=$(nproc)
+echo "date $(date -u +%F), $(lscpu | sed -n 's/^Model name: *//p'), $cores cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "| set | images | who | threads | img/s | vs Pillow, same threads |"
+echo "|---|---|---|---|---|---|"
+rate() { sed -n 's/.*img_per_s \([0-9]*\).*/\1/p'; }
+count() { sed -n 's/.* images \([0-9]*\) .*/\1/p'; }
+for set in fullres catsdogs; do
+    dir=$SHARED/$set
+    find "$dir" -type f -exec cat {} + > /dev/null   # warm the page cache for everyone
+    p1=$($PY bench/data_bench_pil.py "$dir" --procs 1 --reps "$REPS")
+    pn=$($PY bench/data_bench_pil.py "$dir" --procs "$cores" --reps "$REPS")
+    c1=$("$BENCH" "$dir" --threads 1 --reps "$REPS")
+    cn=$("$BENCH" "$dir" --threads "$cores" --reps "$REPS")
+    cs=$("$BENCH" "$dir" --slow --reps "$REPS")
+    n=$(echo "$c1" | count)
+    r_p1=$(echo "$p1" | rate); r_pn=$(echo "$pn" | rate)
+    r_c1=$(echo "$c1" | rate); r_cn=$(echo "$cn" | rate); r_cs=$(echo "$cs" | rate)
+    ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
+    echo "| $set | $n | Pillow (load_img's steps) | 1 | $r_p1 | 1.00x |"
+    echo "| $set | $n | nn data pipeline | 1 | $r_c1 | $(ratio "$r_c1" "$r_p1") |"
+    echo "| $set | $n | nn, without the JPEG row shortcut | 1 | $r_cs | $(ratio "$r_cs" "$r_p1") |"
+    echo "| $set | $n | Pillow, $cores processes | $cores | $r_pn | 1.00x |"
+    echo "| $set | $n | nn data pipeline | $cores | $r_cn | $(ratio "$r_cn" "$r_pn") |"
+done
+echo
+train=$SHARED/catsdogs/training_set
+for t in 1 "$cores"; do
+    l=$("$BENCH" "$train" --loader --threads "$t" --reps "$REPS")
+    echo "augmented epoch from the warm cache, $t loader thread(s): $(echo "$l" | sed -n 's/.*seconds \([0-9.]*\).*/\1/p') s for $(echo "$l" | count) images ($(echo "$l" | rate) img/s)"
+done
+echo
+echo "command: make bench-data (bench/data_bench.sh, REPS=$REPS)"
