@@ -24,8 +24,8 @@ int nn_fail(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 
 // Checked allocation: dies naming `what` and the size when memory runs out.
 // nn_alloc is 64-byte aligned (one cache line, one AVX-512 vector) and freed with nn_free.
-void *nn_alloc(size_t bytes, const char *what);
-void *nn_calloc(size_t bytes, const char *what);
+void *nn_alloc(size_t bytes, const char *what) __attribute__((returns_nonnull, malloc));
+void *nn_calloc(size_t bytes, const char *what) __attribute__((returns_nonnull, malloc));
 void nn_free(void *p);
 char *nn_strdup(const char *s);
 
