@@ -5,7 +5,8 @@
 //  - the model_config / training_config we write equal Keras's own for the same model;
 //  - corrupt, truncated, foreign and mismatched files fail with one line, never a crash;
 //  - a save killed mid-write (kill -9) leaves the previous model intact.
-// `test_h5 --write-sample FILE` writes the round-trip model, for tests/test_h5.py to inspect.
+// `test_h5 --write-sample FILE [CFG]` and `test_h5 --predict MODEL OUT` serve tests/test_h5.py
+// and the Keras interop script tests/oracles/keras_load_nn.py (see main).
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
@@ -561,17 +562,57 @@ static void cleanup(void) {
     rmdir(tmpdir);
 }
 
+// --predict MODEL.h5 OUT.txt: nn's predictions on the fixed inputs, as text for
+// tests/oracles/keras_load_nn.py: a line "N H W C", N lines of inputs, N lines of outputs.
+static int write_predictions(const char *mpath, const char *out) {
+    model m;
+    char err[NN_ERRLEN];
+    if (model_load_h5(&m, mpath, err) != 0) {
+        fprintf(stderr, "test_h5: %s\n", err);
+        return 1;
+    }
+    enum { N = 4 };
+    size_t per = shape3_size(m.input), osz = model_output_size(&m);
+    float *x = nn_alloc(N * per * sizeof(float), "x"), *y = nn_alloc(N * osz * sizeof(float), "y");
+    fixed_inputs(N, per, x);
+    nn_ctx ctx = {.backend = NN_CPU, .seed = 1};
+    model_predict(&m, &ctx, N, x, y);
+    FILE *f = fopen(out, "w");
+    if (!f) NN_DIE("cannot write %s", out);
+    fprintf(f, "%d %d %d %d\n", N, m.input.h, m.input.w, m.input.c);
+    for (int i = 0; i < N; i++)
+        for (size_t j = 0; j < per; j++) fprintf(f, "%.9g%c", x[i * per + j], j + 1 < per ? ' ' : '\n');
+    for (int i = 0; i < N; i++)
+        for (size_t j = 0; j < osz; j++) fprintf(f, "%.9g%c", y[i * osz + j], j + 1 < osz ? ' ' : '\n');
+    fclose(f);
+    nn_free(x);
+    nn_free(y);
+    model_free(&m);
+    return 0;
+}
+
 int main(int argc, char **argv) {
-    if (argc == 3 && !strcmp(argv[1], "--write-sample")) {
+    // --write-sample FILE [CFG]: the round-trip model (or CFG's, initialised as Keras does, with
+    // random Adam state) saved as FILE, for tests/test_h5.py and the Keras interop script.
+    if ((argc == 3 || argc == 4) && !strcmp(argv[1], "--write-sample")) {
         model a;
-        char err[NN_ERRLEN];
-        if (make_model(&a, RT_CFG, 42) || model_save_h5(&a, argv[2], err)) {
-            fprintf(stderr, "test_h5: cannot write %s: %s\n", argv[2], err);
+        char err[NN_ERRLEN] = "";
+        char *cfg = NULL;
+        if (argc == 4) {
+            FILE *f = fopen(argv[3], "rb");
+            cfg = nn_calloc(1 << 20, "cfg");
+            if (!f || fread(cfg, 1, (1 << 20) - 1, f) == 0) NN_DIE("cannot read %s", argv[3]);
+            fclose(f);
+        }
+        if (make_model(&a, cfg ? cfg : RT_CFG, 42) || model_save_h5(&a, argv[2], err)) {
+            fprintf(stderr, "test_h5: cannot write %s: %s %s\n", argv[2], err, t_msg);
             return 1;
         }
+        nn_free(cfg);
         model_free(&a);
         return 0;
     }
+    if (argc == 4 && !strcmp(argv[1], "--predict")) return write_predictions(argv[2], argv[3]);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/nn-test-h5-XXXXXX");
     if (!mkdtemp(tmpdir)) NN_DIE("mkdtemp: %s", strerror(errno));
     RUN(test_roundtrip_exact);
