@@ -60,6 +60,12 @@ int image_decode_rgb(const char *path, uint8_t **rgb, int *h, int *w, char *err)
 // tests hold the shortcut to, bit for bit.
 int image_load_rgb_slow(const char *path, int h, int w, uint8_t *out, char *err);
 void image_free_decoded(uint8_t *rgb);
+// The same two from bytes in memory (len bytes at buf; `name` stands for the file in messages):
+// what the fuzz targets (tests/fuzz/) drive, and a way to decode an image that is not a file.
+int image_load_rgb_mem(const void *buf, size_t len, const char *name, int h, int w, uint8_t *out,
+                       char *err);
+int image_decode_rgb_mem(const void *buf, size_t len, const char *name, uint8_t **rgb, int *h,
+                         int *w, char *err);
 
 // --- decoded images in memory (cache.c)
 typedef struct image_cache {

@@ -269,38 +269,68 @@ static int header_dims(const uint8_t *b, size_t n, uint64_t *w, uint64_t *h) {
     return 0;
 }
 
+// Checks the header of an image held in memory (size limits from the header itself, then
+// stb's): 0, or -1 with err set naming `path`.
+static int check_header(const uint8_t *buf, size_t n, const char *path, char *err) {
+    uint64_t cw, ch;
+    if (header_dims(buf, n, &cw, &ch) &&
+        (cw > IMAGE_MAX_SIDE || ch > IMAGE_MAX_SIDE || cw * ch > IMAGE_MAX_PIXELS))
+        return nn_fail(err, "%s: header claims %llu x %llu pixels, beyond the limit of %d per side "
+                       "and %d megapixels: corrupt or not a photo", path, (unsigned long long)cw,
+                       (unsigned long long)ch, IMAGE_MAX_SIDE, IMAGE_MAX_PIXELS / 1000000);
+    int x, y, comp;
+    if (!stbi_info_from_memory(buf, (int)n, &x, &y, &comp)) {
+        const char *why = stbi_failure_reason();
+        return nn_fail(err, "%s: not a readable JPEG, PNG, BMP or GIF image (%s)", path,
+                       why ? why : "unknown format");
+    }
+    if (x <= 0 || y <= 0 || x > IMAGE_MAX_SIDE || y > IMAGE_MAX_SIDE ||
+        (int64_t)x * y > IMAGE_MAX_PIXELS)
+        return nn_fail(err, "%s: header claims %d x %d pixels, beyond the limit of %d per side and "
+                       "%d megapixels: corrupt or not a photo", path, x, y, IMAGE_MAX_SIDE,
+                       IMAGE_MAX_PIXELS / 1000000);
+    return 0;
+}
+
 // Reads path and checks its header: returns the file's bytes (nn_free) or NULL with err set.
 static uint8_t *open_image(const char *path, int *len, char *err) {
     size_t n = 0;
     uint8_t *buf = read_file(path, &n, err);
     if (!buf) return NULL;
     *len = (int)n;  // n <= IMAGE_MAX_FILE_BYTES < 2^31
-    uint64_t cw, ch;
-    if (header_dims(buf, n, &cw, &ch) &&
-        (cw > IMAGE_MAX_SIDE || ch > IMAGE_MAX_SIDE || cw * ch > IMAGE_MAX_PIXELS)) {
-        nn_fail(err, "%s: header claims %llu x %llu pixels, beyond the limit of %d per side and "
-                "%d megapixels: corrupt or not a photo", path, (unsigned long long)cw,
-                (unsigned long long)ch, IMAGE_MAX_SIDE, IMAGE_MAX_PIXELS / 1000000);
-        nn_free(buf);
-        return NULL;
-    }
-    int x, y, comp;
-    if (!stbi_info_from_memory(buf, *len, &x, &y, &comp)) {
-        const char *why = stbi_failure_reason();
-        nn_fail(err, "%s: not a readable JPEG, PNG, BMP or GIF image (%s)", path,
-                why ? why : "unknown format");
-        nn_free(buf);
-        return NULL;
-    }
-    if (x <= 0 || y <= 0 || x > IMAGE_MAX_SIDE || y > IMAGE_MAX_SIDE ||
-        (int64_t)x * y > IMAGE_MAX_PIXELS) {
-        nn_fail(err, "%s: header claims %d x %d pixels, beyond the limit of %d per side and %d "
-                "megapixels: corrupt or not a photo", path, x, y, IMAGE_MAX_SIDE,
-                IMAGE_MAX_PIXELS / 1000000);
+    if (check_header(buf, n, path, err) != 0) {
         nn_free(buf);
         return NULL;
     }
     return buf;
+}
+
+// The size checks read_file makes, for bytes that come from memory.
+static int check_mem(size_t len, const char *name, char *err) {
+    if (len == 0) return nn_fail(err, "%s: empty image (0 bytes)", name);
+    if ((uint64_t)len > IMAGE_MAX_FILE_BYTES)
+        return nn_fail(err, "%s: %zu bytes is too large for an image (limit %llu MiB)", name, len,
+                       (unsigned long long)(IMAGE_MAX_FILE_BYTES >> 20));
+    return 0;
+}
+
+// stbi_load to RGB, except for 16-bit grayscale PNGs: Pillow opens those as mode I;16 and
+// convert('RGB') clips each value to 255, where stb would keep the high byte; follow Pillow.
+// (16-bit RGB and gray+alpha PNGs keep the high byte in both.)
+static uint8_t *decode_rgb(const uint8_t *buf, int len, int *w, int *h) {
+    int comp;
+    if (len > 26 && buf[0] == 0x89 && !memcmp(buf + 12, "IHDR", 4) && buf[24] == 16 && buf[25] == 0) {
+        uint16_t *g = stbi_load_16_from_memory(buf, len, w, h, &comp, 1);
+        if (!g) return NULL;
+        size_t n = (size_t)*w * *h;
+        uint8_t *rgb = stbi__malloc(n * 3 + 1);
+        if (!rgb) NN_DIE("out of memory decoding a PNG");
+        for (size_t i = 0; i < n; i++)
+            rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = g[i] > 255 ? 255 : (uint8_t)g[i];
+        stbi_image_free(g);
+        return rgb;
+    }
+    return stbi_load_from_memory(buf, len, w, h, &comp, 3);
 }
 
 static int decode_failed(const char *path, char *err) {
@@ -308,37 +338,61 @@ static int decode_failed(const char *path, char *err) {
     return nn_fail(err, "%s: corrupt or truncated image (%s)", path, why ? why : "decode failed");
 }
 
-int image_decode_rgb(const char *path, uint8_t **rgb, int *h, int *w, char *err) {
-    *rgb = NULL;
-    int len, comp;
-    uint8_t *buf = open_image(path, &len, err);
-    if (!buf) return -1;
-    uint8_t *px = stbi_load_from_memory(buf, len, w, h, &comp, 3);
-    nn_free(buf);
+// Decoding and resizing of checked bytes (the caller keeps buf).
+static int decode_buf(const uint8_t *buf, int len, const char *path, uint8_t **rgb, int *h,
+                      int *w, char *err) {
+    uint8_t *px = decode_rgb(buf, len, w, h);
     if (!px) return decode_failed(path, err);
     *rgb = px;
     return 0;
 }
 
-void image_free_decoded(uint8_t *rgb) { stbi_image_free(rgb); }
-
-static int load_rgb(const char *path, int h, int w, uint8_t *out, int fast, char *err) {
-    int len, sh, sw, comp;
-    uint8_t *buf = open_image(path, &len, err);
-    if (!buf) return -1;
+static int load_buf(const uint8_t *buf, int len, const char *path, int h, int w, uint8_t *out,
+                    int fast, char *err) {
+    int sh, sw;
     if (fast && len >= 2 && buf[0] == 0xFF && buf[1] == 0xD8) {
         int ok;
-        if (jpeg_load_resized(buf, len, h, w, out, &ok)) {
-            nn_free(buf);
-            return ok ? 0 : decode_failed(path, err);
-        }
+        if (jpeg_load_resized(buf, len, h, w, out, &ok)) return ok ? 0 : decode_failed(path, err);
     }
-    uint8_t *px = stbi_load_from_memory(buf, len, &sw, &sh, &comp, 3);
-    nn_free(buf);
+    uint8_t *px = decode_rgb(buf, len, &sw, &sh);
     if (!px) return decode_failed(path, err);
     image_resize_nearest(px, sh, sw, out, h, w);
     stbi_image_free(px);
     return 0;
+}
+
+int image_decode_rgb(const char *path, uint8_t **rgb, int *h, int *w, char *err) {
+    *rgb = NULL;
+    int len;
+    uint8_t *buf = open_image(path, &len, err);
+    if (!buf) return -1;
+    int rc = decode_buf(buf, len, path, rgb, h, w, err);
+    nn_free(buf);
+    return rc;
+}
+
+void image_free_decoded(uint8_t *rgb) { stbi_image_free(rgb); }
+
+static int load_rgb(const char *path, int h, int w, uint8_t *out, int fast, char *err) {
+    int len;
+    uint8_t *buf = open_image(path, &len, err);
+    if (!buf) return -1;
+    int rc = load_buf(buf, len, path, h, w, out, fast, err);
+    nn_free(buf);
+    return rc;
+}
+
+int image_decode_rgb_mem(const void *buf, size_t len, const char *name, uint8_t **rgb, int *h,
+                         int *w, char *err) {
+    *rgb = NULL;
+    if (check_mem(len, name, err) || check_header(buf, len, name, err)) return -1;
+    return decode_buf(buf, (int)len, name, rgb, h, w, err);
+}
+
+int image_load_rgb_mem(const void *buf, size_t len, const char *name, int h, int w, uint8_t *out,
+                       char *err) {
+    if (check_mem(len, name, err) || check_header(buf, len, name, err)) return -1;
+    return load_buf(buf, (int)len, name, h, w, out, 1, err);
 }
 
 int image_load_rgb(const char *path, int h, int w, uint8_t *out, char *err) {
