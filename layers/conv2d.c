@@ -7,7 +7,10 @@
 //     forward:  y_s (P, cout) = col_s (P, KK) . W (KK, cout) + b
 //     backward: dW (KK, cout) = sum_s col_s^T . dz_s,  db = sum over pixels of dz,
 //               dcol_s (P, KK) = dz_s . W^T, then scattered back onto dx_s (col2im)
-// Samples are spread over threads, one col buffer per thread (about 400 KB for the cat/dog
+// Each sample's dW and db are kept apart and added in sample order at the end, so gradients
+// are the same bit for bit whatever the number of threads (as sgemm's are).
+// Samples are handed out to threads one at a time (a thread the OS pauses on a busy machine
+// does not hold the others up), one col buffer per thread (about 400 KB for the cat/dog
 // model, kept in L2 while it is written and multiplied); sgemm runs serially inside that
 // region. With fewer samples than threads (one-image prediction) the samples run one after
 // the other and sgemm spreads each product over the threads instead.
@@ -59,8 +62,11 @@ static int col_is_input(const layer *l) {
 // Samples that run at once, each with its own col buffer.
 static int conv_slots(int n) { return NN_MAX(1, NN_MIN(n, omp_get_num_procs())); }
 
+// Scratch: a col buffer per thread, then the per-sample weight and bias gradients that
+// backward sums in sample order (so dW does not depend on which thread took which sample).
 static size_t conv2d_scratch(const layer *l, int n) {
-    return col_is_input(l) ? 0 : (size_t)conv_slots(n) * col_floats(l);
+    return (col_is_input(l) ? 0 : (size_t)conv_slots(n) * col_floats(l)) +
+           (size_t)n * (l->wsize + l->bsize);
 }
 
 // col (P, kh*kw*cin) from one sample x (H, W, Cin); padding reads as zero. In NHWC the kw*cin
@@ -140,7 +146,7 @@ static void conv2d_fwd(const layer *l, const nn_ctx *ctx, int n, const float *x,
     const size_t in_sz = shape3_size(l->in), out_sz = shape3_size(l->out), cf = col_floats(l);
     const float *bias = l->use_bias ? w + (l->boff - l->woff) : NULL;
     int nth = NN_MIN(conv_slots(n), omp_get_max_threads()), par = n >= 2 && nth >= 2;
-#pragma omp parallel for schedule(static) num_threads(nth) if (par)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nth) if (par)
     for (int s = 0; s < n; s++)
         forward_one(l, x + s * in_sz, w, bias, y + s * out_sz, act,
                     scratch ? scratch + (size_t)omp_get_thread_num() * cf : NULL);
@@ -148,24 +154,26 @@ static void conv2d_fwd(const layer *l, const nn_ctx *ctx, int n, const float *x,
 
 // --- backward
 
-// One sample: dz_s = dy_s * act'(y_s) in place; dw_acc += col_s^T dz_s; db_acc += sum dz_s;
-// dx_s from dz_s W^T when asked.
+// One sample: dz_s = dy_s * act'(y_s) in place; dw_s = col_s^T dz_s; db_s = sum of dz_s over
+// pixels (when db_s != NULL); dx_s from dz_s W^T when asked.
 static void backward_one(const layer *l, const float *xs, const float *w, const float *ys,
-                         float *dys, float *dxs, float *dw_acc, float *db_acc, act_kind act,
+                         float *dys, float *dxs, float *dw_s, float *db_s, act_kind act,
                          float *col) {
     const int P = l->out.h * l->out.w, KK = l->kh * l->kw * l->in.c, F = l->filters;
     act_backward(act, (size_t)P * F, ys, dys);
-    if (db_acc)
+    if (db_s) {
+        memset(db_s, 0, F * sizeof(float));
         for (int p = 0; p < P; p++) {
             const float *dr = dys + (size_t)p * F;
-            for (int f = 0; f < F; f++) db_acc[f] += dr[f];
+            for (int f = 0; f < F; f++) db_s[f] += dr[f];
         }
+    }
     const float *a = xs;
     if (!col_is_input(l)) {
         im2col(l, xs, col);
         a = col;
     }
-    sgemm(1, 0, KK, F, P, 1.0f, a, KK, dys, F, 1.0f, dw_acc, F);
+    sgemm(1, 0, KK, F, P, 1.0f, a, KK, dys, F, 0.0f, dw_s, F);
     if (!dxs) return;
     if (col_is_input(l)) {
         sgemm(0, 1, P, KK, F, 1.0f, dys, F, w, F, 0.0f, dxs, KK);
@@ -180,32 +188,25 @@ static void conv2d_bwd(const layer *l, const nn_ctx *ctx, int n, const float *x,
                        act_kind act, float *scratch) {
     (void)ctx, (void)aux;
     const size_t in_sz = shape3_size(l->in), out_sz = shape3_size(l->out), cf = col_floats(l);
-    const size_t wn = l->wsize, bn = l->bsize;
+    const size_t wn = l->wsize, bn = l->bsize, pn = wn + bn;
     float *db = l->use_bias ? dw + (l->boff - l->woff) : NULL;
+    float *cols = col_is_input(l) ? NULL : scratch;
+    float *part = scratch + (cols ? (size_t)conv_slots(n) * cf : 0);   // (n, wn + bn)
     int nth = NN_MIN(conv_slots(n), omp_get_max_threads()), par = n >= 2 && nth >= 2;
-    int nacc = par ? nth : 1;
-    // Each thread sums its samples' weight and bias gradients privately; the first thread's
-    // sums go straight into dw/db, the others' are added at the end.
-    float *extra = nacc > 1 ? nn_calloc((size_t)(nacc - 1) * (wn + bn) * sizeof(float), "conv2d gradients") : NULL;
-    memset(dw, 0, wn * sizeof(float));
-    if (db) memset(db, 0, bn * sizeof(float));
-#pragma omp parallel num_threads(nacc) if (par)
-    {
-        int t = omp_get_thread_num();
-        float *dwt = t ? extra + (size_t)(t - 1) * (wn + bn) : dw;
-        float *dbt = db ? (t ? dwt + wn : db) : NULL;
-        float *col = scratch ? scratch + (size_t)t * cf : NULL;
-#pragma omp for schedule(static)
-        for (int s = 0; s < n; s++)
-            backward_one(l, x + s * in_sz, w, y + s * out_sz, dy + s * out_sz,
-                         dx ? dx + s * in_sz : NULL, dwt, dbt, act, col);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nth) if (par)
+    for (int s = 0; s < n; s++)
+        backward_one(l, x + s * in_sz, w, y + s * out_sz, dy + s * out_sz,
+                     dx ? dx + s * in_sz : NULL, part + s * pn, db ? part + s * pn + wn : NULL,
+                     act, cols ? cols + (size_t)omp_get_thread_num() * cf : NULL);
+    // dw, db = the per-sample sums added in sample order.
+#pragma omp parallel for schedule(static) if (pn * n > 65536)
+    for (size_t i = 0; i < pn; i++) {
+        if (i >= wn && !db) continue;
+        float sum = 0.0f;
+        for (int s = 0; s < n; s++) sum += part[s * pn + i];
+        if (i < wn) dw[i] = sum;
+        else db[i - wn] = sum;
     }
-    for (int t = 1; t < nacc; t++) {
-        const float *e = extra + (size_t)(t - 1) * (wn + bn);
-        for (size_t i = 0; i < wn; i++) dw[i] += e[i];
-        for (size_t i = 0; db && i < bn; i++) db[i] += e[wn + i];
-    }
-    nn_free(extra);
 }
 
 const layer_ops conv2d_ops = {"conv2d", "Conv2D", "conv2d", conv2d_setup, conv2d_scratch,

@@ -5,8 +5,10 @@
 //    It may swap roles (C^T = B^T A^T) when that avoids transposing a large B.
 //  - the work is split over threads along the long dimension (M or N, whichever makes each
 //    thread read the big operand once), or over K when the output is small and K long
-//    (dense forward at 32 x 128 x 30752, conv weight gradients); a call made inside an OpenMP
-//    parallel region runs on the calling thread, so the layers can parallelise over samples.
+//    (dense forward at 32 x 128 x 30752); a call made inside an OpenMP parallel region runs on
+//    the calling thread, so the layers can parallelise over samples. Either way every element
+//    of C is summed in an order fixed by the shape alone: results do not depend on the number
+//    of threads, so a seeded training run is reproducible on any machine with the same kernel.
 //  - a register-blocked micro-kernel computes an MR x NR tile of C: B is read in rows of NR
 //    contiguous floats (straight from the matrix when its columns are contiguous, else from a
 //    small packed panel), A is read in place and broadcast one element at a time; partial
@@ -298,37 +300,41 @@ static void scale_c(const gemm_args *g) {
         }
 }
 
-// Split-K: each thread multiplies its share of K into a private (M, N) buffer; then
-// C = alpha * sum + beta * C. For small outputs with a long K, so each input is read once.
+// Split-K: K is cut into up to 16 chunks, each multiplied into a private (M, N) buffer, then
+// C = alpha * (sum of the chunks, in order) + beta * C. For small outputs with a long K (dense
+// forward, 32 x 128 x 30752), so each input is read once in all. The chunks depend on K only
+// and are summed in order, so the result is the same for any number of threads; several
+// chunks per thread (taken dynamically) so that a thread the OS pauses on a busy machine does
+// not hold the others up.
+static int use_split_k(const gemm_args *g) {
+    size_t mn = (size_t)g->M * g->N;
+    return mn <= 64 * 1024 && g->K >= 8192 && mn * 8 <= (size_t)g->K * (g->M + g->N);
+}
+
 static void gemm_split_k(const kernel_set *ks, const gemm_args *g, int nth) {
     size_t mn = (size_t)g->M * g->N;
-    float *part = nn_alloc((size_t)nth * mn * sizeof(float), "sgemm split-K partials");
-    int kchunk = (g->K + nth - 1) / nth;
+    int kchunk = (g->K + 15) / 16;
     kchunk = (kchunk + KC - 1) / KC * KC;
-#pragma omp parallel num_threads(nth)
-    {
-        int t = omp_get_thread_num();
+    int chunks = (g->K + kchunk - 1) / kchunk;
+    float *part = nn_alloc((size_t)chunks * mn * sizeof(float), "sgemm split-K partials");
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nth) if (nth > 1)
+    for (int t = 0; t < chunks; t++) {
         int k0 = t * kchunk, k1 = NN_MIN(g->K, k0 + kchunk);
-        float *p = part + t * mn;
-        if (k0 >= k1) {
-            memset(p, 0, mn * sizeof(float));
-        } else {
-            gemm_args s = *g;
-            s.K = k1 - k0;
-            s.alpha = 1.0f;
-            s.beta = 0.0f;
-            s.a = g->a + (long)k0 * g->csa;
-            s.b = g->b + (long)k0 * g->rsb;
-            s.c = p;
-            s.rsc = g->N;
-            s.csc = 1;
-            gemm_block(ks, &s, 0, g->M, 0, g->N);
-        }
+        gemm_args s = *g;
+        s.K = k1 - k0;
+        s.alpha = 1.0f;
+        s.beta = 0.0f;
+        s.a = g->a + (long)k0 * g->csa;
+        s.b = g->b + (long)k0 * g->rsb;
+        s.c = part + t * mn;
+        s.rsc = g->N;
+        s.csc = 1;
+        gemm_block(ks, &s, 0, g->M, 0, g->N);
     }
     for (int i = 0; i < g->M; i++)
         for (int j = 0; j < g->N; j++) {
             float sum = 0.0f;
-            for (int t = 0; t < nth; t++) sum += part[t * mn + (size_t)i * g->N + j];
+            for (int t = 0; t < chunks; t++) sum += part[t * mn + (size_t)i * g->N + j];
             float *cij = g->c + (long)i * g->rsc + (long)j * g->csc;
             *cij = g->beta == 0.0f ? g->alpha * sum : g->alpha * sum + g->beta * *cij;
         }
@@ -340,17 +346,17 @@ static void gemm_run(const gemm_args *g) {
     int nth = omp_in_parallel() ? 1 : omp_get_max_threads();
     double flops = 2.0 * g->M * g->N * g->K;
     if (flops < 2e5) nth = 1;   // a parallel region costs more than the product
+    // Small output, long K: split K (whatever the threads, so the rounding is always the same).
+    if (use_split_k(g)) {
+        gemm_split_k(ks, g, nth);
+        return;
+    }
     if (nth <= 1) {
         gemm_block(ks, g, 0, g->M, 0, g->N);
         return;
     }
-    // Small output, long K: split K. Otherwise split the longer of M and N, so that the other
-    // operand (the bigger one) is read once in total.
-    if ((size_t)g->M * g->N <= 64 * 1024 && g->K >= 4 * KC * nth &&
-        (size_t)g->M * g->N * 8 <= (size_t)g->K * (g->M + g->N)) {
-        gemm_split_k(ks, g, nth);
-        return;
-    }
+    // Split the longer of M and N, so that the other operand (the bigger one) is read once in
+    // total. Each element of C is still summed by one thread in one order.
     int split_m = g->M >= g->N;
     int len = split_m ? g->M : g->N, unit = split_m ? ks->mr : ks->nr;
     int units = (len + unit - 1) / unit;

@@ -1,6 +1,7 @@
 // test_layers.c: finite-difference gradient checks of every layer (conv2d, maxpool2d, dense,
 // flatten, activation) and of the loss, plus Adam against a direct transcription of Keras's
-// formula and the Glorot initialisation bounds.
+// formula, the Glorot initialisation bounds, and training that does not depend on the
+// number of threads.
 //
 // How the gradient check stays strict on a float implementation: the loss is L = sum(y * R)
 // for a fixed random R, accumulated in double, so dL/dy = R is what backward receives. Conv,
@@ -10,6 +11,8 @@
 // winning) is detected by comparing the relu pattern / argmax of both probes with the base
 // point, and that element is skipped; fewer than a quarter may be. Sigmoid is smooth: its
 // central-difference error is h^2/6 |f'''| < 2e-5. Tolerance: 2e-3 + 2e-3 |want|.
+#include <omp.h>
+
 #include "../nn/adam.h"
 #include "../nn/common.h"
 #include "../nn/loss.h"
@@ -394,6 +397,45 @@ static void glorot_bounds(void) {
     model_free(&m);
 }
 
+// --- reproducibility
+
+// Training gives the same bits with 1 thread and with 2: every sum (sgemm, split-K chunks,
+// conv's per-sample weight gradients) runs in an order fixed by the shapes alone. The model
+// is big enough (flatten 8192) for dense forward to take sgemm's split-K path.
+static void same_bits_any_thread_count(void) {
+    const char *cfg = "input 66 34 3\nconv2d filters=16 kernel=3 padding=same activation=relu\n"
+                      "maxpool2d\nflatten\ndense units=16 activation=relu\n"
+                      "dense units=1 activation=sigmoid\n";
+    enum { N = 6 };
+    model m[2];
+    float loss[2][2];
+    nn_ctx ctx = nn_ctx_cpu();
+    adam_cfg opt = adam_defaults();
+    int saved = omp_get_max_threads();
+    rng r;
+    float *x = nn_alloc((size_t)N * 66 * 34 * 3 * sizeof(float), "x"), y[N] = {0, 1, 1, 0, 1, 0};
+    for (int k = 0; k < 2; k++) {
+        char err[NN_ERRLEN];
+        if (model_parse_cfg(&m[k], cfg, "t.cfg", err) != 0) {
+            FAILF("%s", err);
+            return;
+        }
+        model_init_weights(&m[k], 9);
+        rng_seed(&r, 10);
+        fill(&r, x, (size_t)N * 66 * 34 * 3, 0, 1);
+        omp_set_num_threads(k + 1);
+        for (int s = 0; s < 2; s++) loss[k][s] = model_train_step(&m[k], &ctx, N, x, y, &opt, NULL);
+    }
+    omp_set_num_threads(saved);
+    CHECK(loss[0][0] == loss[1][0] && loss[0][1] == loss[1][1]);
+    CHECK(memcmp(m[0].w, m[1].w, m[0].nparams * sizeof(float)) == 0);
+    CHECK(memcmp(m[0].g, m[1].g, m[0].nparams * sizeof(float)) == 0);
+    CHECK(memcmp(m[0].v, m[1].v, m[0].nparams * sizeof(float)) == 0);
+    model_free(&m[0]);
+    model_free(&m[1]);
+    nn_free(x);
+}
+
 int main(void) {
     RUN(conv2d_valid);
     RUN(conv2d_same);
@@ -425,5 +467,6 @@ int main(void) {
     RUN(bce_saturated);
     RUN(adam_matches_keras);
     RUN(glorot_bounds);
+    RUN(same_bits_any_thread_count);
     TEST_EXIT();
 }
