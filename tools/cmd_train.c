@@ -68,7 +68,7 @@ static void usage(FILE *f) {
 "training:\n"
 "  --epochs N          epochs in all (default 25; 5 on the synthetic set)\n"
 "  --batch N           images per step (default 32)\n"
-"  --lr X              Adam's learning rate (default 0.001)\n"
+"  --lr X              Adam's learning rate (default 0.001, or the one saved in --resume's file)\n"
 "  --seed N            seeds the weights, the shuffling and the augmentation (default 1)\n"
 "  --device D          auto (GPU when one works, the default), cpu, or cuda (fail without a GPU)\n"
 "  --threads N         CPU threads (default: all cores)\n"
@@ -168,7 +168,7 @@ static void sibling(const char *path, const char *suffix, char *out, size_t len)
 }
 
 static int parse_args(int argc, char **argv, opts *o) {
-    *o = (opts){.device = "auto", .out = "trained_model.h5", .lr = 0.001, .epochs = -1,
+    *o = (opts){.device = "auto", .out = "trained_model.h5", .lr = -1, .epochs = -1,
                 .batch = 32, .augment = 1, .seed = 1, .synthetic_n = -1, .val_split = -1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -332,6 +332,7 @@ static int build_model(run *r, char *err) {
         if (setup_check_binary(m, o->cfg ? o->cfg : "models/catdog.cfg", err)) return -1;
         model_init_weights(m, (uint64_t)o->seed);
         m->epoch = 0;
+        m->opt = adam_defaults();
         return 0;
     }
     r->model_name = o->resume;
@@ -368,8 +369,9 @@ static int set_classes(run *r, const data *D, char *err) {
 
 typedef struct best { int epoch; double value; const char *by; } best;
 
+// saved: the file --out was last written to (NULL when it was not), after epoch saved_epoch.
 static void report_end(run *r, const epoch_row *rows, int nrows, const best *b, const char *saved,
-                       double t_start, int interrupted) {
+                       int saved_epoch, double t_start) {
     char t[32];
     if (nrows > 0 && b->epoch > 0) {
         const epoch_row *e = &rows[b->epoch - rows[0].epoch];
@@ -378,7 +380,11 @@ static void report_end(run *r, const epoch_row *rows, int nrows, const best *b, 
         else
             say(r, "Best epoch: %d by loss (no validation set; loss %.4f, accuracy %.4f).", b->epoch, e->loss, e->accuracy);
     }
-    if (saved) say(r, "%s saved to %s (epoch %d).", interrupted ? "Checkpoint" : "Model", saved, r->m.epoch);
+    if (saved && r->o.save_best)
+        say(r, "Best model (epoch %d) saved to %s; the latest (epoch %d) to %s, to --resume from.",
+            saved_epoch, saved, r->m.epoch, r->ckpt);
+    else if (saved)
+        say(r, "Model saved to %s (epoch %d).", saved, saved_epoch);
     if (nrows > 0) say(r, "Chart of loss and accuracy: %s", r->png);
     if (r->o.log) say(r, "Metrics log: %s", r->o.log);
     progress_fmt_time(nn_now() - t_start, t, sizeof t);
@@ -393,8 +399,12 @@ static int train_loop(run *r, data *D, double t_start) {
     int workers = r->ctx.backend == NN_CUDA ? threads : NN_MAX(1, threads / 2);
     loader *L = loader_create(&D->train, o->batch, 1, o->augment, (uint64_t)o->seed ^ 0x9E3779B97F4A7C15ull, workers);
     int steps = loader_steps(L);
-    adam_cfg opt = adam_defaults();
-    opt.lr = (float)o->lr;
+    // Adam's settings: --lr, else those saved in a resumed file, else Keras's defaults.
+    adam_cfg opt = m->opt.lr > 0 ? m->opt : adam_defaults();
+    if (o->lr > 0) opt.lr = (float)o->lr;
+    if (o->resume && o->lr > 0 && m->opt.lr > 0 && fabsf(m->opt.lr - opt.lr) > 1e-12f)
+        say(r, "Learning rate %g from --lr (%s was trained with %g).", opt.lr, o->resume, m->opt.lr);
+    m->opt = opt;
 
     // Where a resumed run stands: t steps done of which epoch * steps in whole epochs.
     int start = m->epoch, first = 0;
@@ -442,6 +452,7 @@ static int train_loop(run *r, data *D, double t_start) {
 
     int rc = 0, trained_steps = 0;
     const char *saved = NULL;
+    int saved_epoch = 0;
     for (int e = start; e < o->epochs; e++) {
         say(r, "Epoch %d/%d", e + 1, o->epochs);
         int f = e == start ? first : 0;
@@ -456,6 +467,7 @@ static int train_loop(run *r, data *D, double t_start) {
                 rc = 130;
                 break;
             }
+            if (!o->save_best) saved = NULL;   // --out now holds this checkpoint, said below
             if (save_model(r, r->ckpt) == 0) {
                 say(r, "Interrupted at epoch %d, step %d/%d: checkpoint saved to %s.", e + 1, reached, steps, r->ckpt);
                 say(r, "Continue with the same options plus --resume %s", r->ckpt);
@@ -487,24 +499,24 @@ static int train_loop(run *r, data *D, double t_start) {
                     say(r, "Epoch %d: val_loss improved from %.5f to %.5f, saving model to %s", e + 1, b.value, v, o->out);
                 else
                     say(r, "Epoch %d: val_loss is %.5f, saving model to %s", e + 1, v, o->out);
-                if (save_model(r, o->out) == 0) saved = o->out;
+                if (save_model(r, o->out) == 0) saved = o->out, saved_epoch = e + 1;
             } else {
                 say(r, "Epoch %d: val_loss did not improve from %.5f", e + 1, b.value);
             }
             save_model(r, r->ckpt);
         } else if (save_model(r, o->out) == 0) {
-            saved = o->out;
+            saved = o->out, saved_epoch = e + 1;
         }
         if (improved) b.value = v, b.epoch = e + 1;
         if (chart_write_png(r->png, rows, nrows, r->pre[0] ? "synthetic set" : o->data, err))
             fprintf(stderr, "nn train: %s\n", err);
         if (stop_flag) {
-            say(r, "Interrupted after epoch %d: the model is saved.", e + 1);
+            say(r, "Interrupted after epoch %d.", e + 1);
             rc = 130;
             break;
         }
     }
-    if (rc == 0 || nrows > 0) report_end(r, rows, nrows, &b, rc ? NULL : (saved ? saved : NULL), t_start, rc != 0);
+    if (rc == 0 || nrows > 0) report_end(r, rows, nrows, &b, saved, saved_epoch, t_start);
     if (r->saves_failed && rc == 0) rc = 1;
     if (log) fclose(log);
     nn_free(rows);
