@@ -5,3 +5,10 @@ bench: bench-cpu
 
 bench-cpu: $(BIN)/nn
 	@NN=$(BIN)/nn bench/cpu_vs_torch.sh
+
+# make bench-gpu (added by the CUDA work): nn bench --device cuda at batch 32/256/1024 beside
+# PyTorch eager and CUDA graph on the same card, the table with ratios, and the end-to-end
+# training and prediction timings (bench/gpu_bench.sh). Needs an NVIDIA GPU.
+.PHONY: bench-gpu
+bench-gpu: $(BIN)/nn
+	@NN=$(BIN)/nn bash bench/gpu_bench.sh

@@ -71,7 +71,7 @@ static void capture(model *m, const nn_ctx *ctx, const cuda_images *im, int use_
     cudaStream_t s = ctx_stream(ctx);
     cudaGraph_t g;
     cuda_model_drop_graph(d);
-    CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+    CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed));
     queue_step(m, ctx, im, use_aug, batch, batch, opt, advance);
     CUDA_CHECK(cudaStreamEndCapture(s, &g));
     CUDA_CHECK(cudaGraphInstantiate(&d->graph, g, 0));

@@ -118,6 +118,27 @@ int cmd_bench(int argc, char **argv) {
     printf("model %s (%zu parameters), %s, batch %d, device %s\n", model_path, m.nparams,
            train ? "training steps" : "prediction", batch, dev);
 
+    if (ctx.backend == NN_CUDA) {
+        // On the GPU, steps are timed on the device (cuda/train_cuda.cu): inputs already there,
+        // CUDA events around each step, median; the step replayed as one CUDA graph, then the
+        // same kernels launched one by one. (Added by the CUDA work, issue 6.)
+        double med = 0, p10 = 0, p90 = 0, eager = 0;
+        int rc = train ? cuda_bench_train(&m, &ctx, batch, warmup, steps, 1, &med, &p10, &p90, err)
+                       : cuda_bench_predict(&m, &ctx, batch, warmup, steps, &med, &p10, &p90, err);
+        if (rc == 0 && train) rc = cuda_bench_train(&m, &ctx, batch, warmup, steps, 0, &eager, NULL, NULL, err);
+        if (rc != 0) fprintf(stderr, "nn bench: %s\n", err);
+        else {
+            printf("warm-up %d, timed %d %s (CUDA events): %.4f ms/%s median, p10 %.4f, p90 %.4f", warmup,
+                   steps, train ? "steps" : "calls", med, train ? "step" : "call", p10, p90);
+            if (train) printf("; eager launches %.4f ms/step median (%.0f img/s)", eager, batch / eager * 1e3);
+            printf("\n%.0f img/s\n", batch / med * 1e3);
+        }
+        nn_free(x), nn_free(labels), nn_free(out);
+        model_free(&m);
+        cuda_ctx_free(&ctx);
+        return rc ? 1 : 0;
+    }
+
     adam_cfg opt = adam_defaults();
     float loss = 0;
     for (int s = 0; s < warmup; s++) {

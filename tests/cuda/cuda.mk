@@ -1,4 +1,26 @@
-# make test-cuda: CPU-vs-GPU tests (filled in by the CUDA backend work)
-test-cuda: $(BIN)/nn
-	@echo "no CUDA tests yet"
+# cuda.mk (included by the Makefile): make test-cuda, every CPU-vs-GPU comparison. Needs a GPU;
+# on a machine without one each test prints SKIP with the reason.
+#   tests/cuda/test_cuda_ops.c       each kernel against its C twin over a table of shapes,
+#                                    the SGEMM against cuBLAS (loaded at run time, oracle only)
+#   tests/cuda/test_cuda_model.c     whole models: forward, 50 training steps GPU vs C path,
+#                                    the device epoch (graph replay) against host-built batches
+#   tests/cuda/test_cuda_catsdogs.c  the article's CNN trained on the photos on both paths
+# make test-cuda-build builds them only (the device run carries the binaries);
+# NN_TEST_QUICK=1 shrinks the shapes for compute-sanitizer (tests/cuda/device_run.sh).
+CUDA_TESTS := $(patsubst tests/cuda/%.c,$(BUILD)/tests/cuda/%,$(wildcard tests/cuda/test_cuda_*.c))
+
+$(BUILD)/tests/cuda/test_cuda_%: tests/cuda/test_cuda_%.c tests/cuda/cuda_test_util.h $(LIB) tests/test.h cuda/kernels.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(if $(CUDA_HOME),-I$(CUDA_HOME)/include) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(CUDA_LIBS) -ldl
+
+.PHONY: test-cuda-kernels test-cuda-build
+test-cuda: test-cuda-kernels
+ifneq ($(NVCC),)
+test-cuda-build: $(BIN)/nn $(CUDA_TESTS)
+test-cuda-kernels: test-cuda-build
+	@NN=$(BIN)/nn tests/cuda/run_cuda.sh $(CUDA_TESTS)
+else
+test-cuda-build test-cuda-kernels:
+	@echo "SKIP test-cuda: this build has no CUDA (nvcc not found, or NO_CUDA=1)"
+endif
 -include tests/cuda/demo.mk

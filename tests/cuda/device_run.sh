@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# device_run.sh: what one call on the lent GPU machine runs (see device_pack.sh, run here first).
+# Unpacks the prebuilt binaries and their libraries, then runs the stages named in $STAGES
+# (default: "tests sanitize bench"), each under a time limit, logging into /tmp/devwork, packed
+# at the end into $OUT/logs.tgz (the device returns at most 8 files):
+#   tests     tests/cuda/test_cuda_{ops,model,catsdogs} (what make test-cuda runs)
+#   sanitize  compute-sanitizer memcheck on ops and model, racecheck on ops (NN_TEST_QUICK=1)
+#   bench     bench/gpu_bench.sh (BENCH_E2E=1 adds the end-to-end training timings)
+# Ends with a summary: FAIL lines, sanitizer verdicts, the speed table.
+set -u
+cd "$(dirname "$0")/../.."
+FINAL=${OUT:-/tmp/device-out}; mkdir -p "$FINAL"
+OUT=/tmp/devwork; rm -rf $OUT; mkdir -p $OUT
+STAGES=${STAGES:-tests sanitize bench}
+G=/tmp/nngpu; rm -rf $G; mkdir -p $G
+tar -C $G -xJf local/gpu/bin.tar.xz && tar -C $G -xJf local/gpu/lib.tar.xz || exit 1
+export NN_SHARED_DATA=$PWD/local
+L="env LD_LIBRARY_PATH=$G/lib"
+T0=$(date +%s)
+{ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv; nproc; } 2>&1 | tee "$OUT/machine.txt"
+for st in $STAGES; do
+    case $st in
+    tests)
+        for t in ops model catsdogs; do
+            echo "== test_cuda_$t ($(($(date +%s) - T0)) s)"
+            timeout 240 $L $G/bin/test_cuda_$t >"$OUT/test_$t.log" 2>&1; echo "exit $?" >>"$OUT/test_$t.log"
+            grep -E '^(PASS|FAIL|SKIP|#)|exit' "$OUT/test_$t.log"
+        done ;;
+    sanitize)
+        CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+        for spec in memcheck:ops memcheck:model racecheck:ops; do
+            tool=${spec%%:*}; t=${spec#*:}
+            echo "== $tool test_cuda_$t ($(($(date +%s) - T0)) s)"
+            NN_TEST_QUICK=1 timeout 200 $L "$CS" --tool "$tool" --error-exitcode 99 $G/bin/test_cuda_$t \
+                >"$OUT/san_${tool}_$t.log" 2>&1
+            echo "exit $?" >>"$OUT/san_${tool}_$t.log"
+            grep -E '^(FAIL)|ERROR SUMMARY|RACECHECK SUMMARY|exit|Error' "$OUT/san_${tool}_$t.log" | head -8
+        done ;;
+    bench)
+        echo "== bench ($(($(date +%s) - T0)) s)"
+        NN="$L $G/bin/nn" OUT=$OUT BENCH_E2E=${BENCH_E2E:-0} timeout ${BENCH_TIMEOUT:-420} bash bench/gpu_bench.sh 2>&1 | tee "$OUT/bench.log" ;;
+    esac
+done
+echo "== done in $(($(date +%s) - T0)) s; failures:"
+grep -h '^FAIL' "$OUT"/test_*.log "$OUT"/san_*.log 2>/dev/null | cut -c1-400
+tar -C /tmp -czf "$FINAL/logs.tgz" devwork

@@ -1,0 +1,258 @@
+// test_cuda_model.c: whole models on the GPU against the C path.
+//  - the article's CNN: forward logits and probabilities agree;
+//  - 50 training steps from the same weights on the same batches: every step's loss agrees to
+//    1e-3 relative, and the weights after them;
+//  - the device epoch (cuda_model_train_images: gather + augment on the GPU, full batches replayed
+//    from one CUDA graph, a partial last batch) gives the losses of host-built batches, on the GPU
+//    step by step and on the C path, and the device's logits of an image set match;
+//  - models the fused conv+pool path does not take (conv not first, same padding, strides, an
+//    activation layer, a pool first) train alike on both paths;
+//  - prediction in chunks larger than the device batch; upload / download round trip.
+#include <math.h>
+
+#include "../../nn/model.h"
+#include "cuda_test_util.h"
+
+static const char *catdog_cfg =
+    "input 64 64 3\n"
+    "conv2d filters=32 kernel=3 activation=relu\n"
+    "maxpool2d pool=2\n"
+    "flatten\n"
+    "dense units=128 activation=relu\n"
+    "dense units=1 activation=sigmoid\n";
+
+static void build(model *m, const char *cfg, uint64_t seed) {
+    char err[NN_ERRLEN];
+    if (model_parse_cfg(m, cfg, "test.cfg", err) != 0) NN_DIE("test model: %s", err);
+    model_init_weights(m, seed);
+}
+
+static double rel_diff(const float *a, const float *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - b[i];
+        num += d * d;
+        den += (double)b[i] * b[i];
+    }
+    return sqrt(num / (den > 0 ? den : 1));
+}
+
+// Random images in [0, 1) with a learnable label: is the top half brighter than the bottom?
+static void make_batch(rng *r, const model *m, int n, float *x, float *y) {
+    int H = m->input.h, W = m->input.w, C = m->input.c;
+    for (int i = 0; i < n; i++) {
+        double top = 0, bot = 0;
+        float *xi = x + (size_t)i * H * W * C;
+        double bias = rng_uniform(r) * 0.2 - 0.1;
+        for (int p = 0; p < H * W * C; p++) {
+            int row = p / (W * C);
+            xi[p] = (float)NN_MIN(0.999, NN_MAX(0.0, rng_uniform(r) + (row < H / 2 ? bias : -bias)));
+            if (row < H / 2) top += xi[p];
+            else bot += xi[p];
+        }
+        y[i] = top > bot ? 1.0f : 0.0f;
+    }
+}
+
+static void test_forward_article(void) {
+    NEED_GPU();
+    model m;
+    build(&m, catdog_cfg, 1);
+    int n = quick() ? 4 : 32;
+    size_t in = shape3_size(m.input);
+    float *x = hbuf(n * in), *yc = hbuf(n), *yg = hbuf(n), y[64];
+    rng r;
+    rng_seed(&r, 2);
+    make_batch(&r, &m, n, x, y);
+    nn_ctx cpu = cpu_ctx();
+    for (int logits = 0; logits < 2; logits++) {
+        memcpy(yc, model_forward(&m, &cpu, n, x, logits), n * sizeof(float));
+        memcpy(yg, model_forward(&m, &gpu, n, x, logits), n * sizeof(float));
+        check_arrays(logits ? "article logits" : "article probabilities", yg, yc, n, 2e-4 * max_abs(yc, n) + 1e-6, RTOL);
+    }
+    model_free(&m);
+    nn_free(x), nn_free(yc), nn_free(yg);
+}
+
+// Trains two copies of cfg from the same weights on the same batches, one per path; every
+// step's loss must agree to `rtol`, then the weights.
+static void train_pair(const char *label, const char *cfg, int steps, int batch, double rtol) {
+    model a, b;
+    build(&a, cfg, 5);
+    build(&b, cfg, 5);
+    size_t in = shape3_size(a.input);
+    float *x = hbuf((size_t)batch * in), *y = hbuf(batch);
+    rng r;
+    rng_seed(&r, 6);
+    nn_ctx cpu = cpu_ctx();
+    adam_cfg opt = adam_defaults();
+    double worst = 0;
+    int worst_step = -1;
+    for (int s = 0; s < steps && !t_cur_failed; s++) {
+        int n = s % 7 == 6 ? batch - 1 : batch;   // a short batch now and then
+        make_batch(&r, &a, n, x, y);
+        int ca = 0, cb = 0;
+        float la = model_train_step(&a, &cpu, n, x, y, &opt, &ca);
+        float lb = model_train_step(&b, &gpu, n, x, y, &opt, &cb);
+        double d = fabs((double)la - lb) / fmax(fabs((double)la), 1e-6);
+        if (d > worst) worst = d, worst_step = s;
+        CHECK_MSG(d <= rtol, "%s: step %d: loss %.7g on the GPU, %.7g on the C path", label, s + 1, lb, la);
+        CHECK_MSG(abs(ca - cb) <= 1, "%s: step %d: %d right on the GPU, %d on the C path", label, s + 1, cb, ca);
+    }
+    CHECK(a.t == steps && b.t == steps);
+    cuda_model_download(&b, &gpu);
+    double dw = rel_diff(b.w, a.w, a.nparams);
+    printf("# %s: %d steps, worst loss difference %.2e (step %d), weights differ by %.2e (relative L2)\n",
+           label, steps, worst, worst_step + 1, dw);
+    CHECK_MSG(dw < 1e-3, "%s: weights after %d steps differ by %.3g (relative L2)", label, steps, dw);
+    model_free(&a);
+    model_free(&b);
+    nn_free(x), nn_free(y);
+}
+
+static void test_train_article_50_steps(void) {
+    NEED_GPU();
+    train_pair("article CNN, batch 32", catdog_cfg, quick() ? 3 : 50, quick() ? 4 : 32, 1e-3);
+}
+
+static void test_train_unfused_models(void) {
+    NEED_GPU();
+    train_pair("conv same + strided conv + pool + activation layer",
+               "input 16 16 3\n"
+               "conv2d filters=4 kernel=3 padding=same activation=relu\n"
+               "conv2d filters=6 kernel=3 stride=2 activation=relu\n"
+               "maxpool2d pool=2\n"
+               "flatten\n"
+               "dense units=10 activation=relu\n"
+               "activation fn=sigmoid\n"
+               "dense units=1 activation=sigmoid\n",
+               20, 5, 1e-3);
+    train_pair("pool first, conv after, no bias",
+               "input 12 10 2\n"
+               "maxpool2d pool=3 stride=2 padding=same\n"
+               "conv2d filters=5 kernel=2 activation=linear bias=0\n"
+               "flatten\n"
+               "dense units=1 activation=sigmoid\n",
+               20, 3, 1e-3);
+    train_pair("flatten first",
+               "input 4 4 3\n"
+               "flatten\n"
+               "dense units=8 activation=relu\n"
+               "dense units=1 activation=sigmoid\n",
+               20, 9, 1e-3);
+}
+
+// --- the device epoch
+
+static void test_train_images_epoch(void) {
+    NEED_GPU();
+    const int batch = quick() ? 4 : 8, count = 5 * batch + 3, nimg = count + 7, epochs = 2;
+    model g, s, c;   // device epoch; GPU step by step; C path
+    build(&g, catdog_cfg, 9);
+    build(&s, catdog_cfg, 9);
+    build(&c, catdog_cfg, 9);
+    size_t in = shape3_size(g.input);
+    rng r;
+    rng_seed(&r, 10);
+    uint8_t *pix = nn_alloc(nimg * in, "images");
+    int32_t *lab = nn_alloc(nimg * sizeof(int32_t), "labels"), *order = nn_alloc(count * sizeof(int32_t), "order");
+    aug_params *aug = nn_alloc(count * sizeof(aug_params), "aug");
+    for (int i = 0; i < nimg; i++) {
+        lab[i] = (int32_t)(rng_next(&r) & 1);
+        // brighter images are dogs: something to learn
+        for (size_t p = 0; p < in; p++) pix[i * in + p] = (uint8_t)(rng_below(&r, 160) + (lab[i] ? 80 : 0));
+    }
+    char err[NN_ERRLEN];
+    cuda_images *im = cuda_images_upload(&gpu, pix, lab, nimg, g.input.h, g.input.w, err);
+    CHECK_MSG(im != NULL, "cuda_images_upload: %s", err);
+    if (!im) return;
+    nn_ctx cpu = cpu_ctx();
+    adam_cfg opt = adam_defaults();
+    int steps = (count + batch - 1) / batch;
+    float *gl = hbuf(steps), *x = hbuf((size_t)batch * in), *y = hbuf(batch);
+    int *gc = nn_alloc(steps * sizeof(int), "correct");
+    for (int e = 0; e < epochs && !t_cur_failed; e++) {
+        for (int i = 0; i < count; i++) order[i] = (int32_t)rng_below(&r, nimg);
+        for (int i = 0; i < count; i++) augment_draw(&r, &aug[i]);
+        int got = cuda_model_train_images(&g, &gpu, im, order, e == 0 ? aug : NULL, count, batch,
+                                          &opt, gl, gc, err);
+        CHECK_MSG(got == steps, "cuda_model_train_images returned %d (%s)", got, got < 0 ? err : "");
+        for (int k = 0; k < steps && !t_cur_failed; k++) {
+            int n = NN_MIN(batch, count - k * batch);
+            for (int i = 0; i < n; i++) {
+                int j = k * batch + i;
+                if (e == 0) augment_apply(pix + order[j] * in, g.input.h, g.input.w, &aug[j], x + i * in);
+                else image_to_float(pix + order[j] * in, in, x + i * in);
+                y[i] = (float)lab[order[j]];
+            }
+            int cs = 0, cc = 0;
+            float ls = model_train_step(&s, &gpu, n, x, y, &opt, &cs);
+            float lc = model_train_step(&c, &cpu, n, x, y, &opt, &cc);
+            CHECK_MSG(fabs(gl[k] - ls) <= 1e-5 * fabs(ls) + 1e-7,
+                      "epoch %d step %d: device epoch loss %.8g, GPU step-by-step %.8g", e + 1, k + 1, gl[k], ls);
+            CHECK_MSG(fabs(gl[k] - lc) <= 1e-3 * fabs(lc),
+                      "epoch %d step %d: device epoch loss %.8g, C path %.8g", e + 1, k + 1, gl[k], lc);
+            CHECK_MSG(abs(gc[k] - cc) <= 1, "epoch %d step %d: %d right on the device, %d on the C path",
+                      e + 1, k + 1, gc[k], cc);
+        }
+    }
+    CHECK(g.t == (long)epochs * steps && c.t == g.t && s.t == g.t);
+    // logits of the whole set, in order, unaugmented
+    float *zg = hbuf(nimg), *xa = hbuf((size_t)nimg * in);
+    CHECK_MSG(cuda_model_logits_images(&g, &gpu, im, NULL, nimg, batch, zg, err) == 0, "%s", err);
+    image_to_float(pix, (size_t)nimg * in, xa);
+    const float *zs = model_forward(&s, &gpu, batch, xa, 1);
+    check_arrays("device-set logits vs host-batch logits", zg, zs, batch, 1e-5, 1e-4);
+    cuda_images_free(im);
+    model_free(&g), model_free(&s), model_free(&c);
+    nn_free(pix), nn_free(lab), nn_free(order), nn_free(aug), nn_free(gl), nn_free(gc);
+    nn_free(x), nn_free(y), nn_free(zg), nn_free(xa);
+}
+
+static void test_predict_chunks(void) {
+    NEED_GPU();
+    model m;
+    build(&m, catdog_cfg, 3);
+    char err[NN_ERRLEN];
+    CHECK_MSG(cuda_model_upload(&m, &gpu, 16, err) == 0, "%s", err);
+    int n = 37;   // two full chunks of 16 and a partial one
+    size_t in = shape3_size(m.input);
+    float *x = hbuf(n * in), *pc = hbuf(n), *pg = hbuf(n), y[64];
+    rng r;
+    rng_seed(&r, 4);
+    make_batch(&r, &m, n, x, y);
+    nn_ctx cpu = cpu_ctx();
+    model_predict(&m, &cpu, n, x, pc);
+    model_predict(&m, &gpu, n, x, pg);
+    check_arrays("predict in chunks", pg, pc, n, 1e-5, 1e-4);
+    model_free(&m);
+    nn_free(x), nn_free(pc), nn_free(pg);
+}
+
+static void test_upload_download(void) {
+    NEED_GPU();
+    model m;
+    build(&m, catdog_cfg, 8);
+    char err[NN_ERRLEN];
+    for (size_t i = 0; i < m.nparams; i++) m.m[i] = (float)i * 1e-9f, m.v[i] = (float)i * 1e-12f;
+    CHECK_MSG(cuda_model_upload(&m, &gpu, 4, err) == 0, "%s", err);
+    float *w = hbuf(m.nparams), *mm = hbuf(m.nparams), *v = hbuf(m.nparams);
+    memcpy(w, m.w, m.nparams * 4), memcpy(mm, m.m, m.nparams * 4), memcpy(v, m.v, m.nparams * 4);
+    memset(m.w, 0, m.nparams * 4), memset(m.m, 0, m.nparams * 4), memset(m.v, 0, m.nparams * 4);
+    cuda_model_download(&m, &gpu);
+    CHECK(memcmp(w, m.w, m.nparams * 4) == 0 && memcmp(mm, m.m, m.nparams * 4) == 0 &&
+          memcmp(v, m.v, m.nparams * 4) == 0);
+    model_free(&m);
+    nn_free(w), nn_free(mm), nn_free(v);
+}
+
+int main(void) {
+    RUN(test_forward_article);
+    RUN(test_train_article_50_steps);
+    RUN(test_train_unfused_models);
+    RUN(test_train_images_epoch);
+    RUN(test_predict_chunks);
+    RUN(test_upload_download);
+    if (have_gpu > 0) cuda_ctx_free(&gpu);
+    TEST_EXIT();
+}
