@@ -38,7 +38,7 @@ for st in $STAGES; do
         done ;;
     bench)
         echo "== bench ($(($(date +%s) - T0)) s)"
-        NN="$L $G/bin/nn" OUT=$OUT BENCH_E2E=${BENCH_E2E:-0} timeout ${BENCH_TIMEOUT:-420} bash bench/gpu_bench.sh 2>&1 | tee "$OUT/bench.log" ;;
+        NN="$L $G/bin/nn" OUT=$OUT BENCH_E2E=${BENCH_E2E:-0} timeout $((${BUDGET:-570} - ($(date +%s) - T0))) bash bench/gpu_bench.sh 2>&1 | tee "$OUT/bench.log" ;;
     esac
 done
 echo "== done in $(($(date +%s) - T0)) s; failures:"
