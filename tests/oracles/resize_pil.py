@@ -18,7 +18,7 @@ tests/fixtures/data_resize.txt
 
 tests/fixtures/data_modes.txt and tests/fixtures/data_modes/*.{png,gif,bmp}
   tiny synthetic images that Pillow writes in the modes a folder of photos may hold (gray,
-  gray+alpha, RGBA, palette, palette with transparency, 1-bit, GIF, BMP) and
+  16-bit gray, gray+alpha, RGBA, palette, palette with transparency, 1-bit, GIF, BMP) and
   np.array(Image.open(f).convert('RGB')) for each: stb's conversion to RGB must equal Pillow's.
   Also synthetic JPEGs in the layouts libjpeg writes (gray, 4:2:0, 4:2:2, 4:4:4, progressive,
   odd sizes; lines "jpeg NAME H W", no pixels: libjpeg and stb decode JPEG slightly
@@ -122,6 +122,8 @@ def write_modes():
     pal_t.info["transparency"] = 3
     images = {
         "gray.png": Image.fromarray(gray, "L"),
+        "gray16.png": Image.fromarray((rng.integers(0, 600, size=(h, w)) *
+                                       rng.integers(1, 3, size=(h, w))).astype(np.uint16)),
         "gray_alpha.png": Image.fromarray(np.stack([gray, alpha], -1), "LA"),
         "rgba.png": Image.fromarray(np.dstack([rgb, alpha]), "RGBA"),
         "rgb.png": Image.fromarray(rgb, "RGB"),
