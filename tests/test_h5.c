@@ -241,6 +241,20 @@ static char *root_attr(const char *path, const char *name) {
     return out;
 }
 
+// Replaces the root attribute model_config of the file at p.
+static void set_model_config(const char *p, const char *json) {
+    hid_t f = H5Fopen(p, H5F_ACC_RDWR, H5P_DEFAULT);
+    H5Adelete(f, "model_config");
+    hid_t t = H5Tcopy(H5T_C_S1), s = H5Screate(H5S_SCALAR);
+    H5Tset_size(t, H5T_VARIABLE);
+    hid_t a = H5Acreate2(f, "model_config", t, s, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, t, &json);
+    H5Aclose(a);
+    H5Sclose(s);
+    H5Tclose(t);
+    H5Fclose(f);
+}
+
 // Removes every key `key` anywhere in the tree (keys Keras 3.15 writes that we leave out).
 static void drop_key(cJSON *o, const char *key) {
     if (cJSON_IsObject(o)) cJSON_DeleteItemFromObjectCaseSensitive(o, key);
@@ -288,6 +302,48 @@ static void test_configs_equal_keras(void) {
         cJSON_Delete(nj);
         nn_free(js);
         nn_free(ns);
+    }
+}
+
+// Older ways of writing the same Sequential model: a fixture's model_config rewritten as
+// Keras 2.0-2.3 wrote it (no InputLayer, batch_input_shape in the first layer; or "config" a
+// bare list of layers), or with Keras 3's build_input_shape as the only input shape. Each must
+// give the same model and weights as the file as Keras wrote it.
+static void test_older_config_forms(void) {
+    const char *src[3] = {"tests/fixtures/keras2_small.h5", "tests/fixtures/keras2_small.h5",
+                          "tests/fixtures/keras_small.h5"};
+    for (int form = 0; form < 3 && !t_cur_failed; form++) {
+        char p[PLEN], err[NN_ERRLEN];
+        model ref, m;
+        if (model_load_h5(&ref, src[form], err)) {
+            FAILF("%s", err);
+            return;
+        }
+        tpath(p, "older.h5");
+        copy_prefix(src[form], p, -1);
+        char *js = root_attr(p, "model_config");
+        cJSON *root = js ? cJSON_Parse(js) : NULL, *cfg = cJSON_GetObjectItem(root, "config");
+        cJSON *layers = cJSON_GetObjectItem(cfg, "layers");
+        cJSON *first = cJSON_GetArrayItem(layers, 0);
+        CHECK_MSG(first && !strcmp(cJSON_GetObjectItem(first, "class_name")->valuestring, "InputLayer"),
+                  "%s: no InputLayer to remove", src[form]);
+        if (!t_cur_failed) {
+            cJSON_DeleteItemFromArray(layers, 0);
+            if (form == 1) cJSON_ReplaceItemInObject(root, "config", cJSON_DetachItemFromObject(cfg, "layers"));
+            char *ed = cJSON_PrintUnformatted(root);
+            set_model_config(p, ed);
+            cJSON_free(ed);
+            CHECK_MSG(model_load_h5(&m, p, err) == 0, "form %d: %s", form, err);
+            if (!t_cur_failed) {
+                CHECK(!memcmp(&m.input, &ref.input, sizeof m.input) && m.nlayers == ref.nlayers &&
+                      m.nparams == ref.nparams && !memcmp(m.w, ref.w, m.nparams * sizeof(float)) &&
+                      !memcmp(m.v, ref.v, m.nparams * sizeof(float)));
+                model_free(&m);
+            }
+        }
+        cJSON_Delete(root);
+        nn_free(js);
+        model_free(&ref);
     }
 }
 
@@ -367,16 +423,7 @@ static void with_config_edit(const char *good, const char *name, const char *fro
     size_t n = strlen(js) - strlen(from) + strlen(to) + 1;
     char *ed = nn_alloc(n, "json");
     snprintf(ed, n, "%.*s%s%s", (int)(at - js), js, to, at + strlen(from));
-    hid_t f = H5Fopen(p, H5F_ACC_RDWR, H5P_DEFAULT);
-    H5Adelete(f, "model_config");
-    hid_t t = H5Tcopy(H5T_C_S1), s = H5Screate(H5S_SCALAR);
-    H5Tset_size(t, H5T_VARIABLE);
-    hid_t a = H5Acreate2(f, "model_config", t, s, H5P_DEFAULT, H5P_DEFAULT);
-    H5Awrite(a, t, &ed);
-    H5Aclose(a);
-    H5Sclose(s);
-    H5Tclose(t);
-    H5Fclose(f);
+    set_model_config(p, ed);
     expect_fail(p, needle, name);
     nn_free(ed);
     nn_free(js);
@@ -621,6 +668,7 @@ int main(int argc, char **argv) {
     RUN(test_keras2_fixture);
     RUN(test_keras2_legacy_fixed_strings);
     RUN(test_configs_equal_keras);
+    RUN(test_older_config_forms);
     RUN(test_bad_files);
     RUN(test_unsupported_configs);
     RUN(test_wrong_kernel_shape);
