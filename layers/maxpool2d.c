@@ -89,20 +89,60 @@ static void maxpool2d_fwd(const layer *l, const nn_ctx *ctx, int n, const float 
         }
 }
 
+// Non-overlapping windows (stride == window, the usual 2x2): each input cell lies in at most
+// one window, so a window's cells are written once, dy where the cell won and 0 elsewhere,
+// instead of zeroing the whole of dx and scattering into it (one pass over dx, not two).
+POOL_CLONES static void unpool_window(float *dxs, int W, int C, int y0, int x0, int ky0, int ky1,
+                                      int kx0, int kx1, const float *dy, const int32_t *arg) {
+    for (int ky = ky0; ky < ky1; ky++)
+        for (int kx = kx0; kx < kx1; kx++) {
+            int32_t base = ((y0 + ky) * W + (x0 + kx)) * C;
+            float *d = dxs + base;
+            for (int c = 0; c < C; c++) d[c] = arg[c] == base + c ? dy[c] : 0.0f;
+        }
+}
+
+static void unpool_sample(const layer *l, float *dxs, const float *dys, const int32_t *as) {
+    const int H = l->in.h, W = l->in.w, C = l->in.c, OH = l->out.h, OW = l->out.w;
+    // Cells no window covers (Keras's 'valid' floors: the last rows/columns) get 0.
+    int cover_h = NN_MIN(H, (OH - 1) * l->sh - l->pad_top + l->kh);
+    int cover_w = NN_MIN(W, (OW - 1) * l->sw - l->pad_left + l->kw);
+    for (int iy = 0; iy < H; iy++) {
+        if (iy >= cover_h) memset(dxs + (size_t)iy * W * C, 0, (size_t)W * C * sizeof(float));
+        else if (cover_w < W)
+            memset(dxs + ((size_t)iy * W + cover_w) * C, 0, (size_t)(W - cover_w) * C * sizeof(float));
+    }
+    for (int oy = 0; oy < OH; oy++) {
+        int y0 = oy * l->sh - l->pad_top;
+        int ky0 = NN_MAX(0, -y0), ky1 = NN_MIN(l->kh, H - y0);
+        for (int ox = 0; ox < OW; ox++) {
+            size_t o = ((size_t)oy * OW + ox) * C;
+            int x0 = ox * l->sw - l->pad_left;
+            int kx0 = NN_MAX(0, -x0), kx1 = NN_MIN(l->kw, W - x0);
+            unpool_window(dxs, W, C, y0, x0, ky0, ky1, kx0, kx1, dys + o, as + o);
+        }
+    }
+}
+
 static void maxpool2d_bwd(const layer *l, const nn_ctx *ctx, int n, const float *x, const float *w,
                           const float *y, float *dy, float *dx, float *dw, const int32_t *aux,
                           act_kind act, float *scratch) {
     (void)ctx, (void)x, (void)w, (void)y, (void)dw, (void)act, (void)scratch;
     if (!dx) return;
     const size_t in_sz = shape3_size(l->in), out_sz = shape3_size(l->out);
-    // Samples are independent, so each thread scatters into its own samples only.
+    const int disjoint = l->sh == l->kh && l->sw == l->kw;
+    // Samples are independent, so each thread writes into its own samples only.
 #pragma omp parallel for schedule(static) if ((size_t)n * in_sz > 16384)
     for (int s = 0; s < n; s++) {
         float *dxs = dx + s * in_sz;
         const float *dys = dy + s * out_sz;
         const int32_t *as = aux + s * out_sz;
-        memset(dxs, 0, in_sz * sizeof(float));
-        for (size_t o = 0; o < out_sz; o++) dxs[as[o]] += dys[o];
+        if (disjoint) {
+            unpool_sample(l, dxs, dys, as);
+        } else {   // overlapping windows: one input may win several, its gradients add up
+            memset(dxs, 0, in_sz * sizeof(float));
+            for (size_t o = 0; o < out_sz; o++) dxs[as[o]] += dys[o];
+        }
     }
 }
 

@@ -226,6 +226,20 @@ typedef struct {
     float *c; long rsc, csc;         // C (M, N)
 } gemm_args;
 
+// c[r*ldc + q] = alpha * t[r*tr + q*tq] + beta * c[...] for r < rows, q < cols (q is C's
+// contiguous side, so the writes run along cache lines).
+static void store_tile(const float *t, long tr, long tq, int rows, int cols, float *c, long ldc,
+                       float alpha, float beta) {
+    for (int r = 0; r < rows; r++) {
+        float *cr = c + r * ldc;
+        const float *tt = t + r * tr;
+        if (beta == 0.0f)
+            for (int q = 0; q < cols; q++) cr[q] = alpha * tt[q * tq];
+        else
+            for (int q = 0; q < cols; q++) cr[q] = alpha * tt[q * tq] + beta * cr[q];
+    }
+}
+
 // C[i0:i1, j0:j1] over the whole of K, on the calling thread.
 static void gemm_block(const kernel_set *ks, const gemm_args *g, int i0, int i1, int j0, int j1) {
     const int MR = ks->mr, NR = ks->nr, MC = MC_TILES * ks->mr;
@@ -277,12 +291,10 @@ static void gemm_block(const kernel_set *ks, const gemm_args *g, int i0, int i1,
                         kern(kc, ap, rsa, csa, bp, rsb, cp, g->rsc, g->alpha, beta);
                     } else {   // ragged or transposed C: through a tile buffer
                         kern(kc, ap, rsa, csa, bp, rsb, tile, NR, 1.0f, 0.0f);
-                        for (int i = 0; i < mr; i++)
-                            for (int j = 0; j < nr; j++) {
-                                float *cij = cp + (long)i * g->rsc + (long)j * g->csc;
-                                float v = g->alpha * tile[i * NR + j];
-                                *cij = beta == 0.0f ? v : v + beta * *cij;
-                            }
+                        if (g->csc == 1)
+                            store_tile(tile, NR, 1, mr, nr, cp, g->rsc, g->alpha, beta);
+                        else   // transposed C: walk it along its contiguous side
+                            store_tile(tile, 1, NR, nr, mr, cp, g->csc, g->alpha, beta);
                     }
                 }
             }

@@ -188,6 +188,12 @@ static void maxpool_odd_valid(void) { gradcheck(pool(2, 2, PAD_VALID), img(7, 5,
 static void maxpool_3x3_stride2(void) { gradcheck(pool(3, 2, PAD_VALID), img(9, 7, 2), 2, "3x3 stride 2"); }
 static void maxpool_same(void) { gradcheck(pool(2, 2, PAD_SAME), img(7, 5, 3), 2, "2x2 same"); }
 static void maxpool_3x3_same(void) { gradcheck(pool(3, 2, PAD_SAME), img(6, 7, 2), 2, "3x3 stride 2 same"); }
+static void maxpool_stride_over_window(void) { gradcheck(pool(2, 3, PAD_VALID), img(8, 7, 2), 2, "2x2 stride 3 (gaps)"); }
+static void maxpool_2x2_same_odd(void) {
+    layer l = pool(2, 2, PAD_SAME);
+    l.kw = l.sw = 3;
+    gradcheck(l, img(5, 7, 3), 2, "2x3 same on 5x7");
+}
 
 // Padding never wins a max, even when every real value in the window is negative.
 static void maxpool_same_negative(void) {
@@ -453,6 +459,8 @@ int main(void) {
     RUN(maxpool_3x3_stride2);
     RUN(maxpool_same);
     RUN(maxpool_3x3_same);
+    RUN(maxpool_stride_over_window);
+    RUN(maxpool_2x2_same_odd);
     RUN(maxpool_same_negative);
     RUN(maxpool_ties);
     RUN(dense_linear);
