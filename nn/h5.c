@@ -682,8 +682,17 @@ static int load(model *m, const char *path, char *err) {
     if (S_ISDIR(st.st_mode)) return nn_fail(err, "cannot open model %s: it is a folder", path);
     if (st.st_size == 0) return nn_fail(err, "%s: the file is empty: not a model", path);
     if (access(path, R_OK) != 0) return nn_fail(err, "cannot open model %s: %s", path, strerror(errno));
-    if (H5Fis_hdf5(path) <= 0)
+    if (H5Fis_hdf5(path) <= 0) {
+        // Keras 3's native format is a zip: say how to get the .h5 nn reads.
+        FILE *f = fopen(path, "rb");
+        char head[4] = {0};
+        int zip = f && fread(head, 1, 4, f) == 4 && !memcmp(head, "PK\x03\x04", 4);
+        if (f) fclose(f);
+        if (zip)
+            return nn_fail(err, "%s: a zip file, as Keras's native .keras format is: nn reads the "
+                                "legacy .h5 format, saved by Keras with model.save(\"model.h5\")", path);
         return nn_fail(err, "%s: not an HDF5 file (a Keras .h5 model was expected)", path);
+    }
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl >= 0) H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);

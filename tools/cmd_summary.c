@@ -41,7 +41,8 @@ int cmd_summary(int argc, char **argv) {
         return argc == 2 ? 0 : 2;
     }
     const char *path = argv[1];
-    int h5 = looks_like_hdf5(path) || ends_with(path, ".h5") || ends_with(path, ".hdf5");
+    int h5 = looks_like_hdf5(path) || ends_with(path, ".h5") || ends_with(path, ".hdf5") ||
+             ends_with(path, ".keras");   // not readable, but model_load_h5 says how to convert
     model m;
     char err[NN_ERRLEN];
     if ((h5 ? model_load_h5(&m, path, err) : model_load_cfg(&m, path, err)) != 0) {
