@@ -233,6 +233,21 @@ expect_error train_bad_value "--batch" "$NN" train --batch 0
 expect_error train_save_best_no_val "--save-best needs" "$NN" train --data syn/train --save-best
 expect_error train_resume_missing "--resume gone\.h5" "$NN" train --resume gone.h5
 
+# --- --save-best: --out holds the best epoch, FILE.last.h5 the latest; validation is required
+"$NN" train --synthetic 64 --epochs 3 --save-best --out best.h5 --log best.csv >best.out 2>&1
+rc=$?
+why="status $rc: $(tail -n 4 best.out)"
+check save_best_runs test $rc -eq 0 -a -s best.h5 -a -s best.last.h5
+check save_best_says has best.out "Epoch 1: val_loss is [0-9.]+, saving model to best\.h5"
+bestep=$($PY -c "
+import csv; r = list(csv.DictReader(open('best.csv')))
+print(min(r, key=lambda x: float(x['val_loss']))['epoch'])")
+"$NN" summary best.h5 >bs.out 2>&1
+"$NN" summary best.last.h5 >bl.out 2>&1
+why="best epoch by the CSV $bestep; $(grep -i epoch bs.out bl.out)"
+check save_best_keeps_best_epoch test -n "$(grep -E "Epochs trained: $bestep\$" bs.out)" -a -n "$(grep -E 'Epochs trained: 3$' bl.out)"
+expect_error train_val_other_classes "--val three.*differ" "$NN" train --data syn/train --val three --epochs 1
+
 # --- --resume: 2 epochs straight == 1 epoch, then resume to 2 (weights and Adam state)
 S="--synthetic 96 --batch 16 --seed 7"
 "$NN" train $S --epochs 2 --out straight.h5 --log straight.csv >/dev/null 2>r1.err
