@@ -3,7 +3,9 @@
 # pipeline (bench/data_bench.c: stb_image + Pillow-exact NEAREST, pthreads) and by Pillow doing
 # what Keras's load_img does (bench/data_bench_pil.py), on the same files in the same run, with
 # one thread/process and with all cores; then the cost of one augmented epoch from the warm
-# cache. Prints a Markdown table for bench/RESULTS.md. Needs ${NN_SHARED_DATA:-../shared/data}.
+# cache, and one training epoch of models/catdog.cfg on the C path with the share of its time
+# spent waiting on data. Prints a Markdown table for bench/RESULTS.md. Needs
+# ${NN_SHARED_DATA:-../shared/data}.
 set -eu
 cd "$(dirname "$0")/.."
 BENCH=${DATA_BENCH:-build/bench/data_bench}
@@ -46,5 +48,11 @@ for t in 1 "$cores"; do
     l=$("$BENCH" "$train" --loader --threads "$t" --reps "$REPS")
     echo "augmented epoch from the warm cache, $t loader thread(s): $(echo "$l" | sed -n 's/.*seconds \([0-9.]*\).*/\1/p') s for $(echo "$l" | count) images ($(echo "$l" | rate) img/s)"
 done
+# One real training epoch of the article's CNN on the C path from the warm cache, loader threads
+# as nn train gives them on the C path (half the cores), to see how long it waits on data.
+w=$(( cores / 2 )); [ "$w" -ge 1 ] || w=1
+t=$("$BENCH" "$train" --train models/catdog.cfg --threads "$w")
+field() { echo "$t" | sed -n "s/.* $1 \([0-9.]*\).*/\1/p"; }
+echo "one training epoch of models/catdog.cfg on the C path, batch 32, $w loader thread(s): $(field epoch_s) s, of which waiting on data $(field wait_s) s ($(field wait_pct)%)"
 echo
 echo "command: make bench-data (bench/data_bench.sh, REPS=$REPS)"
