@@ -40,6 +40,10 @@ static int conv2d_setup(layer *l, shape3 in, char *err) {
         ow = (in.w - l->kw) / l->sw + 1;
         l->pad_top = l->pad_left = 0;
     }
+    if ((double)l->kh * l->kw * in.c * l->filters > LAYER_MAX_PARAMS)
+        return nn_fail(err, "a %dx%d kernel over %d channels with %d filters is %.3g weights, beyond "
+                       "nn's limit of %u", l->kh, l->kw, in.c, l->filters,
+                       (double)l->kh * l->kw * in.c * l->filters, LAYER_MAX_PARAMS);
     l->in = in;
     l->out = (shape3){oh, ow, l->filters, 0};
     l->wsize = (size_t)l->kh * l->kw * in.c * l->filters;

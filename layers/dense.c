@@ -13,6 +13,9 @@
 static int dense_setup(layer *l, shape3 in, char *err) {
     if (!in.flat)
         return nn_fail(err, "dense needs a flat input, got (%d, %d, %d): add 'flatten' before it", in.h, in.w, in.c);
+    if ((double)in.c * l->units > LAYER_MAX_PARAMS)
+        return nn_fail(err, "%d inputs times %d units is %.3g weights, beyond nn's limit of %u",
+                       in.c, l->units, (double)in.c * l->units, LAYER_MAX_PARAMS);
     l->in = in;
     l->out = (shape3){1, 1, l->units, 1};
     l->wsize = (size_t)in.c * l->units;

@@ -24,6 +24,12 @@ typedef struct shape3 { int h, w, c, flat; } shape3;
 
 static inline size_t shape3_size(shape3 s) { return (size_t)s.h * s.w * s.c; }
 
+// What a model may ask for (layer setup and model_finalize check them): a cfg or a model file
+// beyond them gets an error line rather than an attempt at terabytes, and every per-sample
+// count stays far inside an int. The article's CNN has 3.9M parameters and 128K-float outputs.
+#define LAYER_MAX_PARAMS (1u << 28)       // weights of one model: 1 GiB per arena
+#define LAYER_MAX_ACTIVATION (1u << 28)   // floats of one sample at the input or any output
+
 typedef struct layer {
     layer_kind kind;
     char name[64];          // Keras's name: conv2d, max_pooling2d, flatten, dense, dense_1, ...

@@ -44,6 +44,9 @@ int model_finalize(model *m, char *err) {
     if (m->input.h <= 0 || m->input.w <= 0 || m->input.c <= 0)
         return nn_fail(err, "input shape %dx%dx%d is not positive", m->input.h, m->input.w,
                        m->input.c);
+    if ((double)m->input.h * m->input.w * m->input.c > LAYER_MAX_ACTIVATION)
+        return nn_fail(err, "input shape %dx%dx%d is beyond nn's limit of %u values a sample",
+                       m->input.h, m->input.w, m->input.c, LAYER_MAX_ACTIVATION);
     shape3 cur = m->input;
     size_t off = 0;
     char lerr[NN_ERRLEN];
@@ -57,6 +60,12 @@ int model_finalize(model *m, char *err) {
         l->wsize = l->bsize = 0;
         if (ops->setup(l, cur, lerr) != 0)
             return nn_fail(err, "layer %d (%s): %s", i + 1, l->name, lerr);
+        if ((double)l->out.h * l->out.w * l->out.c > LAYER_MAX_ACTIVATION)
+            return nn_fail(err, "layer %d (%s): output %dx%dx%d is beyond nn's limit of %u values a "
+                           "sample", i + 1, l->name, l->out.h, l->out.w, l->out.c, LAYER_MAX_ACTIVATION);
+        if (off + l->wsize + l->bsize > LAYER_MAX_PARAMS)
+            return nn_fail(err, "layer %d (%s): the model reaches %zu parameters, beyond nn's limit "
+                           "of %u", i + 1, l->name, off + l->wsize + l->bsize, LAYER_MAX_PARAMS);
         l->woff = off;
         off += l->wsize;
         l->boff = off;
