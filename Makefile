@@ -6,7 +6,8 @@
 #   make test-cuda  CPU-vs-GPU tests (needs an NVIDIA GPU)
 #   make bench      benchmarks (see bench/)
 #   make deps       install the Debian packages the build needs
-#   SANITIZE=1      build with AddressSanitizer and UndefinedBehaviorSanitizer
+#   SANITIZE=1      build with AddressSanitizer and UndefinedBehaviorSanitizer (into build-san/)
+#   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS each (fuzz.mk, tests/fuzz/)
 
 CC       ?= gcc
 BUILD    ?= build
@@ -91,6 +92,7 @@ $(BUILD)/tests/%: tests/%.c $(LIB) tests/test.h
 test: $(BIN)/nn $(TEST_BIN)
 	@$(SAN_ENV) NN=$(BIN)/nn NN_BUILD=$(BUILD) tests/run.sh $(TEST_BIN)
 
+include fuzz.mk
 -include bench/bench.mk
 -include tests/cuda/cuda.mk
 
@@ -98,7 +100,7 @@ deps:
 	@tools/deps.sh
 
 clean:
-	rm -rf build build-san bin
+	rm -rf build build-san build-fuzz bin
 
 -include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d)
 -include bench/demo.mk
