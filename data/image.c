@@ -39,6 +39,7 @@
 
 #include "../nn/common.h"
 #include "data.h"
+#include "stb_guard.h"
 
 // ---------------------------------------------------------------------------------------------
 
@@ -161,6 +162,10 @@ static int jpeg_load_resized(const uint8_t *buf, int len, int dh, int dw, uint8_
         // Every output row that samples source row j (several when enlarging).
         for (; y < dh && ytab[y] == j; y++) {
             uint8_t *o = dst + (size_t)y * dw * 3;
+            if (dw == sw) {  // the table is the identity then
+                memcpy(o, row, (size_t)sw * 3);
+                continue;
+            }
             for (int x = 0; x < dw; x++, o += 3) {
                 if (xtab[x] < 0) {
                     o[0] = o[1] = o[2] = 0;
@@ -278,6 +283,9 @@ static int check_header(const uint8_t *buf, size_t n, const char *path, char *er
         return nn_fail(err, "%s: header claims %llu x %llu pixels, beyond the limit of %d per side "
                        "and %d megapixels: corrupt or not a photo", path, (unsigned long long)cw,
                        (unsigned long long)ch, IMAGE_MAX_SIDE, IMAGE_MAX_PIXELS / 1000000);
+    char why[160];
+    if (stb_guard_check(buf, n, why, sizeof why) != 0)   // stb 2.27's own bugs: data/stb_guard.c
+        return nn_fail(err, "%s: %s", path, why);
     int x, y, comp;
     if (!stbi_info_from_memory(buf, (int)n, &x, &y, &comp)) {
         const char *why = stbi_failure_reason();
