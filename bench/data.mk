@@ -9,3 +9,6 @@ $(DATA_BENCH): bench/data_bench.c $(LIB)
 
 bench-data: $(DATA_BENCH)
 	@DATA_BENCH=$(DATA_BENCH) bash bench/data_bench.sh
+
+# The data tests share tests/test_data.h, which the generic test rule does not know about.
+$(BUILD)/tests/test_data $(BUILD)/tests/test_data_augment: tests/test_data.h

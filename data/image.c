@@ -12,7 +12,7 @@
 //    x_k = 0.5*s + s + ... + s (s = src/dst), and takes (int)x_k. That is floor((k+0.5)*s) in
 //    exact arithmetic but differs from it where the sum's rounding crosses an integer (for
 //    instance 2 -> 7 pixels), so the table below is built the same way.
-//  - Speed: for a baseline YCbCr/gray JPEG shrunk to the target size, stb's own steps are run
+//  - Speed: for a YCbCr or gray JPEG (baseline or progressive), stb's own steps are run
 //    (entropy decode and IDCT of the whole image, then per row chroma upsampling and colour
 //    conversion), but the per-row steps only for the rows NEAREST samples: about 64 rows of a
 //    375-row photo. The result is bit-identical to stbi_load followed by the resize
