@@ -541,6 +541,19 @@ int cmd_train(int argc, char **argv) {
     else snprintf(r->ckpt, sizeof r->ckpt, "%s", o->out);
     sibling(o->out, ".png", r->png, sizeof r->png);
     if (check_writable("--out", o->out, err) || (o->log && check_writable("--log", o->log, err))) goto fail;
+    const char *dirs[2] = {o->data, o->val};
+    for (int k = 0; k < 2; k++) {   // before anything slow: a mistyped folder fails at once
+        struct stat st;
+        if (!dirs[k]) continue;
+        if (stat(dirs[k], &st) != 0) {
+            nn_fail(err, "%s: no such folder", dirs[k]);
+            goto fail;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+            nn_fail(err, "%s: not a folder", dirs[k]);
+            goto fail;
+        }
+    }
     if (o->resume && access(o->resume, R_OK) != 0) {
         nn_fail(err, "--resume %s: %s", o->resume, strerror(errno));
         goto fail;
