@@ -136,7 +136,7 @@ int cmd_predict(int argc, char **argv) {
 
     char err[NN_ERRLEN];
     model m;
-    nn_ctx ctx;
+    nn_ctx ctx = nn_ctx_cpu();
     int rc = 0;
     if (model_load_h5(&m, model_path, err) != 0) {
         fprintf(stderr, "nn predict: %s\n", err);
@@ -225,9 +225,9 @@ int cmd_predict(int argc, char **argv) {
     nn_free(good);
     nn_free(prob);
     nn_free(pix);
-    if (ctx.backend == NN_CUDA) cuda_ctx_free(&ctx);
 free_model:
-    model_free(&m);
+    model_free(&m);   // before the context: the model's device buffers belong to its device
+    if (ctx.backend == NN_CUDA) cuda_ctx_free(&ctx);
 free_paths:
     for (int i = 0; i < paths.n; i++) nn_free(paths.s[i]);
     free(paths.s);
