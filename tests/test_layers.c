@@ -33,7 +33,8 @@ typedef struct {
     act_kind act;
     float *x, *w, *y, *r, *scratch;
     int32_t *aux;
-    unsigned char *pattern;   // relu signs and argmax of the base point
+    unsigned char *signs;     // relu signs of the base point
+    int32_t *argmax;          // and its argmax (max pooling)
 } probe;
 
 // Runs forward at the current x, w; returns L = sum(y * R) in double and whether the piece
@@ -47,10 +48,10 @@ static double probe_loss(probe *p, int *same_piece) {
     if (same_piece) {
         *same_piece = 1;
         for (size_t i = 0; i < out && p->act == ACT_RELU; i++)
-            if ((p->y[i] > 0) != p->pattern[i]) *same_piece = 0;
+            if ((p->y[i] > 0) != p->signs[i]) *same_piece = 0;
         size_t na = (size_t)p->n * l->aux_per_sample;
         for (size_t i = 0; i < na; i++)
-            if (p->aux[i] != ((int32_t *)(p->pattern + out))[i]) *same_piece = 0;
+            if (p->aux[i] != p->argmax[i]) *same_piece = 0;
     }
     return L;
 }
@@ -98,14 +99,15 @@ static void gradcheck(layer l, shape3 in, int n, const char *label) {
     size_t nin = (size_t)n * shape3_size(l.in), nout = (size_t)n * shape3_size(l.out);
     size_t nw = l.wsize + l.bsize, na = (size_t)n * l.aux_per_sample;
     size_t ns = ops->scratch_floats ? ops->scratch_floats(&l, n) : 0;
-    probe p = {&l, ops, n, l.act, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    probe p = {&l, ops, n, l.act, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     p.x = nn_alloc(nin * sizeof(float), "x");
     p.w = nn_alloc((nw + 1) * sizeof(float), "w");
     p.y = nn_alloc(nout * sizeof(float), "y");
     p.r = nn_alloc(nout * sizeof(float), "R");
     p.scratch = ns ? nn_alloc(ns * sizeof(float), "scratch") : NULL;
     p.aux = na ? nn_alloc(na * sizeof(int32_t), "aux") : NULL;
-    p.pattern = nn_alloc(nout + na * sizeof(int32_t) + 1, "pattern");
+    p.signs = nn_alloc(nout, "relu signs");
+    p.argmax = nn_alloc((na + 1) * sizeof(int32_t), "argmax");
     float *dy = nn_alloc(nout * sizeof(float), "dy"), *dx = nn_alloc(nin * sizeof(float), "dx");
     float *dw = nn_alloc((nw + 1) * sizeof(float), "dw"), *dw2 = nn_alloc((nw + 1) * sizeof(float), "dw2");
     fill(&r, p.x, nin, -1, 1);
@@ -113,8 +115,8 @@ static void gradcheck(layer l, shape3 in, int n, const char *label) {
     fill(&r, p.r, nout, -1, 1);
 
     probe_loss(&p, NULL);
-    for (size_t i = 0; i < nout; i++) p.pattern[i] = p.y[i] > 0;
-    if (na) memcpy(p.pattern + nout, p.aux, na * sizeof(int32_t));
+    for (size_t i = 0; i < nout; i++) p.signs[i] = p.y[i] > 0;
+    if (na) memcpy(p.argmax, p.aux, na * sizeof(int32_t));
     // Gradients are overwritten, not accumulated: start them as garbage.
     for (size_t i = 0; i < nin; i++) dx[i] = NAN;
     for (size_t i = 0; i < nw; i++) dw[i] = dw2[i] = 1e3f;
@@ -132,7 +134,7 @@ static void gradcheck(layer l, shape3 in, int n, const char *label) {
         FAILF("%s: %d of %zu elements sat on a kink: the check proved too little", label, skipped,
               nin + nw);
     nn_free(p.x), nn_free(p.w), nn_free(p.y), nn_free(p.r), nn_free(p.scratch), nn_free(p.aux);
-    nn_free(p.pattern), nn_free(dy), nn_free(dx), nn_free(dw), nn_free(dw2);
+    nn_free(p.signs), nn_free(p.argmax), nn_free(dy), nn_free(dx), nn_free(dw), nn_free(dw2);
 }
 
 static layer conv(int filters, int k, int stride, pad_kind pad, act_kind act, int bias) {
