@@ -28,9 +28,6 @@ LDLIBS   += $(shell pkg-config --libs hdf5 2>/dev/null || echo -L/usr/lib/x86_64
 # the address space for its shadow memory and the CUDA runtime's fixed mappings collide with it,
 # so the sanitized build is the C path with the CUDA stubs. ASan reports go to stderr and fail
 # the test that caused them (-fno-sanitize-recover makes UBSan findings fatal too).
-# A machine without the Debian -dev packages (the lent GPU machine): tools/devkit.sh packs them.
--include local/devkit/devkit.mk
-
 ifeq ($(SANITIZE),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
