@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -38,6 +39,17 @@ typedef struct file_stamp {
     uint64_t size;
     int64_t mtime_ns;
 } file_stamp;
+
+// A big buffer the decoders fill once: ask for transparent huge pages, so that 100 MB of
+// pixels cost a few hundred page faults instead of 25 000 (a tenth of the decode time of the
+// article's 64x64 photos). Advice only: without THP nothing changes.
+static void *alloc_pixels(size_t bytes) {
+    uint8_t *p = nn_alloc(NN_MAX(bytes, 1), "image cache");
+    const uintptr_t huge = 2u << 20;
+    uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1), hi = ((uintptr_t)p + bytes) & ~(huge - 1);
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+    return p;
+}
 
 int data_default_threads(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -191,7 +203,7 @@ static int cache_read(image_cache *c, const dataset *d, int h, int w, const file
         goto done;
     }
     c->n = nkept;
-    c->pixels = nn_alloc(NN_MAX((size_t)nkept * img, 1), "image cache");
+    c->pixels = alloc_pixels((size_t)nkept * img);
     uint64_t sum;
     if (rd(f, c->pixels, (size_t)nkept * img) || rd(f, &sum, 8) ||
         sum != checksum(c->pixels, (size_t)nkept * img) || fgetc(f) != EOF) {
@@ -274,7 +286,7 @@ int image_cache_load(image_cache *c, const dataset *d, int h, int w, int threads
     }
     if (!c->from_cache) {
         decode_job j = {d, h, w, NULL, reason, 0};
-        j.pixels = nn_alloc(img * (size_t)d->n, "image cache");
+        j.pixels = alloc_pixels(img * (size_t)d->n);
         decode_all(&j, threads);
         // Keep the decoded images in file order, dropping the skipped ones.
         int k = 0;
