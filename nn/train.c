@@ -4,6 +4,7 @@
 // keeps Keras's running means, and honours a stop request between steps.
 #include "train.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "common.h"
@@ -28,6 +29,11 @@ int train_epoch(model *m, const nn_ctx *ctx, loader *L, int batch, int epoch, in
         int correct = 0;
         float loss = model_train_step(m, ctx, n, x, y, opt, &correct);
         step++;
+        if (!isfinite(loss)) {   // diverged: this step's Adam update spread it into the weights
+            out->nonfinite_step = step;
+            out->nonfinite_loss = loss;
+            break;
+        }
         out->steps++;
         out->seen += n;
         out->loss_sum += (double)loss * n;
@@ -67,4 +73,10 @@ void train_evaluate(model *m, const nn_ctx *ctx, const image_cache *c, int batch
     r->seconds = nn_now() - t0;
     nn_free(x);
     nn_free(y);
+}
+
+int train_weights_finite(const model *m) {
+    int ok = 1;
+    for (size_t i = 0; i < m->nparams; i++) ok &= isfinite(m->w[i]);
+    return ok;
 }

@@ -20,6 +20,9 @@ typedef struct train_stats {
     long correct;         // right predictions
     double seconds;       // wall time of the steps (loading, forward, backward, Adam)
     double wait_s;        // of which waiting for the loader
+    int nonfinite_step;   // 1-based step whose loss was NaN or infinite (the epoch stopped
+                          // there: the weights are no longer usable); 0 when none was
+    float nonfinite_loss; // that loss
 } train_stats;
 
 static inline double train_stats_loss(const train_stats *s) { return s->seen ? s->loss_sum / s->seen : 0; }
@@ -32,7 +35,9 @@ typedef void (*train_step_fn)(void *user, int step, int steps, const train_stats
 // earlier batches are drawn and dropped, so a run resumed in mid-epoch sees the same batches as
 // one that was never stopped). Batches are at most `batch` samples of the model's input size.
 // When *stop becomes non-zero (a signal handler), the current step finishes and the loop
-// returns early. Returns the 1-based step reached (== loader_steps(L) when the epoch ended).
+// returns early. A step whose loss is NaN or infinite also ends the loop at once, before the
+// callback sees it (so no checkpoint is taken of the diverged weights): out->nonfinite_step
+// says which. Returns the 1-based step reached (== loader_steps(L) when the epoch ended).
 int train_epoch(model *m, const nn_ctx *ctx, loader *L, int batch, int epoch, int first_step,
                 const adam_cfg *opt, volatile sig_atomic_t *stop, train_step_fn cb, void *user,
                 train_stats *out);
@@ -47,5 +52,8 @@ typedef struct eval_result {
 } eval_result;
 
 void train_evaluate(model *m, const nn_ctx *ctx, const image_cache *c, int batch, eval_result *r);
+
+// 1 when every weight of the model (host copy) is finite: a diverged model is never saved.
+int train_weights_finite(const model *m);
 
 #endif

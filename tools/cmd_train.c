@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "../data/data.h"
@@ -108,6 +109,9 @@ typedef struct run {
     const char *model_name;   // where the layers came from, for messages
     progress pg;
     int saves_failed;
+    char last_good[4096];     // the last checkpoint written, and the epoch/step it holds
+    int last_good_epoch;
+    long last_good_t;
 } run;
 
 static void say(const run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -124,11 +128,20 @@ static void say(const run *r, const char *fmt, ...) {
 static int save_model(run *r, const char *path) {
     char err[NN_ERRLEN];
     if (r->ctx.backend == NN_CUDA) cuda_model_download(&r->m, &r->ctx);
+    if (!train_weights_finite(&r->m)) {   // never replace a good file with a diverged model
+        fprintf(stderr, "nn train: not saving %s: the weights hold NaN or infinite values (training "
+                "diverged); %s was left as it was\n", path, path);
+        r->saves_failed++;
+        return -1;
+    }
     if (model_save_h5(&r->m, path, err) != 0) {
         fprintf(stderr, "nn train: %s\n", err);
         r->saves_failed++;
         return -1;
     }
+    snprintf(r->last_good, sizeof r->last_good, "%s", path);
+    r->last_good_epoch = r->m.epoch;
+    r->last_good_t = r->m.t;
     return 0;
 }
 
@@ -157,6 +170,55 @@ static int check_writable(const char *opt, const char *path, char *err) {
         return nn_fail(err, "%s %s: the folder '%s' is not writable", opt, path, dir);
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         return nn_fail(err, "%s %s: is a folder, not a file", opt, path);
+    return 0;
+}
+
+// What a save does, tried before any work: the model is written to a temporary file beside
+// --out and renamed over it, so --out must be a plain file (a rename would replace a device
+// such as /dev/full, or a fifo), and a file must be creatable and writable in its folder: a
+// read-only filesystem, a full disk or quota, or a folder root may not write (access() says
+// yes to root) fails here, not after an epoch of training.
+static int probe_out(const char *opt, const char *path, char *err) {
+    struct stat st;
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
+        return nn_fail(err, "%s %s: exists and is not a regular file (a device, fifo or socket): "
+                       "the model is saved by renaming a new file over it; choose a file name", opt, path);
+    size_t len = strlen(path) + 24;
+    char *tmp = nn_alloc(len, "probe file name");
+    snprintf(tmp, len, "%s.probe-XXXXXX", path);
+    int fd = mkstemp(tmp), rc = 0;
+    if (fd < 0) {
+        rc = nn_fail(err, "%s %s: cannot create a file in its folder: %s", opt, path, strerror(errno));
+    } else {
+        static const char block[4096];
+        ssize_t w = write(fd, block, sizeof block);
+        if (w != (ssize_t)sizeof block || fsync(fd) != 0)
+            rc = nn_fail(err, "%s %s: cannot write in its folder: %s", opt, path,
+                         w >= 0 && w < (ssize_t)sizeof block ? "disk full" : strerror(errno));
+        close(fd);
+        unlink(tmp);
+    }
+    nn_free(tmp);
+    return rc;
+}
+
+// The space a checkpoint of m takes (weights and Adam's two moments, plus HDF5's headers,
+// about 4 KiB a layer) against what the filesystem of `path` has free.
+static int check_space(const char *opt, const char *path, const model *m, char *err) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash) strcpy(dir, ".");
+    else if (slash == dir) dir[1] = 0;
+    else *slash = 0;
+    struct statvfs sv;
+    if (statvfs(dir, &sv) != 0) return 0;   // cannot tell: the save itself will say
+    double need = 12.0 * (double)m->nparams + 4096.0 * (m->nlayers + 1);
+    double avail = (double)sv.f_bavail * (double)sv.f_frsize;
+    if (avail < need)
+        return nn_fail(err, "%s %s: %.0f KiB free in '%s', a checkpoint of this model takes about "
+                       "%.0f KiB: free some space or save elsewhere", opt, path, avail / 1024, dir,
+                       need / 1024);
     return 0;
 }
 
@@ -460,6 +522,23 @@ static int train_loop(run *r, data *D, double t_start) {
         train_stats ts;
         int reached = train_epoch(m, &r->ctx, L, o->batch, e, f, &opt, &stop_flag, on_step, r, &ts);
         trained_steps += ts.steps;
+        if (ts.nonfinite_step) {   // diverged: stop, and leave what is on disk as it is
+            if (r->pg.tty) putchar('\n');
+            char kept[4300 + 64];
+            if (r->last_good[0])
+                snprintf(kept, sizeof kept, "%s keeps the last good checkpoint (%ld steps in, %d whole "
+                         "epoch%s)", r->last_good, r->last_good_t, r->last_good_epoch,
+                         r->last_good_epoch == 1 ? "" : "s");
+            else
+                snprintf(kept, sizeof kept, "nothing was saved%s", o->resume ? " (the --resume file is untouched)" : "");
+            float l = ts.nonfinite_loss;
+            fprintf(stderr, "nn train: the loss became %s at epoch %d, step %d/%d: training diverged "
+                    "and was stopped; %s. Try a lower --lr (this run: %g).\n",
+                    isnan(l) ? "NaN" : l > 0 ? "+inf" : "-inf", e + 1, ts.nonfinite_step, steps, kept,
+                    (double)opt.lr);
+            rc = 1;
+            break;
+        }
         if (reached < steps) {   // interrupted in mid-epoch: m->epoch still counts whole epochs
             if (r->pg.tty) putchar('\n');
             if (trained_steps == 0) {
@@ -541,6 +620,7 @@ int cmd_train(int argc, char **argv) {
     else snprintf(r->ckpt, sizeof r->ckpt, "%s", o->out);
     sibling(o->out, ".png", r->png, sizeof r->png);
     if (check_writable("--out", o->out, err) || (o->log && check_writable("--log", o->log, err))) goto fail;
+    if (probe_out("--out", o->out, err)) goto fail;
     const char *dirs[2] = {o->data, o->val};
     for (int k = 0; k < 2; k++) {   // before anything slow: a mistyped folder fails at once
         struct stat st;
@@ -565,6 +645,7 @@ int cmd_train(int argc, char **argv) {
     if (setup_device(o->device, o->threads, &r->ctx, stdout, r->pre, err)) goto fail;
     r->ctx.seed = (uint64_t)o->seed;
     if (build_model(r, err)) goto fail;
+    if (check_space("--out", o->out, &r->m, err)) goto fail;
     if (r->m.epoch >= o->epochs) {
         say(r, "%s already has %d epochs (--epochs %d): nothing to train; raise --epochs to go on.",
             o->resume, r->m.epoch, o->epochs);
