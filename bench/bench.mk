@@ -1,10 +1,20 @@
 # make bench: every benchmark this machine can run; make bench-cpu: the C path beside Debian's
-# PyTorch on the same cores (bench/cpu_vs_torch.sh); figures go into bench/RESULTS.md.
+# PyTorch on the same cores (bench/cpu_vs_torch.sh); make bench-layers: where the C path's
+# step goes. Figures go into bench/RESULTS.md.
 .PHONY: bench bench-cpu
 bench: bench-cpu
 
 bench-cpu: $(BIN)/nn
 	@NN=$(BIN)/nn bench/cpu_vs_torch.sh
+
+# make bench-layers: the C path's step, layer by layer (bench/cpu_layers.c); BENCH_ARGS="CFG BATCH REPS"
+.PHONY: bench-layers
+$(BUILD)/bench/cpu_layers: bench/cpu_layers.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(CUDA_LIBS)
+
+bench-layers: $(BUILD)/bench/cpu_layers
+	@$(BUILD)/bench/cpu_layers $(BENCH_ARGS)
 
 # make bench-gpu (added by the CUDA work): nn bench --device cuda at batch 32/256/1024 beside
 # PyTorch eager and CUDA graph on the same card, the table with ratios, and the end-to-end
