@@ -51,7 +51,7 @@ endif
 ifneq ($(NVCC),)
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 NVFLAGS  ?= -O3 -lineinfo
-NVFLAGS  += -arch=$(CUDA_ARCH) -std=c++17 -Xcompiler -Wall,-Wextra,-fopenmp --expt-relaxed-constexpr
+NVFLAGS  += -arch=$(CUDA_ARCH) -std=c++17 -Xcompiler -Wall,-Wextra,-fopenmp --expt-relaxed-constexpr -MMD -MP
 CUDA_OBJ := $(CU_SRC:%.cu=$(BUILD)/%.o)
 CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lstdc++
 CPPFLAGS += -DNN_HAVE_CUDA=1

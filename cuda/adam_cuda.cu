@@ -3,6 +3,8 @@
 // Pure streaming (7 floats moved per 6 flops): each thread handles float4s of the four arenas in
 // a grid-stride loop so that every access is a 16-byte coalesced one, with enough blocks to keep
 // the memory system busy; the step size comes from device memory so a captured graph can replay.
+#include <string.h>
+
 #include "cuda_common.h"
 #include "kernels.h"
 
@@ -48,5 +50,40 @@ extern "C" void adam_step_cuda(const nn_ctx *ctx, const adam_cfg *c, const float
     adam_kernel<<<blocks, 256, 0, ctx_stream(ctx)>>>(n, w, g, m, v, alpha, step,
                                                      adam_one_minus(c->beta1), adam_one_minus(c->beta2),
                                                      c->epsilon);
+    CUDA_CHECK_LAUNCH();
+}
+
+// --- Adam over a few ranges of the arena (grid.y = range); scalar accesses: the ranges left
+// after the dense kernels' fused updates are biases and small kernels.
+struct adam_range_list {
+    int n;
+    size_t off[ADAM_MAX_RANGES], len[ADAM_MAX_RANGES];
+};
+
+__global__ void adam_ranges_kernel(adam_range_list R, float *__restrict__ w, const float *__restrict__ g,
+                                   float *__restrict__ m, float *__restrict__ v, const float *alpha_arr,
+                                   const int *step, float a1, float a2, float eps) {
+    const float alpha = alpha_arr[step ? *step : 0];
+    const size_t off = R.off[blockIdx.y], len = R.len[blockIdx.y];
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < len;
+         i += (size_t)gridDim.x * blockDim.x)
+        adam_one(g[off + i], w[off + i], m[off + i], v[off + i], alpha, a1, a2, eps);
+}
+
+extern "C" void adam_ranges_cuda(const nn_ctx *ctx, const adam_cfg *c, const float *alpha,
+                                 const int *step, int nr, const size_t *off, const size_t *len,
+                                 float *w, const float *g, float *m, float *v) {
+    if (nr <= 0) return;
+    if (nr > ADAM_MAX_RANGES) NN_DIE("adam_ranges_cuda: %d ranges, at most %d", nr, ADAM_MAX_RANGES);
+    adam_range_list R;
+    memset(&R, 0, sizeof R);
+    size_t most = 0;
+    for (int i = 0; i < nr; i++) R.off[i] = off[i], R.len[i] = len[i], most = NN_MAX(most, len[i]);
+    R.n = nr;
+    if (!most) return;
+    size_t sms = ctx && ctx->cuda ? ctx->cuda->sm_count : 132;
+    unsigned bx = (unsigned)NN_MAX((size_t)1, NN_MIN((most + 255) / 256, sms * 4));
+    adam_ranges_kernel<<<dim3(bx, nr), 256, 0, ctx_stream(ctx)>>>(
+        R, w, g, m, v, alpha, step, adam_one_minus(c->beta1), adam_one_minus(c->beta2), c->epsilon);
     CUDA_CHECK_LAUNCH();
 }

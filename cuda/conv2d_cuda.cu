@@ -145,16 +145,30 @@ __global__ void conv_dw_partial(conv_geom g, int n, int nw, int chunk, const flo
     part[(size_t)blockIdx.y * nw + wi] = s;
 }
 
-// out[i] = sum over rows r of part[r * stride + i] for i < count, added in row order; entries
-// from `split` on go to out2 (the bias).
-__global__ void sum_rows(int rows, int stride, int count, const float *__restrict__ part,
-                         float *out, int split, float *out2) {
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= count) return;
+// out[i] = sum over rows r of part[r * stride + i] for i < count; entries from `split` on go to
+// out2 (the bias). A block takes 32 consecutive i (coalesced); its 16 rows of threads each add
+// every 16th row, then the 16 partial sums are added in shared memory in fixed order.
+__global__ void __launch_bounds__(512)
+sum_rows(int rows, int stride, int count, const float *__restrict__ part, float *out, int split,
+         float *out2) {
+    __shared__ float acc[16][33];
+    const int i = blockIdx.x * 32 + threadIdx.x;
     float s = 0.0f;
-    for (int r = 0; r < rows; r++) s += part[(size_t)r * stride + i];
-    if (i < split) out[i] = s;
-    else out2[i - split] = s;
+    if (i < count)
+        for (int r = threadIdx.y; r < rows; r += 16) s += part[(size_t)r * stride + i];
+    acc[threadIdx.y][threadIdx.x] = s;
+    __syncthreads();
+    if (threadIdx.y || i >= count) return;
+    float t = 0.0f;
+    for (int k = 0; k < 16; k++) t += acc[k][threadIdx.x];
+    if (i < split) out[i] = t;
+    else out2[i - split] = t;
+}
+
+static void sum_rows_launch(cudaStream_t s, int rows, int stride, int count, const float *part,
+                            float *out, int split, float *out2) {
+    sum_rows<<<(count + 31) / 32, dim3(32, 16), 0, s>>>(rows, stride, count, part, out, split, out2);
+    CUDA_CHECK_LAUNCH();
 }
 
 static void dw_plan(const layer *l, const nn_ctx *ctx, int n, int *nw, int *chunk, int *nchunks) {
@@ -192,9 +206,7 @@ extern "C" void conv2d_backward_cuda(const layer *l, const nn_ctx *ctx, int n, c
     conv_dw_partial<<<dim3((nw + 255) / 256, nchunks), 256, 0, s>>>(g, n, nw, chunk, x, dy, ws);
     CUDA_CHECK_LAUNCH();
     int kf = g.KH * g.KW * g.C * g.F;
-    sum_rows<<<(nw + 255) / 256, 256, 0, s>>>(nchunks, nw, nw, ws, dw, kf,
-                                              dw + (l->boff - l->woff));
-    CUDA_CHECK_LAUNCH();
+    sum_rows_launch(s, nchunks, nw, nw, ws, dw, kf, dw + (l->boff - l->woff));
     if (dx) {
         size_t nx = (size_t)n * g.H * g.W * g.C;
         unsigned blocks = (unsigned)NN_MIN((nx + 255) / 256, (size_t)sms_of(ctx) * 32);
@@ -204,10 +216,16 @@ extern "C" void conv2d_backward_cuda(const layer *l, const nn_ctx *ctx, int n, c
 }
 
 // --- fused conv + ReLU + 2x2/2 max-pool
+//
+// Tile: P = 2048 / F pooled positions (8 columns wide) of one image, with all F channels:
+// 256 threads = P positions x F/8 channel groups. The kernels are templates on the geometry so
+// that the article's case (3x3 kernel, 3 channels, stride 1, 32 filters) runs with every index
+// a compile-time constant (0 = read it from the layer at run time, for any other fused case).
 
 #define FUSE_TPW 8   // pooled columns per tile
+#define FUSE_CT 8    // channels per thread
+#define FUSE_KT 4    // backward: kernel taps per thread (the bias is tap kkc)
 
-// Tile geometry for F output channels: 256 threads = (1024 / F) pooled positions x F/4 groups.
 struct fuse_tile {
     int tph, tpw;     // pooled rows, cols per tile
     int pr, pc;       // input patch rows, cols under the tile
@@ -217,7 +235,7 @@ struct fuse_tile {
 
 static fuse_tile tile_of(const layer *conv, const layer *pool) {
     fuse_tile t;
-    int P = 1024 / conv->out.c;
+    int P = 2048 / conv->out.c;
     t.tpw = FUSE_TPW;
     t.tph = P / FUSE_TPW;
     t.pr = (2 * t.tph - 1) * conv->sh + conv->kh;
@@ -228,13 +246,17 @@ static fuse_tile tile_of(const layer *conv, const layer *pool) {
     return t;
 }
 
-// The backward's register blocking: 4 taps x CT channels per thread (the bias is tap kkc).
-#define FUSE_CT 8
+static int is_article(const layer *conv) {
+    return conv->kh == 3 && conv->kw == 3 && conv->in.c == 3 && conv->sh == 1 && conv->sw == 1 &&
+           conv->out.c == 32;
+}
+
+static int bwd_pairs(const fuse_tile &t, int F) { return ((t.kkc + 1 + FUSE_KT - 1) / FUSE_KT) * (F / FUSE_CT); }
 
 static int bwd_blocks(const layer *conv, const layer *pool, const nn_ctx *ctx, int n) {
     fuse_tile t = tile_of(conv, pool);
     long ntiles = (long)t.tiles_y * t.tiles_x * n;
-    return (int)NN_MAX(1L, NN_MIN(ntiles, 2L * sms_of(ctx)));
+    return (int)NN_MAX(1L, NN_MIN(ntiles, 3L * sms_of(ctx)));
 }
 
 static size_t fwd_smem(const layer *conv, const fuse_tile &t) {
@@ -242,10 +264,9 @@ static size_t fwd_smem(const layer *conv, const fuse_tile &t) {
 }
 
 static size_t bwd_smem(const layer *conv, const fuse_tile &t) {
-    int F = conv->out.c;
-    int kkc = t.kkc, pairs = ((kkc + 1 + 3) / 4) * (F / FUSE_CT), pg_n = 256 / pairs;
+    int F = conv->out.c, pairs = bwd_pairs(t, F), pg_n = 256 / NN_MAX(pairs, 1);
     size_t main_ = (size_t)4 * t.tph * t.tpw * F + (size_t)t.pr * t.pc * conv->in.c;
-    size_t red = (size_t)pg_n * pairs * 4 * FUSE_CT;
+    size_t red = (size_t)pg_n * pairs * FUSE_KT * FUSE_CT;
     return NN_MAX(main_, red) * 4;
 }
 
@@ -256,70 +277,80 @@ extern "C" int conv2d_pool_fusable(const layer *conv, const layer *pool, int fir
         return 0;
     int F = conv->out.c;
     if (F != 8 && F != 16 && F != 32 && F != 64) return 0;
-    int kkc = conv->kh * conv->kw * conv->in.c;
-    int pairs = ((kkc + 1 + 3) / 4) * (F / FUSE_CT);
-    if (pairs > 256) return 0;
     fuse_tile t = tile_of(conv, pool);
+    if (bwd_pairs(t, F) > 256) return 0;
     return fwd_smem(conv, t) <= 48 * 1024 && bwd_smem(conv, t) <= 48 * 1024;
 }
 
-template <int F>
+// Loads the input patch under a tile (zeros outside the image: 'same' padding, edge tiles).
+template <int C_, int PC_, int PR_>
+__device__ __forceinline__ void load_patch(const conv_geom &g, const fuse_tile &t, const float *x,
+                                           int b, int ih0, int iw0, float *patch) {
+    const int C = C_ ? C_ : g.C, PC = PC_ ? PC_ : t.pc, PR = PR_ ? PR_ : t.pr;
+    const int np = PR * PC * C;
+    for (int i = threadIdx.x; i < np; i += blockDim.x) {
+        int ci = i % C, c = (i / C) % PC, r = i / (C * PC);
+        int ih = ih0 + r, iw = iw0 + c;
+        patch[i] = (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W)
+                       ? __ldg(&x[(((size_t)b * g.H + ih) * g.W + iw) * g.C + ci])
+                       : 0.0f;
+    }
+}
+
+template <int F, int KH_, int KW_, int C_, int S_>
 __global__ void __launch_bounds__(256)
 conv_pool_fwd(conv_geom g, int PH, int PW, fuse_tile t, const float *__restrict__ x,
               const float *__restrict__ w, const float *__restrict__ bias, float *__restrict__ y,
               uint8_t *__restrict__ arg) {
-    constexpr int CG = F / 4;
+    constexpr bool SPEC = KH_ != 0;
+    constexpr int CG = F / FUSE_CT, P = 256 / CG, TPW = FUSE_TPW, TPH = P / TPW;
+    constexpr int PC_ = SPEC ? (2 * TPW - 1) * S_ + KW_ : 0, PR_ = SPEC ? (2 * TPH - 1) * S_ + KH_ : 0;
+    const int KW = SPEC ? KW_ : g.KW, C = SPEC ? C_ : g.C;
+    const int SH = SPEC ? S_ : g.SH, SW = SPEC ? S_ : g.SW, PC = SPEC ? PC_ : t.pc;
+    const int kkc = SPEC ? KH_ * KW_ * C_ : t.kkc;
     extern __shared__ __align__(16) float sm[];
-    const int kkc = t.kkc;
     float *ws = sm;                                 // (kkc, F)
     float *patch = ws + kkc * F;                    // (pr, pc, C)
-    int *tab = (int *)(patch + t.pr * t.pc * g.C);  // tap -> patch offset
-    const int b = blockIdx.z, ph0 = blockIdx.y * t.tph, pw0 = blockIdx.x * t.tpw;
-    const int ih0 = 2 * ph0 * g.SH - g.PT, iw0 = 2 * pw0 * g.SW - g.PL;
-    for (int i = threadIdx.x; i < kkc * F; i += blockDim.x) ws[i] = w[i];
-    for (int i = threadIdx.x; i < kkc; i += blockDim.x) {
-        int ci = i % g.C, kw = (i / g.C) % g.KW, kh = i / (g.C * g.KW);
-        tab[i] = (kh * t.pc + kw) * g.C + ci;
-    }
-    const int np = t.pr * t.pc * g.C;
-    for (int i = threadIdx.x; i < np; i += blockDim.x) {
-        int ci = i % g.C, c = (i / g.C) % t.pc, r = i / (g.C * t.pc);
-        int ih = ih0 + r, iw = iw0 + c;
-        patch[i] = (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W)
-                       ? x[(((size_t)b * g.H + ih) * g.W + iw) * g.C + ci]
-                       : 0.0f;
-    }
+    int *tab = (int *)(patch + t.pr * t.pc * C);    // tap -> patch offset (generic case)
+    const int b = blockIdx.z, ph0 = blockIdx.y * TPH, pw0 = blockIdx.x * TPW;
+    for (int i = threadIdx.x; i < kkc * F / 4; i += blockDim.x)
+        reinterpret_cast<float4 *>(ws)[i] = __ldg(reinterpret_cast<const float4 *>(w) + i);
+    if (!SPEC)
+        for (int i = threadIdx.x; i < kkc; i += blockDim.x)
+            tab[i] = ((i / (C * KW)) * PC + (i / C) % KW) * C + i % C;
+    load_patch<C_, PC_, PR_>(g, t, x, b, 2 * ph0 * SH - g.PT, 2 * pw0 * SW - g.PL, patch);
     __syncthreads();
 
     const int p = threadIdx.x / CG, cg = threadIdx.x % CG;
-    const int pr = p / t.tpw, pc = p % t.tpw;
+    const int pr = p / TPW, pc = p % TPW;
     const int ph = ph0 + pr, pw = pw0 + pc;
-    if (pr >= t.tph || ph >= PH || pw >= PW) return;
+    if (ph >= PH || pw >= PW) return;
     int base[4];
 #pragma unroll
-    for (int q = 0; q < 4; q++) base[q] = ((2 * pr + q / 2) * g.SH * t.pc + (2 * pc + q % 2) * g.SW) * g.C;
-    float acc[4][4];
+    for (int q = 0; q < 4; q++) base[q] = ((2 * pr + q / 2) * SH * PC + (2 * pc + q % 2) * SW) * C;
+    float acc[4][FUSE_CT];
 #pragma unroll
     for (int q = 0; q < 4; q++)
 #pragma unroll
-        for (int j = 0; j < 4; j++) acc[q][j] = 0.0f;
+        for (int j = 0; j < FUSE_CT; j++) acc[q][j] = 0.0f;
+#pragma unroll
     for (int k = 0; k < kkc; k++) {
-        const int off = tab[k];
-        const float4 wv = *reinterpret_cast<const float4 *>(&ws[k * F + cg * 4]);
+        const int off = SPEC ? ((k / (C * KW)) * PC + (k / C) % KW) * C + k % C : tab[k];
+        const float4 w0 = *reinterpret_cast<const float4 *>(&ws[k * F + cg * FUSE_CT]);
+        const float4 w1 = *reinterpret_cast<const float4 *>(&ws[k * F + cg * FUSE_CT + 4]);
+        const float wv[8] = {w0.x, w0.y, w0.z, w0.w, w1.x, w1.y, w1.z, w1.w};
 #pragma unroll
         for (int q = 0; q < 4; q++) {
             const float xv = patch[base[q] + off];
-            acc[q][0] = fmaf(xv, wv.x, acc[q][0]);
-            acc[q][1] = fmaf(xv, wv.y, acc[q][1]);
-            acc[q][2] = fmaf(xv, wv.z, acc[q][2]);
-            acc[q][3] = fmaf(xv, wv.w, acc[q][3]);
+#pragma unroll
+            for (int j = 0; j < FUSE_CT; j++) acc[q][j] = fmaf(xv, wv[j], acc[q][j]);
         }
     }
-    float out[4];
-    uint8_t am[4];
+    float out[FUSE_CT];
+    uint8_t am[FUSE_CT];
 #pragma unroll
-    for (int j = 0; j < 4; j++) {
-        const float bj = bias ? bias[cg * 4 + j] : 0.0f;
+    for (int j = 0; j < FUSE_CT; j++) {
+        const float bj = bias ? __ldg(&bias[cg * FUSE_CT + j]) : 0.0f;
         float m = acc[0][j] + bj;
         int a = 0;
 #pragma unroll
@@ -330,9 +361,13 @@ conv_pool_fwd(conv_geom g, int PH, int PW, fuse_tile t, const float *__restrict_
         out[j] = m > 0.0f ? m : 0.0f;   // relu(max) == max(relu)
         am[j] = (uint8_t)a;
     }
-    const size_t o = (((size_t)b * PH + ph) * PW + pw) * F + cg * 4;
+    const size_t o = (((size_t)b * PH + ph) * PW + pw) * F + cg * FUSE_CT;
     *reinterpret_cast<float4 *>(&y[o]) = make_float4(out[0], out[1], out[2], out[3]);
-    *reinterpret_cast<uchar4 *>(&arg[o]) = make_uchar4(am[0], am[1], am[2], am[3]);
+    *reinterpret_cast<float4 *>(&y[o + 4]) = make_float4(out[4], out[5], out[6], out[7]);
+    uint2 packed;
+    packed.x = am[0] | am[1] << 8 | am[2] << 16 | (uint32_t)am[3] << 24;
+    packed.y = am[4] | am[5] << 8 | am[6] << 16 | (uint32_t)am[7] << 24;
+    *reinterpret_cast<uint2 *>(&arg[o]) = packed;
 }
 
 extern "C" void conv2d_pool_forward_cuda(const layer *conv, const layer *pool, const nn_ctx *ctx,
@@ -346,120 +381,114 @@ extern "C" void conv2d_pool_forward_cuda(const layer *conv, const layer *pool, c
     size_t smem = fwd_smem(conv, t);
     cudaStream_t s = ctx_stream(ctx);
     int PH = pool->out.h, PW = pool->out.w;
-    switch (conv->out.c) {
-    case 8: conv_pool_fwd<8><<<grid, 256, smem, s>>>(g, PH, PW, t, x, w, bias, y, arg); break;
-    case 16: conv_pool_fwd<16><<<grid, 256, smem, s>>>(g, PH, PW, t, x, w, bias, y, arg); break;
-    case 32: conv_pool_fwd<32><<<grid, 256, smem, s>>>(g, PH, PW, t, x, w, bias, y, arg); break;
-    case 64: conv_pool_fwd<64><<<grid, 256, smem, s>>>(g, PH, PW, t, x, w, bias, y, arg); break;
-    default: NN_DIE("conv2d_pool_forward_cuda: %d filters is not a fused case", conv->out.c);
+    if (is_article(conv)) {
+        conv_pool_fwd<32, 3, 3, 3, 1><<<grid, 256, smem, s>>>(g, PH, PW, t, x, w, bias, y, arg);
+    } else {
+        switch (conv->out.c) {
+        case 8: conv_pool_fwd<8, 0, 0, 0, 0><<<grid, 256, smem, s>>>(g, PH, PW, t, x, w, bias, y, arg); break;
+        case 16: conv_pool_fwd<16, 0, 0, 0, 0><<<grid, 256, smem, s>>>(g, PH, PW, t, x, w, bias, y, arg); break;
+        case 32: conv_pool_fwd<32, 0, 0, 0, 0><<<grid, 256, smem, s>>>(g, PH, PW, t, x, w, bias, y, arg); break;
+        case 64: conv_pool_fwd<64, 0, 0, 0, 0><<<grid, 256, smem, s>>>(g, PH, PW, t, x, w, bias, y, arg); break;
+        default: NN_DIE("conv2d_pool_forward_cuda: %d filters is not a fused case", conv->out.c);
+        }
     }
     CUDA_CHECK_LAUNCH();
 }
 
-// One persistent block per slot; partial (KKC+1, F) sums per block into part[blockIdx.x].
-template <int F>
+// One persistent block per slot walks tiles blockIdx.x, + gridDim.x, ...; partial (kkc+1, F)
+// sums per block into part[blockIdx.x]. Thread = (pair of 4 taps x 8 channels, position group).
+template <int F, int KH_, int KW_, int C_, int S_>
 __global__ void __launch_bounds__(256)
 conv_pool_bwd_dw(conv_geom g, int n, int PH, int PW, fuse_tile t, const float *__restrict__ x,
                  const float *__restrict__ y, const uint8_t *__restrict__ arg,
                  const float *__restrict__ dy, float *__restrict__ part) {
-    constexpr int CT = FUSE_CT, NCG = F / CT;
+    constexpr bool SPEC = KH_ != 0;
+    constexpr int NCG = F / FUSE_CT, P = 2048 / F, TPW = FUSE_TPW, TPH = P / TPW;
+    constexpr int CW = 2 * TPW, CP = 4 * P;   // conv positions: columns per tile, per tile
+    constexpr int PC_ = SPEC ? (2 * TPW - 1) * S_ + KW_ : 0, PR_ = SPEC ? (2 * TPH - 1) * S_ + KH_ : 0;
+    constexpr int KKC_ = SPEC ? KH_ * KW_ * C_ : 0;
+    constexpr int PAIRS_ = SPEC ? ((KKC_ + 1 + FUSE_KT - 1) / FUSE_KT) * NCG : 0;
+    const int KW = SPEC ? KW_ : g.KW, C = SPEC ? C_ : g.C;
+    const int SH = SPEC ? S_ : g.SH, SW = SPEC ? S_ : g.SW, PC = SPEC ? PC_ : t.pc;
+    const int kkc = SPEC ? KKC_ : t.kkc;
+    const int pairs = SPEC ? PAIRS_ : ((kkc + 1 + FUSE_KT - 1) / FUSE_KT) * NCG;
+    const int pg_n = 256 / pairs;
     extern __shared__ __align__(16) float sm[];
-    const int kkc = t.kkc, kg_n = (kkc + 1 + 3) / 4, pairs = kg_n * NCG;
-    const int pg_n = 256 / pairs;                       // position groups
-    const int cw = 2 * t.tpw, cp_n = 2 * t.tph * cw;    // conv positions per tile
-    float *gconv = sm;                                  // (cp_n, F)
-    float *patch = gconv + cp_n * F;                    // (pr, pc, C)
-    float *red = sm;   // (pg_n, pairs * 4 * CT): reuses the tile buffers once they are done
+    float *gconv = sm;                         // (CP, F)
+    float *patch = gconv + CP * F;             // (pr, pc, C)
+    float *red = sm;   // (pg_n, pairs, KT * CT): reuses the tile buffers once they are done
 
     const int tid = threadIdx.x;
     const int pair = tid % pairs, pg = tid / pairs;
     const bool active = pg < pg_n;
     const int cgi = pair % NCG, kg = pair / NCG;
-    int off[4];
-    float cval[4];
+    int off[FUSE_KT];
+    float cval[FUSE_KT];
 #pragma unroll
-    for (int kk = 0; kk < 4; kk++) {
-        int k = kg * 4 + kk;
-        if (k < kkc) {
-            int ci = k % g.C, kw = (k / g.C) % g.KW, kh = k / (g.C * g.KW);
-            off[kk] = (kh * t.pc + kw) * g.C + ci, cval[kk] = 0.0f;
-        } else {
-            off[kk] = -1, cval[kk] = (k == kkc) ? 1.0f : 0.0f;   // bias tap, then padding
-        }
+    for (int kk = 0; kk < FUSE_KT; kk++) {
+        int k = kg * FUSE_KT + kk;
+        if (k < kkc) off[kk] = ((k / (C * KW)) * PC + (k / C) % KW) * C + k % C, cval[kk] = 0.0f;
+        else off[kk] = -1, cval[kk] = (k == kkc) ? 1.0f : 0.0f;   // bias tap, then padding
     }
-    float acc[4][CT];
+    float acc[FUSE_KT][FUSE_CT];
 #pragma unroll
-    for (int kk = 0; kk < 4; kk++)
+    for (int kk = 0; kk < FUSE_KT; kk++)
 #pragma unroll
-        for (int j = 0; j < CT; j++) acc[kk][j] = 0.0f;
+        for (int j = 0; j < FUSE_CT; j++) acc[kk][j] = 0.0f;
 
     const long tiles_per_img = (long)t.tiles_y * t.tiles_x, ntiles = tiles_per_img * n;
     for (long tile = blockIdx.x; tile < ntiles; tile += gridDim.x) {
         const int b = (int)(tile / tiles_per_img), rem = (int)(tile % tiles_per_img);
-        const int ph0 = (rem / t.tiles_x) * t.tph, pw0 = (rem % t.tiles_x) * t.tpw;
-        const int ih0 = 2 * ph0 * g.SH - g.PT, iw0 = 2 * pw0 * g.SW - g.PL;
+        const int ph0 = (rem / t.tiles_x) * TPH, pw0 = (rem % t.tiles_x) * TPW;
         __syncthreads();   // the previous tile's reads are done
-        const int np = t.pr * t.pc * g.C;
-        for (int i = tid; i < np; i += 256) {
-            int ci = i % g.C, c = (i / g.C) % t.pc, r = i / (g.C * t.pc);
-            int ih = ih0 + r, iw = iw0 + c;
-            patch[i] = (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W)
-                           ? x[(((size_t)b * g.H + ih) * g.W + iw) * g.C + ci]
-                           : 0.0f;
-        }
+        load_patch<C_, PC_, PR_>(g, t, x, b, 2 * ph0 * SH - g.PT, 2 * pw0 * SW - g.PL, patch);
         // Route each pooled gradient to its window's max (ReLU-gated), zeros elsewhere.
-        const int npool = t.tph * t.tpw * F;
-        for (int i = tid; i < npool; i += 256) {
-            int co = i % F, pp = i / F, pr = pp / t.tpw, pc = pp % t.tpw;
-            int ph = ph0 + pr, pw = pw0 + pc;
+        for (int i = tid; i < P * F; i += 256) {
+            const int co = i % F, pp = i / F, pr = pp / TPW, pc = pp % TPW;
+            const int ph = ph0 + pr, pw = pw0 + pc;
             float gv = 0.0f;
             int a = 0;
             if (ph < PH && pw < PW) {
-                size_t o = (((size_t)b * PH + ph) * PW + pw) * F + co;
-                gv = y[o] > 0.0f ? dy[o] : 0.0f;
-                a = arg[o];
+                const size_t o = (((size_t)b * PH + ph) * PW + pw) * F + co;
+                gv = __ldg(&y[o]) > 0.0f ? __ldg(&dy[o]) : 0.0f;
+                a = __ldg(&arg[o]);
             }
 #pragma unroll
             for (int q = 0; q < 4; q++)
-                gconv[((2 * pr + q / 2) * cw + 2 * pc + q % 2) * F + co] = (q == a) ? gv : 0.0f;
+                gconv[((2 * pr + q / 2) * CW + 2 * pc + q % 2) * F + co] = (q == a) ? gv : 0.0f;
         }
         __syncthreads();
         if (active) {
-            for (int cp = pg; cp < cp_n; cp += pg_n) {
-                const int r = cp / cw, c = cp % cw;
-                const int base = (r * g.SH * t.pc + c * g.SW) * g.C;
-                float gvals[CT];
+            for (int cp = pg; cp < CP; cp += pg_n) {
+                const int r = cp / CW, c = cp % CW;
+                const int base = (r * SH * PC + c * SW) * C;
+                const float4 g0 = *reinterpret_cast<const float4 *>(&gconv[cp * F + cgi * FUSE_CT]);
+                const float4 g1 = *reinterpret_cast<const float4 *>(&gconv[cp * F + cgi * FUSE_CT + 4]);
+                const float gv[8] = {g0.x, g0.y, g0.z, g0.w, g1.x, g1.y, g1.z, g1.w};
 #pragma unroll
-                for (int j4 = 0; j4 < CT / 4; j4++) {
-                    float4 v = *reinterpret_cast<const float4 *>(&gconv[cp * F + cgi * CT + j4 * 4]);
-                    gvals[j4 * 4 + 0] = v.x, gvals[j4 * 4 + 1] = v.y;
-                    gvals[j4 * 4 + 2] = v.z, gvals[j4 * 4 + 3] = v.w;
-                }
-#pragma unroll
-                for (int kk = 0; kk < 4; kk++) {
+                for (int kk = 0; kk < FUSE_KT; kk++) {
                     const float xv = off[kk] >= 0 ? patch[base + off[kk]] : cval[kk];
 #pragma unroll
-                    for (int j = 0; j < CT; j++) acc[kk][j] = fmaf(xv, gvals[j], acc[kk][j]);
+                    for (int j = 0; j < FUSE_CT; j++) acc[kk][j] = fmaf(xv, gv[j], acc[kk][j]);
                 }
             }
         }
     }
     // Add the position groups in fixed order, then write this block's partial sums.
     __syncthreads();
-    const int per = 4 * CT;
+    constexpr int per = FUSE_KT * FUSE_CT;
     if (active)
 #pragma unroll
-        for (int kk = 0; kk < 4; kk++)
+        for (int kk = 0; kk < FUSE_KT; kk++)
 #pragma unroll
-            for (int j = 0; j < CT; j++) red[(pg * pairs + pair) * per + kk * CT + j] = acc[kk][j];
+            for (int j = 0; j < FUSE_CT; j++) red[(pg * pairs + pair) * per + kk * FUSE_CT + j] = acc[kk][j];
     __syncthreads();
     const int rows = kkc + 1;
     for (int i = tid; i < rows * F; i += 256) {
-        int co = i % F, k = i / F;
-        int kgi = k / 4, kk = k % 4, cgj = co / CT, j = co % CT;
-        int pr_i = kgi * NCG + cgj;
+        const int co = i % F, k = i / F;
+        const int pr_i = (k / FUSE_KT) * NCG + co / FUSE_CT, e = (k % FUSE_KT) * FUSE_CT + co % FUSE_CT;
         float s = 0.0f;
-        for (int q = 0; q < pg_n; q++) s += red[(q * pairs + pr_i) * per + kk * CT + j];
+        for (int q = 0; q < pg_n; q++) s += red[(q * pairs + pr_i) * per + e];
         part[(size_t)blockIdx.x * rows * F + i] = s;
     }
 }
@@ -485,18 +514,20 @@ extern "C" void conv2d_pool_backward_cuda(const layer *conv, const layer *pool, 
     size_t smem = bwd_smem(conv, t);
     cudaStream_t s = ctx_stream(ctx);
     int PH = pool->out.h, PW = pool->out.w;
-    switch (F) {
-    case 8: conv_pool_bwd_dw<8><<<blocks, 256, smem, s>>>(g, n, PH, PW, t, x, y, arg, dy, ws); break;
-    case 16: conv_pool_bwd_dw<16><<<blocks, 256, smem, s>>>(g, n, PH, PW, t, x, y, arg, dy, ws); break;
-    case 32: conv_pool_bwd_dw<32><<<blocks, 256, smem, s>>>(g, n, PH, PW, t, x, y, arg, dy, ws); break;
-    case 64: conv_pool_bwd_dw<64><<<blocks, 256, smem, s>>>(g, n, PH, PW, t, x, y, arg, dy, ws); break;
-    default: NN_DIE("conv2d_pool_backward_cuda: %d filters is not a fused case", F);
+    if (is_article(conv)) {
+        conv_pool_bwd_dw<32, 3, 3, 3, 1><<<blocks, 256, smem, s>>>(g, n, PH, PW, t, x, y, arg, dy, ws);
+    } else {
+        switch (F) {
+        case 8: conv_pool_bwd_dw<8, 0, 0, 0, 0><<<blocks, 256, smem, s>>>(g, n, PH, PW, t, x, y, arg, dy, ws); break;
+        case 16: conv_pool_bwd_dw<16, 0, 0, 0, 0><<<blocks, 256, smem, s>>>(g, n, PH, PW, t, x, y, arg, dy, ws); break;
+        case 32: conv_pool_bwd_dw<32, 0, 0, 0, 0><<<blocks, 256, smem, s>>>(g, n, PH, PW, t, x, y, arg, dy, ws); break;
+        case 64: conv_pool_bwd_dw<64, 0, 0, 0, 0><<<blocks, 256, smem, s>>>(g, n, PH, PW, t, x, y, arg, dy, ws); break;
+        default: NN_DIE("conv2d_pool_backward_cuda: %d filters is not a fused case", F);
+        }
     }
     CUDA_CHECK_LAUNCH();
     // Rows 0..kkc-1 are the kernel (HWIO, co fastest: the arena's layout), row kkc the bias.
     int kf = t.kkc * F;
     float *db = conv->bsize ? dw + (conv->boff - conv->woff) : NULL;
-    int cols = db ? rows * F : kf;
-    sum_rows<<<(cols + 255) / 256, 256, 0, s>>>(blocks, rows * F, cols, ws, dw, kf, db);
-    CUDA_CHECK_LAUNCH();
+    sum_rows_launch(s, blocks, rows * F, db ? rows * F : kf, ws, dw, kf, db);
 }

@@ -12,6 +12,8 @@
 // products. Split-K: when the tiles alone cannot fill the device (32 x 30752 x 128 has ONE
 // output tile), grid.z splits K and each slice writes its partial tile to ws; a second kernel
 // sums the slices in a fixed order (deterministic) and applies alpha, beta, bias, activation.
+#include <string.h>
+
 #include "cuda_common.h"
 #include "kernels.h"
 
@@ -25,17 +27,35 @@ __device__ __forceinline__ float act_apply(int act, float v) {
     return v;
 }
 
+// Adam applied in the SGEMM's epilogue: the product is the gradient of w (same layout as C),
+// used at once and never stored (adam_cuda.cu holds the same arithmetic for the arena).
+struct adam_epi {
+    float *w, *m, *v;        // NULL: no Adam, C gets the product
+    const float *alpha;      // alpha[step]
+    const int *step;
+    float a1, a2, eps;
+};
+
+__device__ __forceinline__ void adam_update(float g, float &w, float &m, float &v, float alpha,
+                                            float a1, float a2, float eps) {
+    float mi = __fadd_rn(m, __fmul_rn(__fsub_rn(g, m), a1));
+    float vi = __fadd_rn(v, __fmul_rn(__fsub_rn(__fmul_rn(g, g), v), a2));
+    m = mi;
+    v = vi;
+    w = __fsub_rn(w, __fdiv_rn(__fmul_rn(alpha, mi), __fadd_rn(sqrtf(vi), eps)));
+}
+
 template <int BM, int BN, int BK, int TM, int TN>
-__global__ void __launch_bounds__((BM / TM) * (BN / TN))
+__global__ void __launch_bounds__((BM / TM) * (BN / TN), 2)
 sgemm_tile(int transa, int transb, int M, int N, int K, int kchunk, float alpha,
            const float *__restrict__ A, int lda, const float *__restrict__ B, int ldb, float beta,
-           float *C, int ldc, const float *__restrict__ bias, int act, float *__restrict__ ws) {
+           float *C, int ldc, const float *__restrict__ bias, int act, float *__restrict__ ws,
+           int vec, adam_epi ad) {
     constexpr int NT = (BM / TM) * (BN / TN);
-    constexpr int LA = BM * BK / NT, LB = BK * BN / NT;
+    constexpr int GA = (BM * BK / 4 + NT - 1) / NT, GB = (BK * BN / 4 + NT - 1) / NT;
     constexpr int PAD = 4;
     constexpr int RG = BM / (TM / 4), CG = BN / (TN / 4);   // distance between 4-row/col pieces
-    static_assert((BM * BK) % NT == 0 && (BK * BN) % NT == 0, "tile loads must divide evenly");
-    static_assert(TM % 4 == 0 && TN % 4 == 0, "register tiles are made of float4 pieces");
+    static_assert(TM % 4 == 0 && TN % 4 == 0 && BK % 4 == 0, "tiles are made of float4 pieces");
     __shared__ __align__(16) float As[2][BK][BM + PAD];
     __shared__ __align__(16) float Bs[2][BK][BN + PAD];
 
@@ -45,42 +65,106 @@ sgemm_tile(int transa, int transb, int M, int N, int K, int kchunk, float alpha,
     const int kbeg = blockIdx.z * kchunk;
     const int kend = min(K, kbeg + kchunk);
     const int ntiles = kend > kbeg ? (kend - kbeg + BK - 1) / BK : 0;
+    const bool va = vec & 1, vb = vec & 2;   // 16-byte loads allowed (aligned, ld % 4 == 0)
 
-    float ra[LA], rb[LB];
-    // Element e of a tile: which (m, k) / (k, n) it is depends on the memory layout, chosen so
-    // that consecutive threads read consecutive addresses.
+    // Groups of 4 elements that are contiguous in memory: along k for A (m, k) and B^T (n, k),
+    // along m for A^T and along n for B. A thread loads GA + GB of them per K tile (16-byte
+    // loads when aligned and inside the matrix, else element by element).
+    float4 ra[GA], rb[GB];
     auto load = [&](int k0) {
 #pragma unroll
-        for (int i = 0; i < LA; i++) {
+        for (int i = 0; i < GA; i++) {
             int e = tid + i * NT;
-            int m = transa ? e % BM : e / BK, k = transa ? e / BM : e % BK;
-            int gm = m0 + m, gk = k0 + k;
-            ra[i] = (gm < M && gk < kend)
-                        ? (transa ? A[(size_t)gk * lda + gm] : A[(size_t)gm * lda + gk])
-                        : 0.0f;
+            float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+            if (e < BM * BK / 4) {
+                if (!transa) {
+                    int gm = m0 + e / (BK / 4), gk = k0 + (e % (BK / 4)) * 4;
+                    if (gm < M) {
+                        const float *p = A + (size_t)gm * lda + gk;
+                        if (va && gk + 3 < kend) v = *reinterpret_cast<const float4 *>(p);
+                        else {
+                            if (gk < kend) v.x = p[0];
+                            if (gk + 1 < kend) v.y = p[1];
+                            if (gk + 2 < kend) v.z = p[2];
+                            if (gk + 3 < kend) v.w = p[3];
+                        }
+                    }
+                } else {
+                    int gm = m0 + (e % (BM / 4)) * 4, gk = k0 + e / (BM / 4);
+                    if (gk < kend) {
+                        const float *p = A + (size_t)gk * lda + gm;
+                        if (va && gm + 3 < M) v = *reinterpret_cast<const float4 *>(p);
+                        else {
+                            if (gm < M) v.x = p[0];
+                            if (gm + 1 < M) v.y = p[1];
+                            if (gm + 2 < M) v.z = p[2];
+                            if (gm + 3 < M) v.w = p[3];
+                        }
+                    }
+                }
+            }
+            ra[i] = v;
         }
 #pragma unroll
-        for (int i = 0; i < LB; i++) {
+        for (int i = 0; i < GB; i++) {
             int e = tid + i * NT;
-            int n = transb ? e / BK : e % BN, k = transb ? e % BK : e / BN;
-            int gn = n0 + n, gk = k0 + k;
-            rb[i] = (gn < N && gk < kend)
-                        ? (transb ? B[(size_t)gn * ldb + gk] : B[(size_t)gk * ldb + gn])
-                        : 0.0f;
+            float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+            if (e < BK * BN / 4) {
+                if (!transb) {
+                    int gn = n0 + (e % (BN / 4)) * 4, gk = k0 + e / (BN / 4);
+                    if (gk < kend) {
+                        const float *p = B + (size_t)gk * ldb + gn;
+                        if (vb && gn + 3 < N) v = *reinterpret_cast<const float4 *>(p);
+                        else {
+                            if (gn < N) v.x = p[0];
+                            if (gn + 1 < N) v.y = p[1];
+                            if (gn + 2 < N) v.z = p[2];
+                            if (gn + 3 < N) v.w = p[3];
+                        }
+                    }
+                } else {
+                    int gn = n0 + e / (BK / 4), gk = k0 + (e % (BK / 4)) * 4;
+                    if (gn < N) {
+                        const float *p = B + (size_t)gn * ldb + gk;
+                        if (vb && gk + 3 < kend) v = *reinterpret_cast<const float4 *>(p);
+                        else {
+                            if (gk < kend) v.x = p[0];
+                            if (gk + 1 < kend) v.y = p[1];
+                            if (gk + 2 < kend) v.z = p[2];
+                            if (gk + 3 < kend) v.w = p[3];
+                        }
+                    }
+                }
+            }
+            rb[i] = v;
         }
     };
     auto store = [&](int buf) {
 #pragma unroll
-        for (int i = 0; i < LA; i++) {
+        for (int i = 0; i < GA; i++) {
             int e = tid + i * NT;
-            int m = transa ? e % BM : e / BK, k = transa ? e / BM : e % BK;
-            As[buf][k][m] = ra[i];
+            if (e >= BM * BK / 4) continue;
+            if (!transa) {
+                int m = e / (BK / 4), k = (e % (BK / 4)) * 4;
+                As[buf][k][m] = ra[i].x, As[buf][k + 1][m] = ra[i].y;
+                As[buf][k + 2][m] = ra[i].z, As[buf][k + 3][m] = ra[i].w;
+            } else {
+                int m = (e % (BM / 4)) * 4, k = e / (BM / 4);
+                *reinterpret_cast<float4 *>(&As[buf][k][m]) = ra[i];
+            }
         }
 #pragma unroll
-        for (int i = 0; i < LB; i++) {
+        for (int i = 0; i < GB; i++) {
             int e = tid + i * NT;
-            int n = transb ? e / BK : e % BN, k = transb ? e % BK : e / BN;
-            Bs[buf][k][n] = rb[i];
+            if (e >= BK * BN / 4) continue;
+            if (!transb) {
+                int n = (e % (BN / 4)) * 4, k = e / (BN / 4);
+                *reinterpret_cast<float4 *>(&Bs[buf][k][n]) = rb[i];
+            } else {
+                int n = e / (BK / 4), k = (e % (BK / 4)) * 4;
+                Bs[buf][k][n] = rb[i].x, Bs[buf][k + 1][n] = rb[i].y;
+                Bs[buf][k + 2][n] = rb[i].z, Bs[buf][k + 3][n] = rb[i].w;
+            }
         }
     };
 
@@ -120,37 +204,76 @@ sgemm_tile(int transa, int transb, int M, int N, int K, int kchunk, float alpha,
         __syncthreads();
     }
 
+    // Epilogue, 4 consecutive columns at a time (16-byte accesses when aligned and inside).
     const bool split = gridDim.z > 1;
+    const bool vc = (vec & 4) != 0;   // C (or the Adam arenas) 16-byte aligned, ldc % 4 == 0
+    const float lr = ad.w ? ad.alpha[ad.step ? *ad.step : 0] : 0.0f;
 #pragma unroll
     for (int i = 0; i < TM; i++) {
         const int row = m0 + (i / 4) * RG + ty * 4 + (i % 4);
         if (row >= M) continue;
 #pragma unroll
-        for (int j = 0; j < TN; j++) {
-            const int col = n0 + (j / 4) * CG + tx * 4 + (j % 4);
+        for (int j4 = 0; j4 < TN; j4 += 4) {
+            const int col = n0 + (j4 / 4) * CG + tx * 4;
             if (col >= N) continue;
+            float r[4] = {acc[i][j4], acc[i][j4 + 1], acc[i][j4 + 2], acc[i][j4 + 3]};
+            const bool full = col + 3 < N;
             if (split) {
-                ws[((size_t)blockIdx.z * M + row) * N + col] = acc[i][j];
+                float *o = ws + ((size_t)blockIdx.z * M + row) * N + col;
+                if (full && (N % 4) == 0) *reinterpret_cast<float4 *>(o) = make_float4(r[0], r[1], r[2], r[3]);
+                else
+                    for (int c = 0; c < 4 && col + c < N; c++) o[c] = r[c];
+            } else if (ad.w) {
+                const size_t o = (size_t)row * ldc + col;
+                if (full && vc) {
+                    float4 w4 = *reinterpret_cast<float4 *>(ad.w + o), m4 = *reinterpret_cast<float4 *>(ad.m + o);
+                    float4 v4 = *reinterpret_cast<float4 *>(ad.v + o);
+                    adam_update(alpha * r[0], w4.x, m4.x, v4.x, lr, ad.a1, ad.a2, ad.eps);
+                    adam_update(alpha * r[1], w4.y, m4.y, v4.y, lr, ad.a1, ad.a2, ad.eps);
+                    adam_update(alpha * r[2], w4.z, m4.z, v4.z, lr, ad.a1, ad.a2, ad.eps);
+                    adam_update(alpha * r[3], w4.w, m4.w, v4.w, lr, ad.a1, ad.a2, ad.eps);
+                    *reinterpret_cast<float4 *>(ad.w + o) = w4, *reinterpret_cast<float4 *>(ad.m + o) = m4;
+                    *reinterpret_cast<float4 *>(ad.v + o) = v4;
+                } else {
+                    for (int c = 0; c < 4 && col + c < N; c++)
+                        adam_update(alpha * r[c], ad.w[o + c], ad.m[o + c], ad.v[o + c], lr, ad.a1, ad.a2, ad.eps);
+                }
             } else {
-                float v = alpha * acc[i][j];
-                if (beta != 0.0f) v += beta * C[(size_t)row * ldc + col];
-                if (bias) v += bias[col];
-                C[(size_t)row * ldc + col] = act_apply(act, v);
+                float *o = C + (size_t)row * ldc + col;
+                float out[4];
+                for (int c = 0; c < 4; c++) {
+                    if (col + c >= N) break;
+                    float v = alpha * r[c];
+                    if (beta != 0.0f) v += beta * o[c];
+                    if (bias) v += bias[col + c];
+                    out[c] = act_apply(act, v);
+                }
+                if (full && vc) *reinterpret_cast<float4 *>(o) = make_float4(out[0], out[1], out[2], out[3]);
+                else
+                    for (int c = 0; c < 4 && col + c < N; c++) o[c] = out[c];
             }
         }
     }
 }
 
-// Sums the split-K slices in order z = 0, 1, ... and applies the epilogue.
-__global__ void sgemm_splitk_reduce(int M, int N, int splits, float alpha, const float *ws,
-                                    float beta, float *C, int ldc, const float *bias, int act) {
-    const size_t mn = (size_t)M * N;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < mn;
-         i += (size_t)gridDim.x * blockDim.x) {
-        float s = 0.0f;
-        for (int z = 0; z < splits; z++) s += ws[z * mn + i];
+// Sums the split-K slices in order z = 0, 1, ... and applies the epilogue. A block takes 32
+// consecutive outputs (coalesced); its 16 rows of threads each add every 16th slice, then the
+// 16 partial sums are added in shared memory in fixed order (deterministic).
+__global__ void __launch_bounds__(512)
+sgemm_splitk_reduce(int M, int N, int splits, float alpha, const float *__restrict__ ws,
+                    float beta, float *C, int ldc, const float *__restrict__ bias, int act) {
+    __shared__ float part[16][33];
+    const size_t mn = (size_t)M * N, i = blockIdx.x * (size_t)32 + threadIdx.x;
+    float s = 0.0f;
+    if (i < mn)
+        for (int z = threadIdx.y; z < splits; z += 16) s += ws[z * mn + i];
+    part[threadIdx.y][threadIdx.x] = s;
+    __syncthreads();
+    if (threadIdx.y == 0 && i < mn) {
+        float t = 0.0f;
+        for (int k = 0; k < 16; k++) t += part[k][threadIdx.x];
         const int row = (int)(i / N), col = (int)(i % N);
-        float v = alpha * s;
+        float v = alpha * t;
         if (beta != 0.0f) v += beta * C[(size_t)row * ldc + col];
         if (bias) v += bias[col];
         C[(size_t)row * ldc + col] = act_apply(act, v);
@@ -172,7 +295,7 @@ static gemm_plan plan_gemm(const nn_ctx *ctx, int M, int N, int K, int force_spl
     p.skinny = M <= 64;
     p.bm = p.skinny ? 32 : 128;
     p.bn = 128;
-    p.bk = p.skinny ? 16 : 8;
+    p.bk = p.skinny ? 32 : 8;
     long tiles = (long)((M + p.bm - 1) / p.bm) * ((N + p.bn - 1) / p.bn);
     int sms = sm_count(ctx);
     int splits = 1;
@@ -197,13 +320,15 @@ extern "C" size_t sgemm_cuda_ws_floats(const nn_ctx *ctx, int M, int N, int K) {
     return p.splits > 1 ? (size_t)p.splits * M * N : 0;
 }
 
-extern "C" void sgemm_cuda(const nn_ctx *ctx, int transa, int transb, int M, int N, int K,
-                           float alpha, const float *A, int lda, const float *B, int ldb,
-                           float beta, float *C, int ldc, const float *bias, act_kind act,
-                           int splits, float *ws, size_t ws_floats) {
+static int aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
+
+static void sgemm_launch(const nn_ctx *ctx, int transa, int transb, int M, int N, int K,
+                         float alpha, const float *A, int lda, const float *B, int ldb, float beta,
+                         float *C, int ldc, const float *bias, act_kind act, int splits, float *ws,
+                         size_t ws_floats, adam_epi ad) {
     if (M <= 0 || N <= 0) return;
     cudaStream_t s = ctx_stream(ctx);
-    gemm_plan p = plan_gemm(ctx, M, N, K, splits);
+    gemm_plan p = plan_gemm(ctx, M, N, K, ad.w ? 1 : splits);
     if (p.splits > 1 && (size_t)p.splits * M * N > ws_floats) {
         // Not enough scratch for that many slices: use as many as fit (maybe none).
         int fit = ws ? (int)NN_MIN(ws_floats / ((size_t)M * N), (size_t)p.splits) : 1;
@@ -212,44 +337,68 @@ extern "C" void sgemm_cuda(const nn_ctx *ctx, int transa, int transb, int M, int
     }
     dim3 grid((N + p.bn - 1) / p.bn, (M + p.bm - 1) / p.bm, p.splits);
     if (K <= 0) p.kchunk = p.bk;   // C = beta C + bias: the tile kernel sees no K tile at all
+    int vec = ((lda % 4) == 0 && aligned16(A) ? 1 : 0) | ((ldb % 4) == 0 && aligned16(B) ? 2 : 0);
+    const void *cp = ad.w ? (const void *)ad.w : (const void *)C;
+    int cok = (ldc % 4) == 0 && aligned16(cp) && (!ad.w || (aligned16(ad.m) && aligned16(ad.v)));
+    vec |= cok ? 4 : 0;
     if (p.skinny)
-        sgemm_tile<32, 128, 16, 4, 4><<<grid, 256, 0, s>>>(transa, transb, M, N, K, p.kchunk,
+        sgemm_tile<32, 128, 32, 4, 4><<<grid, 256, 0, s>>>(transa, transb, M, N, K, p.kchunk,
                                                            alpha, A, lda, B, ldb, beta, C, ldc,
-                                                           bias, act, ws);
+                                                           bias, act, ws, vec, ad);
     else
         sgemm_tile<128, 128, 8, 8, 8><<<grid, 256, 0, s>>>(transa, transb, M, N, K, p.kchunk,
                                                            alpha, A, lda, B, ldb, beta, C, ldc,
-                                                           bias, act, ws);
+                                                           bias, act, ws, vec, ad);
     CUDA_CHECK_LAUNCH();
     if (p.splits > 1) {
         size_t mn = (size_t)M * N;
-        unsigned blocks = (unsigned)NN_MIN((mn + 255) / 256, (size_t)sm_count(ctx) * 8);
-        sgemm_splitk_reduce<<<blocks, 256, 0, s>>>(M, N, p.splits, alpha, ws, beta, C, ldc, bias,
-                                                   act);
+        sgemm_splitk_reduce<<<(unsigned)((mn + 31) / 32), dim3(32, 16), 0, s>>>(
+            M, N, p.splits, alpha, ws, beta, C, ldc, bias, act);
         CUDA_CHECK_LAUNCH();
     }
 }
 
-// Column sums: a block takes 32 columns; its 8 warps-worth of rows (threadIdx.y) each sum a
-// strided subset of the rows, then the 8 partial sums are added in shared memory in fixed order.
-__global__ void colsum_kernel(int rows, int cols, const float *__restrict__ x, float *out) {
-    __shared__ float part[8][33];
+extern "C" void sgemm_cuda(const nn_ctx *ctx, int transa, int transb, int M, int N, int K,
+                           float alpha, const float *A, int lda, const float *B, int ldb,
+                           float beta, float *C, int ldc, const float *bias, act_kind act,
+                           int splits, float *ws, size_t ws_floats) {
+    adam_epi none;
+    memset(&none, 0, sizeof none);
+    sgemm_launch(ctx, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, act,
+                 splits, ws, ws_floats, none);
+}
+
+extern "C" void sgemm_adam_cuda(const nn_ctx *ctx, int transa, int transb, int M, int N, int K,
+                                const float *A, int lda, const float *B, int ldb, float *w,
+                                float *m, float *v, int ldw, const adam_cfg *opt,
+                                const float *alpha, const int *step) {
+    adam_epi ad = {w, m, v, alpha, step, adam_one_minus(opt->beta1), adam_one_minus(opt->beta2),
+                   opt->epsilon};
+    sgemm_launch(ctx, transa, transb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, NULL, ldw, NULL,
+                 ACT_LINEAR, 1, NULL, 0, ad);
+}
+
+// Column sums: a block takes 32 columns (coalesced); its 32 rows of threads each add every 32nd
+// row, then the 32 partial sums are added in shared memory in fixed order (deterministic).
+__global__ void __launch_bounds__(1024)
+colsum_kernel(int rows, int cols, const float *__restrict__ x, float *out) {
+    __shared__ float part[32][33];
     const int c = blockIdx.x * 32 + threadIdx.x;
     float s = 0.0f;
     if (c < cols)
-        for (int r = threadIdx.y; r < rows; r += 8) s += x[(size_t)r * cols + c];
+        for (int r = threadIdx.y; r < rows; r += 32) s += x[(size_t)r * cols + c];
     part[threadIdx.y][threadIdx.x] = s;
     __syncthreads();
     if (threadIdx.y == 0 && c < cols) {
         float t = 0.0f;
-        for (int k = 0; k < 8; k++) t += part[k][threadIdx.x];
+        for (int k = 0; k < 32; k++) t += part[k][threadIdx.x];
         out[c] = t;
     }
 }
 
 extern "C" void colsum_cuda(const nn_ctx *ctx, int rows, int cols, const float *x, float *out) {
     if (cols <= 0) return;
-    colsum_kernel<<<(cols + 31) / 32, dim3(32, 8), 0, ctx_stream(ctx)>>>(rows, cols, x, out);
+    colsum_kernel<<<(cols + 31) / 32, dim3(32, 32), 0, ctx_stream(ctx)>>>(rows, cols, x, out);
     CUDA_CHECK_LAUNCH();
 }
 
@@ -287,4 +436,21 @@ extern "C" void dense_backward_cuda(const layer *l, const nn_ctx *ctx, int n, co
     if (dx)
         sgemm_cuda(ctx, 0, 1, n, in, out, 1.0f, dy, out, w, out, 0.0f, dx, in, NULL, ACT_LINEAR,
                    0, ws, ws_floats);
+}
+
+extern "C" void dense_backward_adam_cuda(const layer *l, const nn_ctx *ctx, int n, const float *x,
+                                         float *w, const float *y, float *dy, float *dx, float *dw,
+                                         act_kind act, float *m, float *v, const adam_cfg *opt,
+                                         const float *alpha, const int *step, float *ws,
+                                         size_t ws_floats) {
+    int in = l->in.c, out = l->units;
+    size_t no = (size_t)n * out;
+    if (act == ACT_RELU) ew_apply_cuda(ctx, EW_RELU_GRAD, DT_F32, no, y, dy, dy);
+    else if (act == ACT_SIGMOID) ew_apply_cuda(ctx, EW_SIGMOID_GRAD, DT_F32, no, y, dy, dy);
+    if (l->bsize) colsum_cuda(ctx, n, out, dy, dw + (l->boff - l->woff));
+    // dx first: it needs the weights before this step's update.
+    if (dx)
+        sgemm_cuda(ctx, 0, 1, n, in, out, 1.0f, dy, out, w, out, 0.0f, dx, in, NULL, ACT_LINEAR,
+                   0, ws, ws_floats);
+    sgemm_adam_cuda(ctx, 1, 0, in, out, n, x, in, dy, out, w, m, v, out, opt, alpha, step);
 }

@@ -33,6 +33,12 @@ size_t sgemm_cuda_ws_floats(const nn_ctx *ctx, int M, int N, int K);
 void sgemm_cuda(const nn_ctx *ctx, int transa, int transb, int M, int N, int K, float alpha,
                 const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc,
                 const float *bias, act_kind act, int splits, float *ws, size_t ws_floats);
+// The same product (no split) whose result is the gradient of w (ldw: its row stride): Adam
+// (Keras's formula, alpha[step]) updates w, m, v in the epilogue and the gradient is never
+// stored.
+void sgemm_adam_cuda(const nn_ctx *ctx, int transa, int transb, int M, int N, int K,
+                     const float *A, int lda, const float *B, int ldb, float *w, float *m,
+                     float *v, int ldw, const adam_cfg *opt, const float *alpha, const int *step);
 // Column sums: out (cols) = sum over rows of x (rows, cols). Deterministic (no atomics).
 void colsum_cuda(const nn_ctx *ctx, int rows, int cols, const float *x, float *out);
 
@@ -45,6 +51,14 @@ void dense_forward_cuda(const layer *l, const nn_ctx *ctx, int n, const float *x
 void dense_backward_cuda(const layer *l, const nn_ctx *ctx, int n, const float *x,
                          const float *w, const float *y, float *dy, float *dx, float *dw,
                          act_kind act, float *ws, size_t ws_floats);
+
+// The backward with Adam fused for the kernel: dx first (from the weights before the update),
+// then dW = x^T dy straight into Adam on w, m, v (the layer's kernel inside the arenas); the
+// bias gradient goes to dw's bias slot as usual, for the arena's Adam.
+void dense_backward_adam_cuda(const layer *l, const nn_ctx *ctx, int n, const float *x, float *w,
+                              const float *y, float *dy, float *dx, float *dw, act_kind act,
+                              float *m, float *v, const adam_cfg *opt, const float *alpha,
+                              const int *step, float *ws, size_t ws_floats);
 
 // --- conv2d_cuda.cu: direct convolution, any kernel size, stride and padding
 size_t conv2d_cuda_ws_floats(const layer *l, const nn_ctx *ctx, int n);
@@ -88,6 +102,12 @@ void sigmoid_cuda(const nn_ctx *ctx, int n, const float *z, float *out);
 // two paths take the same step).
 void adam_step_cuda(const nn_ctx *ctx, const adam_cfg *c, const float *alpha, const int *step,
                     size_t n, float *w, const float *g, float *m, float *v);
+// The same over parts of the arena only: nr ranges [off[i], off[i] + len[i]) (at most
+// ADAM_MAX_RANGES), for the parameters whose update was not fused into their gradient.
+#define ADAM_MAX_RANGES 16
+void adam_ranges_cuda(const nn_ctx *ctx, const adam_cfg *c, const float *alpha, const int *step,
+                      int nr, const size_t *off, const size_t *len, float *w, const float *g,
+                      float *m, float *v);
 
 // --- augment_cuda.cu: data/augment.c's transform on the device.
 // Builds a batch from a uint8 image set (count, h, w, 3) on the device: sample i of the batch

@@ -3,6 +3,7 @@
 // model and batch size (cuda_model_get); the passes only queue kernels on the context's stream,
 // so the same code runs eagerly or inside a captured CUDA graph (train_cuda.cu). The article's
 // first two layers (conv 3x3 + ReLU, 2x2 max-pool) run fused when the model starts with them.
+#include <stdlib.h>
 #include <string.h>
 
 #include "model_cuda.h"
@@ -45,9 +46,35 @@ void cuda_model_drop_graph(cuda_model *d) {
     d->graph_batch = 0;
 }
 
+// NN_CUDA_FUSE=0 turns the fusions off (conv+pool, dense dW+Adam), to measure what they bring.
+static int fusion_on(void) {
+    const char *e = getenv("NN_CUDA_FUSE");
+    return !(e && e[0] == '0');
+}
+
+// The parts of the arena whose Adam is not fused: everything but the dense kernels.
+static void plan_adam(model *m, cuda_model *d) {
+    d->fuse_adam = fusion_on();
+    size_t at = 0;
+    int nr = 0;
+    for (int i = 0; i < m->nlayers && d->fuse_adam; i++) {
+        const layer *l = &m->layers[i];
+        if (l->kind != LAYER_DENSE || !l->wsize) continue;
+        if (nr + 2 > ADAM_MAX_RANGES) {   // too many pieces: plain Adam over the arena
+            d->fuse_adam = 0;
+            break;
+        }
+        if (l->woff > at) d->roff[nr] = at, d->rlen[nr++] = l->woff - at;
+        at = l->woff + l->wsize;
+    }
+    if (d->fuse_adam && m->nparams > at) d->roff[nr] = at, d->rlen[nr++] = m->nparams - at;
+    d->nranges = d->fuse_adam ? nr : 0;
+}
+
 static void alloc_batch(model *m, cuda_model *d, const nn_ctx *ctx, int batch) {
     char what[128];
-    d->fused = m->nlayers >= 2 && conv2d_pool_fusable(&m->layers[0], &m->layers[1], 1);
+    d->fused = fusion_on() && m->nlayers >= 2 && conv2d_pool_fusable(&m->layers[0], &m->layers[1], 1);
+    plan_adam(m, d);
     size_t in = shape3_size(m->input), most = model_output_size(m), ws = 0;
     for (int i = 0; i < m->nlayers; i++) {
         const layer *l = &m->layers[i];
@@ -213,8 +240,13 @@ void cuda_train_queue(model *m, const nn_ctx *ctx, int n, const float *x, const 
             break;
         case LAYER_FLATTEN: continue;   // the gradient passes through unchanged
         case LAYER_DENSE:
-            dense_backward_cuda(l, ctx, n, xin, w, d->y[i], dcur, i ? dnext : NULL, gw, act, d->ws,
-                                d->ws_floats);
+            if (d->fuse_adam)
+                dense_backward_adam_cuda(l, ctx, n, xin, d->w + l->woff, d->y[i], dcur,
+                                         i ? dnext : NULL, gw, act, d->m + l->woff, d->v + l->woff,
+                                         opt, d->alpha, d->step, d->ws, d->ws_floats);
+            else
+                dense_backward_cuda(l, ctx, n, xin, w, d->y[i], dcur, i ? dnext : NULL, gw, act,
+                                    d->ws, d->ws_floats);
             break;
         case LAYER_ACTIVATION: {
             size_t sz = (size_t)n * shape3_size(l->in);
@@ -228,7 +260,10 @@ void cuda_train_queue(model *m, const nn_ctx *ctx, int n, const float *x, const 
         dcur = dnext;
         dnext = t;
     }
-    adam_step_cuda(ctx, opt, d->alpha, d->step, d->nparams, d->w, d->g, d->m, d->v);
+    if (d->fuse_adam)
+        adam_ranges_cuda(ctx, opt, d->alpha, d->step, d->nranges, d->roff, d->rlen, d->w, d->g, d->m, d->v);
+    else
+        adam_step_cuda(ctx, opt, d->alpha, d->step, d->nparams, d->w, d->g, d->m, d->v);
 }
 
 // --- the C side's entry points (nn/cuda_api.h)

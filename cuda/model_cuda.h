@@ -18,6 +18,9 @@ struct cuda_model {
     int32_t *aux[MODEL_MAX_LAYERS];   // maxpool argmax
     int owns_y[MODEL_MAX_LAYERS];
     int fused;                        // layers 0 and 1 run as conv2d_pool_*
+    int fuse_adam;                    // dense kernels get Adam in their dW product's epilogue
+    int nranges;                      // then the arena's Adam covers only these ranges
+    size_t roff[ADAM_MAX_RANGES], rlen[ADAM_MAX_RANGES];
     uint8_t *arg;                     // (batch, pooled) window positions of the fused pool
     float *x;                         // (batch, in) input batch
     float *labels;                    // (batch)

@@ -177,9 +177,11 @@ static void fill_random(model *m, const nn_ctx *ctx, int batch) {
     rng_seed(&r, 12345);
     for (size_t i = 0; i < in; i++) x[i] = (float)rng_uniform(&r);
     for (int i = 0; i < batch; i++) y[i] = (float)(rng_next(&r) & 1);
-    CUDA_CHECK(cudaMemcpy(d->x, x.data(), in * sizeof(float), cudaMemcpyHostToDevice));
-    CUDA_CHECK(cudaMemcpy(d->labels, y.data(), batch * sizeof(float), cudaMemcpyHostToDevice));
-    (void)ctx;
+    // On ctx's stream (non-blocking: a plain cudaMemcpy would not be ordered with its kernels).
+    cudaStream_t s = ctx_stream(ctx);
+    CUDA_CHECK(cudaMemcpyAsync(d->x, x.data(), in * sizeof(float), cudaMemcpyHostToDevice, s));
+    CUDA_CHECK(cudaMemcpyAsync(d->labels, y.data(), batch * sizeof(float), cudaMemcpyHostToDevice, s));
+    CUDA_CHECK(cudaStreamSynchronize(s));
 }
 
 static void percentiles(std::vector<float> &t, double *med, double *p10, double *p90) {
@@ -238,8 +240,10 @@ extern "C" int cuda_bench_train(struct model *m, const nn_ctx *ctx, int batch, i
     fill_random(m, ctx, batch);
     adam_cfg opt = adam_defaults();
     float alpha = adam_alpha(&opt, 1);
-    CUDA_CHECK(cudaMemcpy(d->alpha, &alpha, sizeof alpha, cudaMemcpyHostToDevice));
-    CUDA_CHECK(cudaMemset(d->step, 0, sizeof(int)));   // every step reads alpha[0], writes loss[0]
+    cudaStream_t s = ctx_stream(ctx);
+    CUDA_CHECK(cudaMemcpyAsync(d->alpha, &alpha, sizeof alpha, cudaMemcpyHostToDevice, s));
+    CUDA_CHECK(cudaMemsetAsync(d->step, 0, sizeof(int), s));   // every step reads alpha[0], writes loss[0]
+    CUDA_CHECK(cudaStreamSynchronize(s));
     if (graph) capture(m, ctx, NULL, 0, batch, &opt, 0);
     time_steps(m, ctx, batch, warmup, iters, graph ? train_graph : train_eager, ms_median, ms_p10,
                ms_p90);

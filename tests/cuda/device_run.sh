@@ -36,6 +36,19 @@ for st in $STAGES; do
             echo "exit $?" >>"$OUT/san_${tool}_$t.log"
             grep -E '^(FAIL)|ERROR SUMMARY|RACECHECK SUMMARY|exit|Error' "$OUT/san_${tool}_$t.log" | head -8
         done ;;
+    levers)
+        echo "== levers: fusions off (NN_CUDA_FUSE=0) ($(($(date +%s) - T0)) s)"
+        for b in 32 256 1024; do
+            NN_CUDA_FUSE=0 timeout 60 $L $G/bin/nn bench --device cuda --batch $b --steps 200 --warmup 20 | tail -2 | head -1
+        done 2>&1 | tee "$OUT/levers.log" ;;
+    profile)
+        for b in ${PROFILE_BATCHES:-32 1024}; do
+            echo "== ncu per-kernel, batch $b ($(($(date +%s) - T0)) s)"
+            # 2 warm-up + 6 timed graph steps + 2 + 6 eager steps = 16 steps profiled
+            timeout 120 $L ncu --csv --clock-control none --metrics gpu__time_duration.sum $G/bin/nn bench \
+                --device cuda --batch $b --steps 6 --warmup 2 >"$OUT/ncu_$b.csv" 2>/dev/null
+            python3 tests/cuda/ncu_summary.py "$OUT/ncu_$b.csv" 16 | tee "$OUT/ncu_$b.txt"
+        done ;;
     bench)
         echo "== bench ($(($(date +%s) - T0)) s)"
         NN="$L $G/bin/nn" OUT=$OUT BENCH_E2E=${BENCH_E2E:-0} timeout $((${BUDGET:-570} - ($(date +%s) - T0))) bash bench/gpu_bench.sh 2>&1 | tee "$OUT/bench.log" ;;
@@ -43,4 +56,4 @@ for st in $STAGES; do
 done
 echo "== done in $(($(date +%s) - T0)) s; failures:"
 grep -h '^FAIL' "$OUT"/test_*.log "$OUT"/san_*.log 2>/dev/null | cut -c1-400
-tar -C /tmp -czf "$FINAL/logs.tgz" devwork
+tar -C /tmp --exclude="*.h5" --exclude="*.pt" --exclude="*.csv" -czf "$FINAL/logs.tgz" devwork

@@ -9,6 +9,7 @@
 //    activation layer, a pool first) train alike on both paths;
 //  - prediction in chunks larger than the device batch; upload / download round trip.
 #include <math.h>
+#include <stdlib.h>
 
 #include "../../nn/model.h"
 #include "cuda_test_util.h"
@@ -113,6 +114,14 @@ static void train_pair(const char *label, const char *cfg, int steps, int batch,
 static void test_train_article_50_steps(void) {
     NEED_GPU();
     train_pair("article CNN, batch 32", catdog_cfg, quick() ? 3 : 50, quick() ? 4 : 32, 1e-3);
+}
+
+// The same without the fusions (conv+pool kernels, dW+Adam): the plain layer-by-layer path.
+static void test_train_article_no_fusion(void) {
+    NEED_GPU();
+    setenv("NN_CUDA_FUSE", "0", 1);
+    train_pair("article CNN, fusions off (NN_CUDA_FUSE=0)", catdog_cfg, quick() ? 2 : 10, quick() ? 3 : 16, 1e-3);
+    unsetenv("NN_CUDA_FUSE");
 }
 
 static void test_train_unfused_models(void) {
@@ -249,6 +258,7 @@ static void test_upload_download(void) {
 int main(void) {
     RUN(test_forward_article);
     RUN(test_train_article_50_steps);
+    RUN(test_train_article_no_fusion);
     RUN(test_train_unfused_models);
     RUN(test_train_images_epoch);
     RUN(test_predict_chunks);

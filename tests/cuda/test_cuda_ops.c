@@ -174,6 +174,92 @@ static void test_dense(void) {
     for (int i = 0; i < ncases && !t_cur_failed; i++) dense_run(cases[i]);
 }
 
+// --- dense backward with Adam fused into the dW product (the model's default path)
+
+static void dense_adam_run(dense_case c) {
+    layer l = {0};
+    l.kind = LAYER_DENSE, l.units = c.out, l.act = c.act, l.use_bias = c.bias;
+    l = make_layer(l, (shape3){1, 1, c.in, 1});
+    nn_ctx cpu = cpu_ctx();
+    const layer_ops *ops = layer_ops_of(LAYER_DENSE);
+    rng r;
+    rng_seed(&r, 70 + c.n + c.in + c.out);
+    size_t nx = (size_t)c.n * c.in, ny = (size_t)c.n * c.out, nw = l.wsize + l.bsize;
+    float *x = hbuf(nx), *w = hbuf(nw), *y = hbuf(ny), *dy = hbuf(ny), *dx = hbuf(nx), *dw = hbuf(nw);
+    float *m = hbuf(nw), *v = hbuf(nw), *scratch = cpu_scratch(&l, c.n);
+    fill(&r, x, nx, -1, 1);
+    fill(&r, w, nw, -1.5 / sqrt(c.in), 1.5 / sqrt(c.in));
+    fill(&r, dy, ny, -1, 1);
+    fill(&r, m, nw, -0.01, 0.01);
+    fill(&r, v, nw, 1e-4, 2e-4);   // moments already warm, so the update is smooth in the gradient
+    ops->forward(&l, &cpu, c.n, x, w, y, NULL, c.act, scratch);
+    float *gx = dput(x, nx), *gw = dput(w, nw), *gy = dput(y, ny), *gdy = dput(dy, ny);
+    float *gdx = dput(NULL, nx), *gdw = dput(NULL, nw), *gm = dput(m, nw), *gv = dput(v, nw);
+    adam_cfg opt = adam_defaults();
+    float alpha = adam_alpha(&opt, 3);
+    float *galpha = dput(&alpha, 1);
+    size_t wsf = dense_cuda_ws_floats(&l, &gpu, c.n);
+    float *ws = dput(NULL, wsf);
+    ops->backward(&l, &cpu, c.n, x, w, y, dy, dx, dw, NULL, c.act, scratch);
+    adam_step(&opt, 3, l.wsize, w, dw, m, v);   // the kernel only: the bias is the arena's
+    dense_backward_adam_cuda(&l, &gpu, c.n, gx, gw, gy, gdy, gdx, gdw, c.act, gm, gv, &opt, galpha,
+                             NULL, ws, wsf);
+    char what[128], w2[256];
+    snprintf(what, sizeof what, "dense+adam %d x %d -> %d act %d", c.n, c.in, c.out, c.act);
+    snprintf(w2, sizeof w2, "%s: dx (from the weights before the update)", what);
+    check_dev(w2, gdx, dx, nx, tol_scale(c.out));
+    if (l.bsize) {
+        snprintf(w2, sizeof w2, "%s: db", what);
+        check_dev(w2, gdw + l.wsize, dw + l.wsize, l.bsize, tol_scale(c.n));
+    }
+    snprintf(w2, sizeof w2, "%s: m", what);
+    check_dev(w2, gm, m, l.wsize, tol_scale(c.n));
+    snprintf(w2, sizeof w2, "%s: v", what);
+    check_dev(w2, gv, v, l.wsize, tol_scale(c.n));
+    snprintf(w2, sizeof w2, "%s: w", what);
+    float *h = hbuf(l.wsize);
+    dget(h, gw, l.wsize);
+    check_arrays(w2, h, w, l.wsize, 1e-7, RTOL);
+    dfree(gx), dfree(gw), dfree(gy), dfree(gdy), dfree(gdx), dfree(gdw), dfree(gm), dfree(gv);
+    dfree(galpha), dfree(ws);
+    nn_free(x), nn_free(w), nn_free(y), nn_free(dy), nn_free(dx), nn_free(dw), nn_free(m), nn_free(v);
+    nn_free(scratch), nn_free(h);
+}
+
+static void test_dense_adam(void) {
+    NEED_GPU();
+    dense_case cases[] = {
+        {32, 30752, 128, ACT_RELU, 1}, {32, 128, 1, ACT_LINEAR, 1}, {5, 37, 19, ACT_RELU, 1},
+        {70, 65, 129, ACT_SIGMOID, 1}, {3, 1, 7, ACT_LINEAR, 0},    {256, 30752, 128, ACT_RELU, 1},
+    };
+    int ncases = sizeof cases / sizeof *cases - (quick() ? 1 : 0);
+    for (int i = 0; i < ncases && !t_cur_failed; i++) dense_adam_run(cases[i]);
+}
+
+static void test_adam_ranges(void) {
+    NEED_GPU();
+    size_t n = 1001, off[3] = {0, 100, 1000}, len[3] = {10, 333, 1};
+    adam_cfg c = adam_defaults();
+    rng r;
+    rng_seed(&r, 31);
+    float *w = hbuf(n), *g = hbuf(n), *m = hbuf(n), *v = hbuf(n);
+    fill(&r, w, n, -1, 1);
+    fill(&r, g, n, -0.1, 0.1);
+    fill(&r, m, n, -0.01, 0.01);
+    fill(&r, v, n, 0, 1e-4);
+    float alpha = adam_alpha(&c, 2);
+    float *gw = dput(w, n), *gg = dput(g, n), *gm = dput(m, n), *gv = dput(v, n), *ga = dput(&alpha, 1);
+    adam_ranges_cuda(&gpu, &c, ga, NULL, 3, off, len, gw, gg, gm, gv);
+    for (int i = 0; i < 3; i++) adam_step(&c, 2, len[i], w + off[i], g + off[i], m + off[i], v + off[i]);
+    float *h = hbuf(n);
+    dget(h, gw, n);
+    check_arrays("adam ranges w (untouched outside the ranges)", h, w, n, 0, 1e-6);
+    dget(h, gm, n);
+    check_arrays("adam ranges m", h, m, n, 0, 1e-6);
+    dfree(gw), dfree(gg), dfree(gm), dfree(gv), dfree(ga);
+    nn_free(w), nn_free(g), nn_free(m), nn_free(v), nn_free(h);
+}
+
 // --- conv2d
 
 typedef struct { int n, h, w, c, f, k, s; pad_kind pad; act_kind act; } conv_case;
@@ -425,6 +511,9 @@ static void test_adam(void) {
         int *gstep;
         CU(cudaMalloc((void **)&gstep, sizeof(int)));
         for (long t = 1; t <= 3; t++) {
+            // The copies below run on the legacy default stream, which does not wait for the
+            // context's non-blocking stream: let the previous step finish reading g first.
+            CU(cudaStreamSynchronize((cudaStream_t)gpu.stream));
             fill(&r, g, n, -0.1, 0.1);
             if (t == 2) g[0] = 0.0f, g[1] = 1e-30f;
             CU(cudaMemcpy(gg, g, n * sizeof(float), cudaMemcpyHostToDevice));
@@ -519,6 +608,8 @@ int main(void) {
     RUN(test_sgemm_shapes);
     RUN(test_sgemm_article);
     RUN(test_dense);
+    RUN(test_dense_adam);
+    RUN(test_adam_ranges);
     RUN(test_conv2d);
     RUN(test_maxpool2d);
     RUN(test_conv_pool_fused);
