@@ -12,6 +12,7 @@
 #include "../nn/cuda_api.h"
 #include "../nn/gemm.h"
 #include "../nn/model.h"
+#include "../nn/profile.h"
 #include "../nn/rng.h"
 #include "cli.h"
 #include "setup.h"
@@ -19,7 +20,7 @@
 static void usage(FILE *f) {
     fprintf(f,
 "usage: nn bench [--model F] [--batch N] [--steps N] [--warmup N] [--mode train|predict]\n"
-"                [--device cpu|cuda] [--threads N] [--seed N]\n"
+"                [--device cpu|cuda] [--threads N] [--seed N] [--profile]\n"
 "Times full training steps (forward, loss, backward, Adam) of a model on random inputs and\n"
 "labels after a warm-up, and prints images per second and milliseconds per step.\n"
 "  --model F      model file (default models/catdog.cfg)\n"
@@ -31,6 +32,8 @@ static void usage(FILE *f) {
 "  --device D     cpu (default) or cuda (fails with the reason when no GPU can be used)\n"
 "  --threads N    CPU threads (default: all cores)\n"
 "  --seed N       seed of the weights and the random data (default 1)\n"
+"  --profile      where a training step's time goes instead: per layer and pass, with GFLOP/s,\n"
+"                 GB/s and the fraction of this machine's peaks (nn/profile.h)\n"
 "The last line is 'N img/s'. Steps are timed one by one; the median and best are shown too,\n"
 "since a shared machine makes single steps noisy.\n");
 }
@@ -42,7 +45,7 @@ static int cmp_double(const void *a, const void *b) {
 
 int cmd_bench(int argc, char **argv) {
     const char *model_path = "models/catdog.cfg", *device = "cpu", *mode = "train";
-    int batch = 32, steps = 20, warmup = 3, threads = 0, seed = 1;
+    int batch = 32, steps = 20, warmup = 3, threads = 0, seed = 1, profile = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (cli_is_help(a)) {
@@ -58,12 +61,17 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "--warmup")) { VALUE(); if (cli_int("bench", a, v, 0, 1000000, &warmup)) return 2; }
         else if (!strcmp(a, "--threads")) { VALUE(); if (cli_int("bench", a, v, 1, 4096, &threads)) return 2; }
         else if (!strcmp(a, "--seed")) { VALUE(); if (cli_int("bench", a, v, 0, 2147483647, &seed)) return 2; }
+        else if (!strcmp(a, "--profile")) profile = 1;
         else return cli_unknown("bench", a);
 #undef VALUE
     }
     int train = !strcmp(mode, "train");
     if (!train && strcmp(mode, "predict")) {
         fprintf(stderr, "nn bench: --mode '%s' is not train or predict\n", mode);
+        return 2;
+    }
+    if (profile && !train) {
+        fprintf(stderr, "nn bench: --profile profiles training steps: leave out --mode predict\n");
         return 2;
     }
     if (strcmp(device, "cpu") && strcmp(device, "cuda")) {
@@ -117,6 +125,15 @@ int cmd_bench(int argc, char **argv) {
     }
     printf("model %s (%zu parameters), %s, batch %d, device %s\n", model_path, m.nparams,
            train ? "training steps" : "prediction", batch, dev);
+
+    if (profile) {   // --profile (issue 9): the per-layer table instead of the step timing
+        int rc = profile_bench(&m, &ctx, batch, warmup, steps, stdout, err);
+        if (rc != 0) fprintf(stderr, "nn bench: %s\n", err);
+        nn_free(x), nn_free(labels), nn_free(out);
+        model_free(&m);
+        if (ctx.backend == NN_CUDA) cuda_ctx_free(&ctx);
+        return rc ? 1 : 0;
+    }
 
     if (ctx.backend == NN_CUDA) {
         // On the GPU, steps are timed on the device (cuda/train_cuda.cu): inputs already there,

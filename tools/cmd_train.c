@@ -18,6 +18,7 @@
 #include "../nn/common.h"
 #include "../nn/cuda_api.h"
 #include "../nn/h5.h"
+#include "../nn/profile.h"
 #include "../nn/train.h"
 #include "chart.h"
 #include "cli.h"
@@ -42,6 +43,7 @@ typedef struct opts {
     double val_split, lr;
     int epochs, batch, threads, save_best, augment, checkpoint_every, synthetic_n;
     long seed;
+    int profile;              // --profile: the table of nn/profile.h after training
 } opts;
 
 static void usage(FILE *f) {
@@ -80,6 +82,8 @@ static void usage(FILE *f) {
 "                      epoch then goes to FILE.last.h5 (the file to --resume from)\n"
 "  --checkpoint-every N  also save the checkpoint every N steps within an epoch\n"
 "  --log FILE.csv      epoch,loss,accuracy,val_loss,val_accuracy,images_per_s,seconds\n"
+"  --profile           after training, a table of where a step's time went: per layer and pass,\n"
+"                      the loss, Adam, augmentation and waiting for data (as nn bench --profile)\n"
 "\n"
 "Ctrl-C finishes the current step, saves a checkpoint, says where, and exits with status 130\n"
 "(press it twice to quit at once; the last saved file stays intact).\n"
@@ -257,6 +261,7 @@ static int parse_args(int argc, char **argv, opts *o) {
             o->val_split = dv;
         } else if (!strcmp(a, "--save-best")) o->save_best = 1;
         else if (!strcmp(a, "--no-augment")) o->augment = 0;
+        else if (!strcmp(a, "--profile")) o->profile = 1;
         else if (cli_is_help(a)) return usage(stdout), -1;
         else return cli_unknown("train", a);
     }
@@ -515,6 +520,7 @@ static int train_loop(run *r, data *D, double t_start) {
     int rc = 0, trained_steps = 0;
     const char *saved = NULL;
     int saved_epoch = 0;
+    prof_train_totals prof = {0};   // for --profile
     for (int e = start; e < o->epochs; e++) {
         say(r, "Epoch %d/%d", e + 1, o->epochs);
         int f = e == start ? first : 0;
@@ -522,6 +528,7 @@ static int train_loop(run *r, data *D, double t_start) {
         train_stats ts;
         int reached = train_epoch(m, &r->ctx, L, o->batch, e, f, &opt, &stop_flag, on_step, r, &ts);
         trained_steps += ts.steps;
+        prof.steps += ts.steps, prof.seconds += ts.seconds, prof.wait_s += ts.wait_s;
         if (ts.nonfinite_step) {   // diverged: stop, and leave what is on disk as it is
             if (r->pg.tty) putchar('\n');
             char kept[4300 + 64];
@@ -597,6 +604,9 @@ static int train_loop(run *r, data *D, double t_start) {
     }
     if (rc == 0 || nrows > 0) report_end(r, rows, nrows, &b, saved, saved_epoch, t_start);
     if (r->saves_failed && rc == 0) rc = 1;
+    if (o->profile && rc == 0 && profile_train_report(m, &r->ctx, o->batch, &D->train, o->augment,
+                                                      workers, &prof, stdout, err))
+        fprintf(stderr, "nn train: %s\n", err);
     if (log) fclose(log);
     nn_free(rows);
     loader_free(L);

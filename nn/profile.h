@@ -1,0 +1,151 @@
+// profile.h: where a training step's time goes (`nn bench --profile`, `nn train --profile`).
+//
+// A profile is a table: one row per layer and pass (forward; backward to the input; backward to
+// the weights), plus the loss, Adam, augmentation and waiting for data. Each row has its time,
+// its share of the step, and the FLOPs and bytes the pass must do at least, counted from the
+// shapes (flops_* / bytes_* below), hence its achieved GFLOP/s and GB/s and the fraction of the
+// machine's peaks each reaches. The peaks are measured by the tool itself, once per profile: a
+// large copy for bandwidth, a tight FMA loop and the project's own SGEMM for arithmetic. A row
+// is bound by memory or by arithmetic, whichever fraction is larger (the roofline's reading).
+//
+// Counting rules, the same on every path:
+//  - FLOPs of conv2d and dense are their products only, 2 per multiply-add (the bias and
+//    activation epilogue is left out, as FLOP counters usually do: under 4% of a conv's and
+//    0.01% of the big dense layer's); layers without products (max-pool, flatten, activation),
+//    the loss, Adam and augmentation count their elementwise operations, one each.
+//  - bytes are the minimal traffic of the pass as one operation: every input it needs read once,
+//    every output written once, 4 bytes a float (int32 indices 4, uint8 window positions 1).
+//    The activation's gradient dz = dy * act'(y) belongs to the weight pass (it runs first and
+//    the input pass reuses it).
+// The C path (profile_cpu, nn/profile.c) and the CUDA path (profile_cuda, cuda/profile_cuda.cu)
+// fill the same struct; profile_print prints it.
+#ifndef NN_PROFILE_H
+#define NN_PROFILE_H
+
+#include <stdio.h>
+
+#include "../data/data.h"
+#include "model.h"
+
+// --- what a pass of a layer must do, counted from its shapes -------------------------------
+
+typedef enum { PROF_FORWARD = 0, PROF_BWD_INPUT, PROF_BWD_WEIGHTS } prof_pass;
+
+// n samples; act is the activation the pass applies (in training the model's last sigmoid is
+// left to the loss: ACT_LINEAR there, see profile_act).
+double flops_conv2d(const layer *l, prof_pass p, int n, act_kind act);
+double bytes_conv2d(const layer *l, prof_pass p, int n, act_kind act);
+double flops_dense(const layer *l, prof_pass p, int n, act_kind act);
+double bytes_dense(const layer *l, prof_pass p, int n, act_kind act);
+double flops_maxpool2d(const layer *l, prof_pass p, int n);
+double bytes_maxpool2d(const layer *l, prof_pass p, int n);
+double flops_flatten(const layer *l, prof_pass p, int n);
+double bytes_flatten(const layer *l, prof_pass p, int n);
+double flops_activation(const layer *l, prof_pass p, int n, act_kind act);
+double bytes_activation(const layer *l, prof_pass p, int n, act_kind act);
+// Any layer (dispatch on l->kind).
+double flops_layer(const layer *l, prof_pass p, int n, act_kind act);
+double bytes_layer(const layer *l, prof_pass p, int n, act_kind act);
+// The GPU's fused conv + ReLU + 2x2 max-pool (cuda/conv2d_cuda.cu): the conv's output never
+// goes through memory; the pool keeps a uint8 window position per output. Forward and
+// PROF_BWD_WEIGHTS (it gives no input gradient).
+double flops_conv_pool(const layer *conv, const layer *pool, prof_pass p, int n);
+double bytes_conv_pool(const layer *conv, const layer *pool, prof_pass p, int n);
+// Binary cross-entropy from logits with its gradient (nn/loss.c), n samples.
+double flops_loss(int n);
+double bytes_loss(int n);
+// Adam over nparams parameters (nn/adam.c).
+double flops_adam(size_t nparams);
+double bytes_adam(size_t nparams);
+// Keras's augmentation of n images of h x w x 3 (data/augment.c): uint8 in, float out.
+double flops_augment(int n, int h, int w);
+double bytes_augment(int n, int h, int w);
+// The activation layer i applies in a training pass (the last sigmoid goes to the loss).
+act_kind profile_act(const model *m, int i);
+
+// --- the table --------------------------------------------------------------------------------
+
+#define PROF_MAX_ROWS (3 * MODEL_MAX_LAYERS + 8)
+
+typedef struct prof_row {
+    char what[136];     // layer name ("conv2d", "dense_1"), "loss", "Adam", ...
+    char pass[28];      // "forward", "bwd input", "bwd weights", ...
+    double ms;          // per step (median)
+    double flops;       // per step, analytic (0: none counted)
+    double bytes;       // per step, analytic
+    int in_sum;         // 1: part of the step the table adds up; 0: shown for information
+                        //    (work overlapped with the step, or outside the timed step)
+} prof_row;
+
+typedef struct prof_peaks {
+    double gflops;          // the arithmetic peak fractions are taken of: max of the two below
+    double fma_gflops;      // a tight FMA loop on every core / SM
+    double gemm_gflops;     // the project's SGEMM on a large square product
+    int gemm_n;             // its size
+    double gbs;             // bandwidth peak, bytes read + bytes written
+    char gbs_how[120];      // how it was measured
+} prof_peaks;
+
+typedef struct profile {
+    char device[300];       // "cpu (2 threads, sgemm avx512f+fma)", "cuda (NVIDIA H100 ...)"
+    int batch, reps;
+    prof_peaks peak;
+    int nrows;
+    prof_row rows[PROF_MAX_ROWS];
+    // The step the rows are compared with: shares are of step_ms. step2 is a second reference
+    // shown below it (the GPU's eager launches; nn train's model_train_step now), 0 = none.
+    double step_ms, step2_ms;
+    char step_what[160], step2_what[160];
+    char note[1024];         // printed under the table (how the split was measured)
+} profile;
+
+// Appends a row (or finds the row with the same what and pass) and returns its index.
+int profile_row(profile *p, const char *what, const char *pass, double flops, double bytes,
+                int in_sum);
+// Sum of the rows with in_sum set.
+double profile_sum_ms(const profile *p);
+// Median of v[0..n) (sorts v).
+double profile_median(double *v, int n);
+void profile_print(const profile *p, FILE *f);
+
+// --- measuring ----------------------------------------------------------------------------------
+
+// The C path's peaks: the better of a memcpy and a STREAM triad (c = a + s b) over 64 MiB
+// arrays, split over the threads; an FMA loop (AVX-512, AVX2 or plain C, as sgemm picks) on
+// every thread; sgemm on an n x n x n product (n = 1024).
+void profile_peaks_cpu(prof_peaks *pk);
+
+// Profiles training steps of `batch` random samples on the C path: `warmup` untimed rounds, then
+// `reps` rounds, each one normal model_train_step (the reference, step_ms) and one profiling
+// pass that runs the same layers one at a time with a clock around each; rows are medians.
+// The model is left as it was (weights, Adam's state and step count are restored).
+int profile_cpu(model *m, const nn_ctx *ctx, int batch, int warmup, int reps, profile *p,
+                char *err);
+// The same on the GPU (cuda/profile_cuda.cu): every kernel of the training step launched one
+// at a time between CUDA events (after a spin kernel, so that the host's launches are queued
+// before the GPU reaches them and the events time the device alone); step_ms is the whole step
+// replayed as one CUDA graph, step2_ms the same kernels launched one by one (cuda_bench_train).
+// The device's weights and Adam state are restored afterwards. -1 with err without CUDA.
+int profile_cuda(model *m, const nn_ctx *ctx, int batch, int warmup, int reps, profile *p,
+                 char *err);
+
+// `nn bench --profile`: profile_cpu or profile_cuda by ctx's backend, then profile_print.
+int profile_bench(model *m, const nn_ctx *ctx, int batch, int warmup, int reps, FILE *f,
+                  char *err);
+
+// `nn train --profile`: what the training loop measured, summed over its epochs.
+typedef struct prof_train_totals {
+    long steps;
+    double seconds;         // wall time of the steps (loader wait, copy, train step, progress)
+    double wait_s;          // of which waiting for the loader
+} prof_train_totals;
+
+// After training: the per-layer rows from a profiling pass at the training batch size, the
+// reference step being the training loop's own mean step; plus "waiting for data" from the
+// loader's wait_s, and augmentation timed on `batch` images of the training cache (on the C path
+// it runs on `workers` loader threads beside the step, so it is shown outside the sum).
+int profile_train_report(model *m, const nn_ctx *ctx, int batch, const image_cache *train,
+                         int augment, int workers, const prof_train_totals *t, FILE *f,
+                         char *err);
+
+#endif
