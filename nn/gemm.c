@@ -14,7 +14,7 @@
 //    small packed panel), A is read in place and broadcast one element at a time; partial
 //    tiles go through small zero-padded buffers so the kernel only ever sees full tiles.
 //  - three kernels chosen at run time: AVX-512F (8 x 32), AVX2+FMA (6 x 16), and plain C
-//    (4 x 16, vectorised by the compiler) for any other x86-64 or other CPU. The Makefile
+//    (4 x 16 in GCC vector extensions) for any other x86-64 or other CPU. The Makefile
 //    builds without -march, so the binary runs anywhere and still uses AVX-512 where present.
 #include "gemm.h"
 
