@@ -12,8 +12,9 @@
 // kernel of the step, each between its own pair of CUDA events; the GPU then runs them back to
 // back, so each pair times the device's work alone, not the host's launch gaps. A layer with
 // weights that also gives an input gradient runs its backward twice, from the same saved dy:
-// with dx = NULL (the weight part: activation gradient, bias sums, dW) and whole; the input part
-// is the difference, so the split holds whatever the layer's kernels do inside. The reference
+// with dx = NULL (the weight part: activation gradient, bias sums, dW, and Adam where it is
+// fused into dW) and whole; the input part is the difference, so the split holds whatever the
+// layer's kernels do inside. NN_CUDA_FUSE=0 (model_cuda.cu) profiles the unfused step. The reference
 // step is cuda_bench_train's (train_cuda.cu): the whole step replayed as one graph, and the same
 // kernels launched one by one. The device's weights and Adam state are copied first and put
 // back at the end, so a profile never changes the model.
@@ -253,14 +254,22 @@ static void gpu_round(model *m, const nn_ctx *ctx, int n, const adam_cfg *opt, c
         switch (l->kind) {
         case LAYER_CONV2D:
         case LAYER_DENSE: {
+            // A dense kernel's Adam runs in its dW product's epilogue when d->fuse_adam is set.
+            const bool adam = l->kind == LAYER_DENSE && d->fuse_adam;
             auto bwd = [&](float *dx) {
                 if (l->kind == LAYER_CONV2D)
                     conv2d_backward_cuda(l, ctx, n, xin, w, d->y[i], dcur, dx, gw, act, d->ws, d->ws_floats);
+                else if (adam)
+                    dense_backward_adam_cuda(l, ctx, n, xin, d->w + l->woff, d->y[i], dcur, dx, gw, act,
+                                             d->m + l->woff, d->v + l->woff, opt, d->alpha, d->step,
+                                             d->ws, d->ws_floats);
                 else
                     dense_backward_cuda(l, ctx, n, xin, w, d->y[i], dcur, dx, gw, act, d->ws, d->ws_floats);
             };
-            int rw = profile_row(p, l->name, "bwd weights", flops_layer(l, PROF_BWD_WEIGHTS, n, act),
-                                 bytes_layer(l, PROF_BWD_WEIGHTS, n, act), 1);
+            int rw = adam ? profile_row(p, l->name, "bwd weights+Adam", flops_dense_adam(l, n, act),
+                                        bytes_dense_adam(l, n, act), 1)
+                          : profile_row(p, l->name, "bwd weights", flops_layer(l, PROF_BWD_WEIGHTS, n, act),
+                                        bytes_layer(l, PROF_BWD_WEIGHTS, n, act), 1);
             if (!i) {
                 timed(rw, [&] { bwd(NULL); });
                 break;
@@ -301,8 +310,17 @@ static void gpu_round(model *m, const nn_ctx *ctx, int n, const adam_cfg *opt, c
         dcur = dnext;
         dnext = t;
     }
-    int arow = profile_row(p, "Adam", "update", flops_adam(d->nparams), bytes_adam(d->nparams), 1);
-    timed(arow, [&] { adam_step_cuda(ctx, opt, d->alpha, d->step, d->nparams, d->w, d->g, d->m, d->v); });
+    if (d->fuse_adam) {   // the parameters whose Adam was not fused into their gradient
+        size_t rest = 0;
+        for (int j = 0; j < d->nranges; j++) rest += d->rlen[j];
+        int arow = profile_row(p, "Adam (rest of the arena)", "update", flops_adam(rest), bytes_adam(rest), 1);
+        timed(arow, [&] {
+            adam_ranges_cuda(ctx, opt, d->alpha, d->step, d->nranges, d->roff, d->rlen, d->w, d->g, d->m, d->v);
+        });
+    } else {
+        int arow = profile_row(p, "Adam", "update", flops_adam(d->nparams), bytes_adam(d->nparams), 1);
+        timed(arow, [&] { adam_step_cuda(ctx, opt, d->alpha, d->step, d->nparams, d->w, d->g, d->m, d->v); });
+    }
 }
 
 extern "C" int profile_cuda(model *m, const nn_ctx *ctx, int batch, int warmup, int reps,
@@ -391,7 +409,8 @@ extern "C" int profile_cuda(model *m, const nn_ctx *ctx, int batch, int warmup, 
              "Rows: device time of each kernel of the step launched alone between CUDA events, the "
              "launches queued behind a spin\nkernel so the events time the GPU's work, not the host's "
              "gaps. A layer with weights and an input gradient runs its\nbackward twice from the same "
-             "dy: dx = NULL (bwd weights), then whole; bwd input is the difference.\naugmentation* "
+             "dy: dx = NULL (bwd weights), then whole; bwd input is the difference. bwd weights+Adam: a "
+             "dense kernel's Adam\nruns in its dW product's epilogue (NN_CUDA_FUSE=0 unfuses). augmentation* "
              "builds a batch from uint8 images on the device; nn bench's step takes its inputs "
              "ready-made.");
 

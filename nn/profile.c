@@ -133,6 +133,15 @@ double bytes_conv_pool(const layer *conv, const layer *pool, prof_pass p, int n)
     return 0;
 }
 
+double flops_dense_adam(const layer *l, int n, act_kind act) {
+    return flops_dense(l, PROF_BWD_WEIGHTS, n, act) + flops_adam(l->wsize);
+}
+
+double bytes_dense_adam(const layer *l, int n, act_kind act) {
+    double x = in_floats(l, n), y = out_floats(l, n);
+    return 4 * (x + y + (act != ACT_LINEAR ? y : 0) + (double)l->bsize) + 4.0 * 6 * (double)l->wsize;
+}
+
 // Per sample: the loss max(z,0) - z y + log1p(exp(-|z|)) and its sum, 7 ops (max, multiply,
 // subtract, |z|, exp, log1p, add); the gradient (sigmoid(z) - y) / n, 5 (exp, add, divide,
 // subtract, divide); the accuracy's comparison 1. Reads z and y, writes dz.

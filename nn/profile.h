@@ -51,6 +51,11 @@ double bytes_layer(const layer *l, prof_pass p, int n, act_kind act);
 // PROF_BWD_WEIGHTS (it gives no input gradient).
 double flops_conv_pool(const layer *conv, const layer *pool, prof_pass p, int n);
 double bytes_conv_pool(const layer *conv, const layer *pool, prof_pass p, int n);
+// The GPU's dense backward with Adam fused into the dW product (cuda/dense_cuda.cu): the weight
+// pass's products and the kernel's Adam; dW is never stored: reads x, dy (y unless linear) and
+// the kernel's w, m, v, writes w, m, v and the bias gradient.
+double flops_dense_adam(const layer *l, int n, act_kind act);
+double bytes_dense_adam(const layer *l, int n, act_kind act);
 // Binary cross-entropy from logits with its gradient (nn/loss.c), n samples.
 double flops_loss(int n);
 double bytes_loss(int n);

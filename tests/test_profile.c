@@ -106,6 +106,13 @@ static void test_counts_catdog(void) {
     EQ(bytes_conv_pool(conv, pool, PROF_BWD_WEIGHTS, n),
        4.0 * (32 * 64 * 64 * 3 + 2 * 32 * 31 * 31 * 32 + 3 * 3 * 3 * 32 + 32) + 1.0 * 32 * 31 * 31 * 32);
 
+    // The GPU's dense backward with Adam fused for its kernel (30752*128 = 3,936,256 weights):
+    // dW's products plus 12 Adam ops a weight; reads x, dy, y (relu) and w, m, v, writes w, m, v
+    // and the bias gradient (128); dW itself never goes to memory.
+    EQ(flops_dense_adam(d1, n, ACT_RELU), 2.0 * 32 * 30752 * 128 + 12.0 * 30752 * 128);   // 299,155,456
+    EQ(bytes_dense_adam(d1, n, ACT_RELU),
+       4.0 * (32 * 30752 + 32 * 128 + 32 * 128 + 128) + 4.0 * 6 * 30752 * 128);         // 98,439,680
+
     // Loss: 13 ops a sample; reads z and y, writes dz.
     EQ(flops_loss(n), 13.0 * 32);
     EQ(bytes_loss(n), 4.0 * 3 * 32);
