@@ -45,7 +45,7 @@ __device__ __forceinline__ void adam_update(float g, float &w, float &m, float &
     w = __fsub_rn(w, __fdiv_rn(__fmul_rn(alpha, mi), __fadd_rn(sqrtf(vi), eps)));
 }
 
-template <int BM, int BN, int BK, int TM, int TN>
+template <int BM, int BN, int BK, int TM, int TN, bool ADAM>
 __global__ void __launch_bounds__((BM / TM) * (BN / TN), 2)
 sgemm_tile(int transa, int transb, int M, int N, int K, int kchunk, float alpha,
            const float *__restrict__ A, int lda, const float *__restrict__ B, int ldb, float beta,
@@ -207,7 +207,7 @@ sgemm_tile(int transa, int transb, int M, int N, int K, int kchunk, float alpha,
     // Epilogue, 4 consecutive columns at a time (16-byte accesses when aligned and inside).
     const bool split = gridDim.z > 1;
     const bool vc = (vec & 4) != 0;   // C (or the Adam arenas) 16-byte aligned, ldc % 4 == 0
-    const float lr = ad.w ? ad.alpha[ad.step ? *ad.step : 0] : 0.0f;
+    const float lr = ADAM ? ad.alpha[ad.step ? *ad.step : 0] : 0.0f;
 #pragma unroll
     for (int i = 0; i < TM; i++) {
         const int row = m0 + (i / 4) * RG + ty * 4 + (i % 4);
@@ -223,21 +223,11 @@ sgemm_tile(int transa, int transb, int M, int N, int K, int kchunk, float alpha,
                 if (full && (N % 4) == 0) *reinterpret_cast<float4 *>(o) = make_float4(r[0], r[1], r[2], r[3]);
                 else
                     for (int c = 0; c < 4 && col + c < N; c++) o[c] = r[c];
-            } else if (ad.w) {
+            } else if (ADAM) {
+                if (full && vc) continue;   // done below, a row at a time
                 const size_t o = (size_t)row * ldc + col;
-                if (full && vc) {
-                    float4 w4 = *reinterpret_cast<float4 *>(ad.w + o), m4 = *reinterpret_cast<float4 *>(ad.m + o);
-                    float4 v4 = *reinterpret_cast<float4 *>(ad.v + o);
-                    adam_update(alpha * r[0], w4.x, m4.x, v4.x, lr, ad.a1, ad.a2, ad.eps);
-                    adam_update(alpha * r[1], w4.y, m4.y, v4.y, lr, ad.a1, ad.a2, ad.eps);
-                    adam_update(alpha * r[2], w4.z, m4.z, v4.z, lr, ad.a1, ad.a2, ad.eps);
-                    adam_update(alpha * r[3], w4.w, m4.w, v4.w, lr, ad.a1, ad.a2, ad.eps);
-                    *reinterpret_cast<float4 *>(ad.w + o) = w4, *reinterpret_cast<float4 *>(ad.m + o) = m4;
-                    *reinterpret_cast<float4 *>(ad.v + o) = v4;
-                } else {
-                    for (int c = 0; c < 4 && col + c < N; c++)
-                        adam_update(alpha * r[c], ad.w[o + c], ad.m[o + c], ad.v[o + c], lr, ad.a1, ad.a2, ad.eps);
-                }
+                for (int c = 0; c < 4 && col + c < N; c++)
+                    adam_update(alpha * r[c], ad.w[o + c], ad.m[o + c], ad.v[o + c], lr, ad.a1, ad.a2, ad.eps);
             } else {
                 float *o = C + (size_t)row * ldc + col;
                 float out[4];
@@ -252,6 +242,46 @@ sgemm_tile(int transa, int transb, int M, int N, int K, int kchunk, float alpha,
                 else
                     for (int c = 0; c < 4 && col + c < N; c++) o[c] = out[c];
             }
+        }
+    }
+    // Adam on the 16-byte pieces: a row's loads first (6 x 16 bytes in flight per thread), then
+    // the arithmetic, then the stores. The gradient never goes through memory.
+    if (ADAM && !split && vc) {
+        constexpr int RB = TN >= 8 ? 1 : 2;   // rows per batch of loads, as registers allow
+        float *__restrict__ W = ad.w, *__restrict__ Mm = ad.m, *__restrict__ V = ad.v;
+#pragma unroll
+        for (int i0 = 0; i0 < TM; i0 += RB) {
+            float4 w4[RB][TN / 4], m4[RB][TN / 4], v4[RB][TN / 4];
+            size_t off[RB][TN / 4];
+            bool ok[RB][TN / 4];
+#pragma unroll
+            for (int di = 0; di < RB; di++)
+#pragma unroll
+                for (int g = 0; g < TN / 4; g++) {
+                    const int i = i0 + di;
+                    const int row = m0 + (i / 4) * RG + ty * 4 + (i % 4), col = n0 + g * CG + tx * 4;
+                    ok[di][g] = row < M && col + 3 < N;
+                    off[di][g] = (size_t)row * ldc + col;
+                    if (ok[di][g]) {
+                        w4[di][g] = *reinterpret_cast<const float4 *>(W + off[di][g]);
+                        m4[di][g] = *reinterpret_cast<const float4 *>(Mm + off[di][g]);
+                        v4[di][g] = *reinterpret_cast<const float4 *>(V + off[di][g]);
+                    }
+                }
+#pragma unroll
+            for (int di = 0; di < RB; di++)
+#pragma unroll
+                for (int g = 0; g < TN / 4; g++) {
+                    if (!ok[di][g]) continue;
+                    const float *r = &acc[i0 + di][g * 4];
+                    adam_update(alpha * r[0], w4[di][g].x, m4[di][g].x, v4[di][g].x, lr, ad.a1, ad.a2, ad.eps);
+                    adam_update(alpha * r[1], w4[di][g].y, m4[di][g].y, v4[di][g].y, lr, ad.a1, ad.a2, ad.eps);
+                    adam_update(alpha * r[2], w4[di][g].z, m4[di][g].z, v4[di][g].z, lr, ad.a1, ad.a2, ad.eps);
+                    adam_update(alpha * r[3], w4[di][g].w, m4[di][g].w, v4[di][g].w, lr, ad.a1, ad.a2, ad.eps);
+                    *reinterpret_cast<float4 *>(W + off[di][g]) = w4[di][g];
+                    *reinterpret_cast<float4 *>(Mm + off[di][g]) = m4[di][g];
+                    *reinterpret_cast<float4 *>(V + off[di][g]) = v4[di][g];
+                }
         }
     }
 }
@@ -279,6 +309,40 @@ sgemm_splitk_reduce(int M, int N, int splits, float alpha, const float *__restri
         C[(size_t)row * ldc + col] = act_apply(act, v);
     }
 }
+
+// Tiny products (the article's 128 -> 1 layer: M*N*K of a few hundred thousand): one warp
+// per output, lanes striding K, a fixed xor-shuffle tree (deterministic). A tile kernel would
+// spend its time on a mostly empty 128x128 tile.
+__global__ void __launch_bounds__(256)
+sgemm_small(int transa, int transb, int M, int N, int K, float alpha, const float *__restrict__ A,
+            int lda, const float *__restrict__ B, int ldb, float beta, float *C, int ldc,
+            const float *__restrict__ bias, int act, adam_epi ad) {
+    const long wid = (blockIdx.x * (long)blockDim.x + threadIdx.x) >> 5;
+    const int lane = threadIdx.x & 31;
+    if (wid >= (long)M * N) return;
+    const int row = (int)(wid / N), col = (int)(wid % N);
+    float s = 0.0f;
+    for (int k = lane; k < K; k += 32) {
+        float a = transa ? A[(size_t)k * lda + row] : A[(size_t)row * lda + k];
+        float b = transb ? B[(size_t)col * ldb + k] : B[(size_t)k * ldb + col];
+        s = fmaf(a, b, s);
+    }
+#pragma unroll
+    for (int o = 16; o; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+    if (lane) return;
+    const size_t o = (size_t)row * ldc + col;
+    if (ad.w) {
+        adam_update(alpha * s, ad.w[o], ad.m[o], ad.v[o], ad.alpha[ad.step ? *ad.step : 0], ad.a1,
+                    ad.a2, ad.eps);
+        return;
+    }
+    float v = alpha * s;
+    if (beta != 0.0f) v += beta * C[o];
+    if (bias) v += bias[col];
+    C[o] = act_apply(act, v);
+}
+
+#define SGEMM_SMALL_MACS (1 << 18)
 
 // --- shape choice
 
@@ -316,6 +380,7 @@ static gemm_plan plan_gemm(const nn_ctx *ctx, int M, int N, int K, int force_spl
 }
 
 extern "C" size_t sgemm_cuda_ws_floats(const nn_ctx *ctx, int M, int N, int K) {
+    if ((long)M * N * NN_MAX(K, 1) <= SGEMM_SMALL_MACS) return 0;
     gemm_plan p = plan_gemm(ctx, M, N, K, 0);
     return p.splits > 1 ? (size_t)p.splits * M * N : 0;
 }
@@ -328,6 +393,13 @@ static void sgemm_launch(const nn_ctx *ctx, int transa, int transb, int M, int N
                          size_t ws_floats, adam_epi ad) {
     if (M <= 0 || N <= 0) return;
     cudaStream_t s = ctx_stream(ctx);
+    if ((splits <= 0 || ad.w) && (long)M * N * NN_MAX(K, 1) <= SGEMM_SMALL_MACS) {
+        long threads = (long)M * N * 32;
+        sgemm_small<<<(unsigned)((threads + 255) / 256), 256, 0, s>>>(
+            transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, act, ad);
+        CUDA_CHECK_LAUNCH();
+        return;
+    }
     gemm_plan p = plan_gemm(ctx, M, N, K, ad.w ? 1 : splits);
     if (p.splits > 1 && (size_t)p.splits * M * N > ws_floats) {
         // Not enough scratch for that many slices: use as many as fit (maybe none).
@@ -341,14 +413,12 @@ static void sgemm_launch(const nn_ctx *ctx, int transa, int transb, int M, int N
     const void *cp = ad.w ? (const void *)ad.w : (const void *)C;
     int cok = (ldc % 4) == 0 && aligned16(cp) && (!ad.w || (aligned16(ad.m) && aligned16(ad.v)));
     vec |= cok ? 4 : 0;
-    if (p.skinny)
-        sgemm_tile<32, 128, 32, 4, 4><<<grid, 256, 0, s>>>(transa, transb, M, N, K, p.kchunk,
-                                                           alpha, A, lda, B, ldb, beta, C, ldc,
-                                                           bias, act, ws, vec, ad);
-    else
-        sgemm_tile<128, 128, 8, 8, 8><<<grid, 256, 0, s>>>(transa, transb, M, N, K, p.kchunk,
-                                                           alpha, A, lda, B, ldb, beta, C, ldc,
-                                                           bias, act, ws, vec, ad);
+#define SGEMM_ARGS transa, transb, M, N, K, p.kchunk, alpha, A, lda, B, ldb, beta, C, ldc, bias, act, ws, vec, ad
+    if (p.skinny && ad.w) sgemm_tile<32, 128, 32, 4, 4, true><<<grid, 256, 0, s>>>(SGEMM_ARGS);
+    else if (p.skinny) sgemm_tile<32, 128, 32, 4, 4, false><<<grid, 256, 0, s>>>(SGEMM_ARGS);
+    else if (ad.w) sgemm_tile<128, 128, 8, 8, 8, true><<<grid, 256, 0, s>>>(SGEMM_ARGS);
+    else sgemm_tile<128, 128, 8, 8, 8, false><<<grid, 256, 0, s>>>(SGEMM_ARGS);
+#undef SGEMM_ARGS
     CUDA_CHECK_LAUNCH();
     if (p.splits > 1) {
         size_t mn = (size_t)M * N;
@@ -433,6 +503,19 @@ extern "C" void dense_backward_cuda(const layer *l, const nn_ctx *ctx, int n, co
     sgemm_cuda(ctx, 1, 0, in, out, n, 1.0f, x, in, dy, out, 0.0f, dw, out, NULL, ACT_LINEAR, 0,
                ws, ws_floats);
     // dx (n, in) = dy (n, out) . W^T (out, in)
+    if (dx)
+        sgemm_cuda(ctx, 0, 1, n, in, out, 1.0f, dy, out, w, out, 0.0f, dx, in, NULL, ACT_LINEAR,
+                   0, ws, ws_floats);
+}
+
+extern "C" void dense_backward_dx_cuda(const layer *l, const nn_ctx *ctx, int n, const float *w,
+                                       const float *y, float *dy, float *dx, float *dw,
+                                       act_kind act, float *ws, size_t ws_floats) {
+    int in = l->in.c, out = l->units;
+    size_t no = (size_t)n * out;
+    if (act == ACT_RELU) ew_apply_cuda(ctx, EW_RELU_GRAD, DT_F32, no, y, dy, dy);
+    else if (act == ACT_SIGMOID) ew_apply_cuda(ctx, EW_SIGMOID_GRAD, DT_F32, no, y, dy, dy);
+    if (l->bsize) colsum_cuda(ctx, n, out, dy, dw + (l->boff - l->woff));
     if (dx)
         sgemm_cuda(ctx, 0, 1, n, in, out, 1.0f, dy, out, w, out, 0.0f, dx, in, NULL, ACT_LINEAR,
                    0, ws, ws_floats);

@@ -52,6 +52,12 @@ void dense_backward_cuda(const layer *l, const nn_ctx *ctx, int n, const float *
                          const float *w, const float *y, float *dy, float *dx, float *dw,
                          act_kind act, float *ws, size_t ws_floats);
 
+// The part of the backward before dW: pre-activation gradient (in dy), bias gradient (into dw's
+// bias slot), dx. With sgemm_adam_cuda for dW it makes dense_backward_adam_cuda in two pieces,
+// so that the model can run the dW + Adam piece on a second stream.
+void dense_backward_dx_cuda(const layer *l, const nn_ctx *ctx, int n, const float *w,
+                            const float *y, float *dy, float *dx, float *dw, act_kind act,
+                            float *ws, size_t ws_floats);
 // The backward with Adam fused for the kernel: dx first (from the weights before the update),
 // then dW = x^T dy straight into Adam on w, m, v (the layer's kernel inside the arenas); the
 // bias gradient goes to dw's bias slot as usual, for the arena's Adam.

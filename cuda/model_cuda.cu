@@ -128,6 +128,9 @@ cuda_model *cuda_model_get(model *m, const nn_ctx *ctx, int batch) {
         d->m = (float *)CUDA_MALLOC(bytes, "Adam first moments", -1);
         d->v = (float *)CUDA_MALLOC(bytes, "Adam second moments", -1);
         d->step = (int *)CUDA_MALLOC(sizeof(int), "step counter", -1);
+        CUDA_CHECK(cudaStreamCreateWithFlags(&d->side, cudaStreamNonBlocking));
+        CUDA_CHECK(cudaEventCreateWithFlags(&d->fork, cudaEventDisableTiming));
+        CUDA_CHECK(cudaEventCreateWithFlags(&d->join, cudaEventDisableTiming));
         m->dev = d;
         cudaStream_t s = ctx_stream(ctx);
         CUDA_CHECK(cudaMemcpyAsync(d->w, m->w, bytes, cudaMemcpyHostToDevice, s));
@@ -214,6 +217,39 @@ const float *cuda_forward_queue(model *m, const nn_ctx *ctx, int n, const float 
     return cur;
 }
 
+// The side stream's work must be finished before anything writes the buffer it reads, and
+// before the step ends (the next step's forward reads the weights it updates).
+static void join_side(cuda_model *d, const nn_ctx *ctx) {
+    if (!d->side_reads) return;
+    CUDA_CHECK(cudaStreamWaitEvent(ctx_stream(ctx), d->join, 0));
+    d->side_reads = NULL;
+}
+
+// dW + Adam of a dense layer: on the side stream when the kernel is big (the article's 30752 x
+// 128), where it overlaps the layers below (memory-bound streaming beside the compute-bound
+// conv backward); inline for small ones.
+#define SIDE_MIN_PARAMS (1 << 20)
+static void dense_dw_adam(model *m, cuda_model *d, const nn_ctx *ctx, const layer *l, int n,
+                          const float *xin, const float *dy, const adam_cfg *opt) {
+    const int in = l->in.c, out = l->units;
+    float *w = d->w + l->woff, *mm = d->m + l->woff, *v = d->v + l->woff;
+    (void)m;
+    if (l->wsize < SIDE_MIN_PARAMS || d->side_reads) {
+        sgemm_adam_cuda(ctx, 1, 0, in, out, n, xin, in, dy, out, w, mm, v, out, opt, d->alpha, d->step);
+        return;
+    }
+    nn_cuda side_cuda = *ctx->cuda;
+    side_cuda.stream = d->side;
+    nn_ctx sctx = *ctx;
+    sctx.cuda = &side_cuda;
+    sctx.stream = (void *)d->side;
+    CUDA_CHECK(cudaEventRecord(d->fork, ctx_stream(ctx)));
+    CUDA_CHECK(cudaStreamWaitEvent(d->side, d->fork, 0));
+    sgemm_adam_cuda(&sctx, 1, 0, in, out, n, xin, in, dy, out, w, mm, v, out, opt, d->alpha, d->step);
+    CUDA_CHECK(cudaEventRecord(d->join, d->side));
+    d->side_reads = dy;
+}
+
 void cuda_train_queue(model *m, const nn_ctx *ctx, int n, const float *x, const adam_cfg *opt) {
     cuda_model *d = m->dev;
     const float *z = d->y[m->nlayers - 1];
@@ -225,6 +261,8 @@ void cuda_train_queue(model *m, const nn_ctx *ctx, int n, const float *x, const 
         const float *xin = i ? d->y[i - 1] : x;
         const float *w = d->w + l->woff;
         float *gw = d->g + l->woff;
+        if (d->side_reads == dnext && l->kind != LAYER_FLATTEN && l->kind != LAYER_ACTIVATION)
+            join_side(d, ctx);   // this layer writes dnext
         if (d->fused && i == 1) {
             conv2d_pool_backward_cuda(&m->layers[0], l, ctx, n, x, d->y[1], d->arg, dcur,
                                       d->g + m->layers[0].woff, d->ws, d->ws_floats);
@@ -240,13 +278,15 @@ void cuda_train_queue(model *m, const nn_ctx *ctx, int n, const float *x, const 
             break;
         case LAYER_FLATTEN: continue;   // the gradient passes through unchanged
         case LAYER_DENSE:
-            if (d->fuse_adam)
-                dense_backward_adam_cuda(l, ctx, n, xin, d->w + l->woff, d->y[i], dcur,
-                                         i ? dnext : NULL, gw, act, d->m + l->woff, d->v + l->woff,
-                                         opt, d->alpha, d->step, d->ws, d->ws_floats);
-            else
+            if (d->fuse_adam) {
+                // dx from the weights before the update, then dW straight into Adam
+                dense_backward_dx_cuda(l, ctx, n, w, d->y[i], dcur, i ? dnext : NULL, gw, act,
+                                       d->ws, d->ws_floats);
+                dense_dw_adam(m, d, ctx, l, n, xin, dcur, opt);
+            } else {
                 dense_backward_cuda(l, ctx, n, xin, w, d->y[i], dcur, i ? dnext : NULL, gw, act,
                                     d->ws, d->ws_floats);
+            }
             break;
         case LAYER_ACTIVATION: {
             size_t sz = (size_t)n * shape3_size(l->in);
@@ -264,6 +304,7 @@ void cuda_train_queue(model *m, const nn_ctx *ctx, int n, const float *x, const 
         adam_ranges_cuda(ctx, opt, d->alpha, d->step, d->nranges, d->roff, d->rlen, d->w, d->g, d->m, d->v);
     else
         adam_step_cuda(ctx, opt, d->alpha, d->step, d->nparams, d->w, d->g, d->m, d->v);
+    join_side(d, ctx);
 }
 
 // --- the C side's entry points (nn/cuda_api.h)
@@ -301,6 +342,9 @@ extern "C" void cuda_model_free(struct model *m) {
     cuda_free(d->w), cuda_free(d->g), cuda_free(d->m), cuda_free(d->v);
     cuda_free(d->step), cuda_free(d->alpha), cuda_free(d->loss), cuda_free(d->correct);
     cuda_free(d->order), cuda_free(d->aug);
+    CUDA_CHECK(cudaStreamDestroy(d->side));
+    CUDA_CHECK(cudaEventDestroy(d->fork));
+    CUDA_CHECK(cudaEventDestroy(d->join));
     if (d->h_loss) CUDA_CHECK(cudaFreeHost(d->h_loss));
     if (d->h_correct) CUDA_CHECK(cudaFreeHost(d->h_correct));
     nn_free(d);

@@ -19,6 +19,9 @@ struct cuda_model {
     int owns_y[MODEL_MAX_LAYERS];
     int fused;                        // layers 0 and 1 run as conv2d_pool_*
     int fuse_adam;                    // dense kernels get Adam in their dW product's epilogue
+    cudaStream_t side;                // second stream: the big dense dW + Adam overlaps the layers
+    cudaEvent_t fork, join;           // below it (both captured into the graph as two branches)
+    const float *side_reads;          // the gradient buffer the side work reads (NULL: none)
     int nranges;                      // then the arena's Adam covers only these ranges
     size_t roff[ADAM_MAX_RANGES], rlen[ADAM_MAX_RANGES];
     uint8_t *arg;                     // (batch, pooled) window positions of the fused pool

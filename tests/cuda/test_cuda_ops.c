@@ -444,7 +444,8 @@ static void test_conv_pool_fused(void) {
     NEED_GPU();
     conv_case cases[] = {
         {1, 64, 64, 3, 32, 3, 1, PAD_VALID, ACT_RELU},  {32, 64, 64, 3, 32, 3, 1, PAD_VALID, ACT_RELU},
-        {3, 9, 11, 3, 8, 3, 1, PAD_SAME, ACT_RELU},     {2, 12, 10, 2, 16, 3, 2, PAD_VALID, ACT_RELU},
+        {3, 9, 11, 3, 8, 3, 1, PAD_SAME, ACT_RELU},     {2, 12, 10, 2, 32, 3, 2, PAD_VALID, ACT_RELU},
+        {2, 12, 10, 2, 16, 3, 1, PAD_VALID, ACT_RELU},
         {2, 15, 15, 3, 64, 3, 1, PAD_VALID, ACT_RELU},  {1, 5, 40, 1, 32, 2, 1, PAD_SAME, ACT_RELU},
     };
     int ncases = sizeof cases / sizeof *cases;
