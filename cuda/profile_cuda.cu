@@ -12,9 +12,12 @@
 // kernel of the step, each between its own pair of CUDA events; the GPU then runs them back to
 // back, so each pair times the device's work alone, not the host's launch gaps. A layer with
 // weights that also gives an input gradient runs its backward twice, from the same saved dy:
-// with dx = NULL (the weight part: activation gradient, bias sums, dW, and Adam where it is
-// fused into dW) and whole; the input part is the difference, so the split holds whatever the
-// layer's kernels do inside. NN_CUDA_FUSE=0 (model_cuda.cu) profiles the unfused step. The reference
+// with dx = NULL (the weight part: activation gradient, bias sums, dW) and whole; the input part
+// is the difference, so the split holds whatever the layer's kernels do inside. Where the step
+// fuses a dense kernel's Adam into its dW product (a separate call, on a second stream in the
+// step), that call is timed alone and counted in the weight row. Every kernel is timed on the
+// main stream, one after the other: where the step overlaps two streams, the rows add up to
+// more than the step. NN_CUDA_FUSE=0 (model_cuda.cu) profiles the unfused step. The reference
 // step is cuda_bench_train's (train_cuda.cu): the whole step replayed as one graph, and the same
 // kernels launched one by one. The device's weights and Adam state are copied first and put
 // back at the end, so a profile never changes the model.
@@ -255,17 +258,23 @@ static void gpu_round(model *m, const nn_ctx *ctx, int n, const adam_cfg *opt, c
         switch (l->kind) {
         case LAYER_CONV2D:
         case LAYER_DENSE: {
-            // A dense kernel's Adam runs in its dW product's epilogue when d->fuse_adam is set.
+            // With d->fuse_adam a dense layer's backward is two calls, as cuda_train_queue makes
+            // them: dense_backward_dx_cuda (activation gradient, bias gradient, dx), then dW
+            // straight into Adam (sgemm_adam_cuda; the step runs it on a second stream for the
+            // big layer, here it is timed alone on the main one).
             const bool adam = l->kind == LAYER_DENSE && d->fuse_adam;
             auto bwd = [&](float *dx) {
                 if (l->kind == LAYER_CONV2D)
                     conv2d_backward_cuda(l, ctx, n, xin, w, d->y[i], dcur, dx, gw, act, d->ws, d->ws_floats);
                 else if (adam)
-                    dense_backward_adam_cuda(l, ctx, n, xin, d->w + l->woff, d->y[i], dcur, dx, gw, act,
-                                             d->m + l->woff, d->v + l->woff, opt, d->alpha, d->step,
-                                             d->ws, d->ws_floats);
+                    dense_backward_dx_cuda(l, ctx, n, w, d->y[i], dcur, dx, gw, act, d->ws, d->ws_floats);
                 else
                     dense_backward_cuda(l, ctx, n, xin, w, d->y[i], dcur, dx, gw, act, d->ws, d->ws_floats);
+            };
+            auto dw_adam = [&] {
+                sgemm_adam_cuda(ctx, 1, 0, l->in.c, l->units, n, xin, l->in.c, dcur, l->units,
+                                d->w + l->woff, d->m + l->woff, d->v + l->woff, l->units, opt, d->alpha,
+                                d->step);
             };
             int rw = adam ? profile_row(p, l->name, "bwd weights+Adam", flops_dense_adam(l, n, act),
                                         bytes_dense_adam(l, n, act), 1)
@@ -273,6 +282,7 @@ static void gpu_round(model *m, const nn_ctx *ctx, int n, const adam_cfg *opt, c
                                         bytes_layer(l, PROF_BWD_WEIGHTS, n, act), 1);
             if (!i) {
                 timed(rw, [&] { bwd(NULL); });
+                if (adam) timed(rw, dw_adam);
                 break;
             }
             int ri = profile_row(p, l->name, "bwd input", flops_layer(l, PROF_BWD_INPUT, n, act),
@@ -283,6 +293,7 @@ static void gpu_round(model *m, const nn_ctx *ctx, int n, const adam_cfg *opt, c
             CUDA_CHECK(cudaMemcpyAsync(dcur, in.dsave, ny, cudaMemcpyDeviceToDevice, s));
             timed(ri, [&] { bwd(dnext); });
             sh.push_back({ri, kw, -1});
+            if (adam) timed(rw, dw_adam);
             break;
         }
         case LAYER_MAXPOOL2D:
@@ -411,7 +422,9 @@ extern "C" int profile_cuda(model *m, const nn_ctx *ctx, int batch, int warmup, 
              "launches queued behind a spin\nkernel so the events time the GPU's work, not the host's "
              "gaps. A layer with weights and an input gradient runs its\nbackward twice from the same "
              "dy: dx = NULL (bwd weights), then whole; bwd input is the difference. bwd weights+Adam: a "
-             "dense kernel's Adam\nruns in its dW product's epilogue (NN_CUDA_FUSE=0 unfuses). augmentation* "
+             "dense kernel's Adam\nruns in its dW product's epilogue (NN_CUDA_FUSE=0 unfuses); the step "
+             "runs the big one on a second stream beside the\nlayers below it, so the rows, each timed "
+             "alone, may add up to more than the graph step. augmentation* "
              "builds a batch from uint8 images on the device; nn bench's step takes its inputs "
              "ready-made.");
 
