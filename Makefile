@@ -21,7 +21,7 @@ CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -MMD -MP
 CPPFLAGS += $(shell pkg-config --cflags hdf5 2>/dev/null || echo -I/usr/include/hdf5/serial)
 CPPFLAGS += -I/usr/include/stb
 LDLIBS   += $(shell pkg-config --libs hdf5 2>/dev/null || echo -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5) \
-            -lcjson -lm -lpthread -fopenmp
+            -ljpeg -lcjson -lm -lpthread -fopenmp
 
 # SANITIZE=1 builds into its own folders (BUILD-san, and the command in BUILD-san/bin, so a
 # sanitized bin/nn never replaces the normal one) and implies NO_CUDA=1: ASan reserves most of

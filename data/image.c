@@ -1,9 +1,11 @@
 // image.c: one photo from a file to RGB at the target size, as Keras's load_img does it
 // (PIL: open, convert('RGB'), resize(NEAREST)).
-//  - Decoding is stb_image's (Debian's libstb-dev). Its JPEG decoder is not libjpeg-turbo, so a
-//    decoded JPEG may differ from Pillow's by a few levels; PNG, BMP and GIF decode identically.
-//    Conversion to RGB is stb's and agrees with Pillow's convert('RGB'): gray is replicated,
-//    alpha is dropped without compositing, palettes are looked up.
+//  - JPEG goes to libjpeg-turbo (jpeg.c), the library Debian's Pillow decodes with, set up as
+//    Pillow sets it up: the decoded pixels are Pillow's, bit for bit (test_data.c checks every
+//    shared photo and the JPEG layouts of tests/fixtures/data_modes/, CMYK and YCCK included).
+//    PNG, BMP and GIF go to stb_image (Debian's libstb-dev), whose conversion to RGB agrees
+//    with Pillow's convert('RGB'): gray is replicated, alpha is dropped without compositing,
+//    palettes are looked up (16-bit gray PNGs are clipped here, as Pillow does).
 //  - Everything that can go wrong with a file comes back as a reason in err, never a crash: a
 //    missing, empty or oversized file, an unknown format, a header claiming absurd dimensions
 //    (refused before any pixel memory is allocated), a truncated or corrupt stream.
@@ -12,18 +14,16 @@
 //    x_k = 0.5*s + s + ... + s (s = src/dst), and takes (int)x_k. That is floor((k+0.5)*s) in
 //    exact arithmetic but differs from it where the sum's rounding crosses an integer (for
 //    instance 2 -> 7 pixels), so the table below is built the same way.
-//  - Speed: for a YCbCr or gray JPEG (baseline or progressive), stb's own steps are run
-//    (entropy decode and IDCT of the whole image, then per row chroma upsampling and colour
-//    conversion), but the per-row steps only for the rows NEAREST samples: about 64 rows of a
-//    375-row photo. The result is bit-identical to stbi_load followed by the resize
-//    (test_data.c checks this on every shared photo); it saves most of stb's colour conversion,
-//    a quarter of its decode time.
+//  - Speed: a JPEG is decoded row by row and only the rows NEAREST samples are asked of libjpeg
+//    (about 64 rows of a 375-row photo); libjpeg-turbo skips the colour conversion of the
+//    others (jpeg_skip_scanlines). The result is bit-identical to the full decode followed by
+//    the resize (image_load_rgb_slow; test_data.c and fuzz_image.c check it).
 #define STB_IMAGE_IMPLEMENTATION
 #define STB_IMAGE_STATIC   // stb stays private to this file: no clash with another copy
 #define STBI_NO_STDIO      // files are read here, so that an empty or huge file gets its reason
+// No JPEG: stb's decoder is not Pillow's (a few levels apart) and never sees a JPEG here.
 #define STBI_NO_HDR
 #define STBI_NO_LINEAR
-#define STBI_ONLY_JPEG
 #define STBI_ONLY_PNG
 #define STBI_ONLY_BMP
 #define STBI_ONLY_GIF
@@ -39,7 +39,7 @@
 
 #include "../nn/common.h"
 #include "data.h"
-#include "stb_guard.h"
+#include "jpeg.h"
 
 // ---------------------------------------------------------------------------------------------
 
@@ -83,105 +83,6 @@ void image_resize_nearest(const uint8_t *src, int sh, int sw, uint8_t *dst, int 
         }
     }
     if (tab != stack_tab) nn_free(tab);
-}
-
-// ---------------------------------------------------------------------------------------------
-// The JPEG fast path: stb's load_jpeg_image (v2.27) for req_comp = 3, restricted to the rows the
-// resize reads. It uses stb's internals, which this file may since it holds stb's
-// implementation; anything it does not handle (CMYK, YCCK, Adobe RGB JPEGs) returns 0 and the
-// caller decodes the usual way.
-
-static int jpeg_load_resized(const uint8_t *buf, int len, int dh, int dw, uint8_t *dst, int *ok) {
-    *ok = 0;
-    stbi__context s;
-    stbi__start_mem(&s, buf, len);
-    stbi__jpeg *z = nn_alloc(sizeof *z, "jpeg decoder");
-    z->s = &s;
-    stbi__setup_jpeg(z);
-    z->s->img_n = 0;  // makes stbi__cleanup_jpeg safe
-    if (!stbi__decode_jpeg_image(z)) {
-        stbi__cleanup_jpeg(z);
-        nn_free(z);
-        return 1;  // failed: the reason is in stbi_failure_reason()
-    }
-    int img_n = z->s->img_n, sw = (int)z->s->img_x, sh = (int)z->s->img_y;
-    int is_rgb = img_n == 3 && (z->rgb == 3 || (z->app14_color_transform == 0 && !z->jfif));
-    if (!(img_n == 1 || (img_n == 3 && !is_rgb))) {
-        stbi__cleanup_jpeg(z);
-        nn_free(z);
-        return 0;  // not handled here
-    }
-    stbi__resample res[3];
-    for (int k = 0; k < img_n; k++) {
-        stbi__resample *r = &res[k];
-        z->img_comp[k].linebuf = (stbi_uc *)stbi__malloc((size_t)sw + 3);
-        if (!z->img_comp[k].linebuf) NN_DIE("out of memory decoding a JPEG");
-        r->hs = z->img_h_max / z->img_comp[k].h;
-        r->vs = z->img_v_max / z->img_comp[k].v;
-        r->ystep = r->vs >> 1;
-        r->w_lores = (sw + r->hs - 1) / r->hs;
-        r->ypos = 0;
-        r->line0 = r->line1 = z->img_comp[k].data;
-        if (r->hs == 1 && r->vs == 1) r->resample = resample_row_1;
-        else if (r->hs == 1 && r->vs == 2) r->resample = stbi__resample_row_v_2;
-        else if (r->hs == 2 && r->vs == 1) r->resample = stbi__resample_row_h_2;
-        else if (r->hs == 2 && r->vs == 2) r->resample = z->resample_row_hv_2_kernel;
-        else r->resample = stbi__resample_row_generic;
-    }
-    int *ytab = nn_alloc((size_t)(dh + dw) * sizeof(int), "resize table"), *xtab = ytab + dh;
-    // +4: stb's colour conversion writes a 4th byte after the last pixel even for 3 channels.
-    uint8_t *row = nn_alloc((size_t)sw * 3 + 4, "jpeg row");
-    nearest_table(sh, dh, ytab);
-    nearest_table(sw, dw, xtab);
-    for (int y = 0; y < dh; y++)
-        if (ytab[y] < 0) memset(dst + (size_t)y * dw * 3, 0, (size_t)dw * 3);
-    int y = 0;  // next output row
-    while (y < dh && ytab[y] < 0) y++;
-    for (int j = 0; j < sh && y < dh; j++) {
-        int want = ytab[y] == j;
-        stbi_uc *cout[3] = {NULL, NULL, NULL};
-        for (int k = 0; k < img_n; k++) {
-            stbi__resample *r = &res[k];
-            if (want) {
-                int y_bot = r->ystep >= (r->vs >> 1);
-                cout[k] = r->resample(z->img_comp[k].linebuf, y_bot ? r->line1 : r->line0,
-                                      y_bot ? r->line0 : r->line1, r->w_lores, r->hs);
-            }
-            if (++r->ystep >= r->vs) {
-                r->ystep = 0;
-                r->line0 = r->line1;
-                if (++r->ypos < z->img_comp[k].y) r->line1 += z->img_comp[k].w2;
-            }
-        }
-        if (!want) continue;
-        if (img_n == 3) {
-            z->YCbCr_to_RGB_kernel(row, cout[0], cout[1], cout[2], sw, 3);
-        } else {
-            for (int i = 0; i < sw; i++) row[3 * i] = row[3 * i + 1] = row[3 * i + 2] = cout[0][i];
-        }
-        // Every output row that samples source row j (several when enlarging).
-        for (; y < dh && ytab[y] == j; y++) {
-            uint8_t *o = dst + (size_t)y * dw * 3;
-            if (dw == sw) {  // the table is the identity then
-                memcpy(o, row, (size_t)sw * 3);
-                continue;
-            }
-            for (int x = 0; x < dw; x++, o += 3) {
-                if (xtab[x] < 0) {
-                    o[0] = o[1] = o[2] = 0;
-                } else {
-                    const uint8_t *p = row + (size_t)xtab[x] * 3;
-                    o[0] = p[0], o[1] = p[1], o[2] = p[2];
-                }
-            }
-        }
-    }
-    nn_free(row);
-    nn_free(ytab);
-    stbi__cleanup_jpeg(z);
-    nn_free(z);
-    *ok = 1;
-    return 1;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -266,7 +167,7 @@ static int header_dims(const uint8_t *b, size_t n, uint64_t *w, uint64_t *h) {
             if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) {
                 if (i + 9 > n) return 0;
                 *h = be16(b + i + 5), *w = be16(b + i + 7);
-                return *h > 0;  // 0: height given later (DNL): let stb decide
+                return *h > 0;  // 0: height given later (DNL): libjpeg refuses it
             }
             i += 2 + be16(b + i + 2);
         }
@@ -275,7 +176,8 @@ static int header_dims(const uint8_t *b, size_t n, uint64_t *w, uint64_t *h) {
 }
 
 // Checks the header of an image held in memory (size limits from the header itself, then
-// stb's): 0, or -1 with err set naming `path`.
+// stb's; a JPEG's are checked again by jpeg.c from libjpeg's reading): 0, or -1 with err set
+// naming `path`.
 static int check_header(const uint8_t *buf, size_t n, const char *path, char *err) {
     uint64_t cw, ch;
     if (header_dims(buf, n, &cw, &ch) &&
@@ -283,9 +185,7 @@ static int check_header(const uint8_t *buf, size_t n, const char *path, char *er
         return nn_fail(err, "%s: header claims %llu x %llu pixels, beyond the limit of %d per side "
                        "and %d megapixels: corrupt or not a photo", path, (unsigned long long)cw,
                        (unsigned long long)ch, IMAGE_MAX_SIDE, IMAGE_MAX_PIXELS / 1000000);
-    char why[160];
-    if (stb_guard_check(buf, n, why, sizeof why) != 0)   // stb 2.27's own bugs: data/stb_guard.c
-        return nn_fail(err, "%s: %s", path, why);
+    if (jpeg_is_jpeg(buf, n)) return 0;   // libjpeg reads and checks the rest (jpeg.c)
     int x, y, comp;
     if (!stbi_info_from_memory(buf, (int)n, &x, &y, &comp)) {
         const char *why = stbi_failure_reason();
@@ -346,26 +246,86 @@ static int decode_failed(const char *path, char *err) {
     return nn_fail(err, "%s: corrupt or truncated image (%s)", path, why ? why : "decode failed");
 }
 
-// Decoding and resizing of checked bytes (the caller keeps buf).
+// A whole JPEG, row by row into one image (h, w, 3).
+static int jpeg_decode(const uint8_t *buf, int len, const char *path, uint8_t **rgb, int *h,
+                       int *w, char *err) {
+    jpeg_rows *j;
+    if (jpeg_rows_open(&j, buf, (size_t)len, path, h, w, err) < 0) return -1;
+    size_t stride = (size_t)*w * 3;
+    uint8_t *px = nn_alloc(stride * *h, "decoded image");
+    int rc = 0;
+    for (int y = 0; y < *h && rc == 0; y++) rc = jpeg_rows_read(j, y, px + stride * y, err);
+    if (rc == 0) rc = jpeg_rows_finish(j, err);
+    jpeg_rows_free(j);
+    if (rc < 0) {
+        nn_free(px);
+        return -1;
+    }
+    *rgb = px;
+    return 0;
+}
+
+// A JPEG straight to (dh, dw, 3) with the NEAREST resize: only the source rows the resize reads
+// are asked of libjpeg, the others skipped. The same bytes as jpeg_decode + image_resize_nearest.
+static int jpeg_load_resized(const uint8_t *buf, int len, const char *path, int dh, int dw,
+                             uint8_t *dst, char *err) {
+    jpeg_rows *j;
+    int sh, sw;
+    if (jpeg_rows_open(&j, buf, (size_t)len, path, &sh, &sw, err) < 0) return -1;
+    int *ytab = nn_alloc((size_t)(dh + dw) * sizeof(int), "resize table"), *xtab = ytab + dh;
+    uint8_t *row = nn_alloc((size_t)sw * 3, "jpeg row");   // (sw, 3)
+    nearest_table(sh, dh, ytab);
+    nearest_table(sw, dw, xtab);
+    int rc = 0, have = -1;   // have: the source row in `row`
+    for (int y = 0; y < dh && rc == 0; y++) {
+        uint8_t *o = dst + (size_t)y * dw * 3;
+        if (ytab[y] < 0) {   // Pillow's fill (see nearest_table)
+            memset(o, 0, (size_t)dw * 3);
+            continue;
+        }
+        if (ytab[y] != have) {   // the table never decreases: rows come in order
+            rc = jpeg_rows_read(j, ytab[y], row, err);
+            have = ytab[y];
+        }
+        if (dw == sw) {   // the table is the identity then
+            memcpy(o, row, (size_t)sw * 3);
+            continue;
+        }
+        for (int x = 0; x < dw; x++, o += 3) {
+            if (xtab[x] < 0) {
+                o[0] = o[1] = o[2] = 0;
+            } else {
+                const uint8_t *p = row + (size_t)xtab[x] * 3;
+                o[0] = p[0], o[1] = p[1], o[2] = p[2];
+            }
+        }
+    }
+    if (rc == 0) rc = jpeg_rows_finish(j, err);
+    nn_free(row);
+    nn_free(ytab);
+    jpeg_rows_free(j);
+    return rc;
+}
+
+// Decoding of checked bytes (the caller keeps buf): *rgb (h, w, 3) for image_free_decoded.
 static int decode_buf(const uint8_t *buf, int len, const char *path, uint8_t **rgb, int *h,
                       int *w, char *err) {
+    if (jpeg_is_jpeg(buf, (size_t)len)) return jpeg_decode(buf, len, path, rgb, h, w, err);
     uint8_t *px = decode_rgb(buf, len, w, h);
     if (!px) return decode_failed(path, err);
     *rgb = px;
     return 0;
 }
 
+// Decoding and resizing of checked bytes; `fast`: a JPEG's rows the resize skips are skipped.
 static int load_buf(const uint8_t *buf, int len, const char *path, int h, int w, uint8_t *out,
                     int fast, char *err) {
+    if (fast && jpeg_is_jpeg(buf, (size_t)len)) return jpeg_load_resized(buf, len, path, h, w, out, err);
+    uint8_t *px;
     int sh, sw;
-    if (fast && len >= 2 && buf[0] == 0xFF && buf[1] == 0xD8) {
-        int ok;
-        if (jpeg_load_resized(buf, len, h, w, out, &ok)) return ok ? 0 : decode_failed(path, err);
-    }
-    uint8_t *px = decode_rgb(buf, len, &sw, &sh);
-    if (!px) return decode_failed(path, err);
+    if (decode_buf(buf, len, path, &px, &sh, &sw, err) < 0) return -1;
     image_resize_nearest(px, sh, sw, out, h, w);
-    stbi_image_free(px);
+    image_free_decoded(px);
     return 0;
 }
 
@@ -379,7 +339,8 @@ int image_decode_rgb(const char *path, uint8_t **rgb, int *h, int *w, char *err)
     return rc;
 }
 
-void image_free_decoded(uint8_t *rgb) { stbi_image_free(rgb); }
+// stb's pixels come from malloc, jpeg_decode's from nn_alloc: both are free()d.
+void image_free_decoded(uint8_t *rgb) { nn_free(rgb); }
 
 static int load_rgb(const char *path, int h, int w, uint8_t *out, int fast, char *err) {
     int len;
