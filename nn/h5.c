@@ -238,6 +238,71 @@ static int fsync_path(const char *path, int dir) {
     return rc;
 }
 
+// Writes n bytes; 0, or -1 with errno (ENOSPC for a short write on a full disk).
+static int write_all(int fd, const uint8_t *p, size_t n) {
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            if (w == 0) errno = ENOSPC;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+// The model as the bytes of an HDF5 file, built in memory by HDF5's core driver (nn_free).
+static uint8_t *build_image(const model *m, size_t *size, char *why) {
+    char name[64];
+    snprintf(name, sizeof name, "nn-model-%p.h5", (const void *)m);   // identifies it in libhdf5
+    // grown in steps of about the whole file (weights and Adam's moments, plus headers): one
+    // step, where 1 MiB steps made a 47 MB model cost 47 reallocations and copies
+    size_t step = 3 * m->nparams * sizeof(float) + ((size_t)m->nlayers + 2) * 8192;
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0 || H5Pset_fapl_core(fapl, step, 0) < 0 ||
+        H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) {
+        h5_close(fapl);
+        h5_reason(why);
+        return NULL;
+    }
+    hid_t f = H5Fcreate(name, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    h5_close(fapl);
+    if (f < 0) {
+        h5_reason(why);
+        return NULL;
+    }
+    uint8_t *buf = NULL;
+    ssize_t n = -1;
+    if (write_contents(m, f) == 0 && H5Fflush(f, H5F_SCOPE_GLOBAL) >= 0 &&
+        (n = H5Fget_file_image(f, NULL, 0)) > 0) {
+        buf = nn_alloc((size_t)n, "model file image");
+        if (H5Fget_file_image(f, buf, (size_t)n) != n) {
+            nn_free(buf);
+            buf = NULL;
+        }
+    }
+    if (!buf) h5_reason(why);
+    if (H5Fclose(f) < 0 && buf) {
+        h5_reason(why);
+        nn_free(buf);
+        buf = NULL;
+    }
+    *size = buf ? (size_t)n : 0;
+    return buf;
+}
+
+// The file is built in memory (build_image) and written here with plain write()s to a
+// temporary file beside the target, fsynced and renamed over it:
+//  - a crash at any point leaves either the old file or the new one, never half;
+//  - every disk error (full disk, quota, EIO) is a write() error with its errno, and libhdf5
+//    never holds a file it failed to write: with its own file driver, a write that failed on a
+//    full disk left libhdf5 with a file it crashed on at exit (H5F__close_cb, a SIGSEGV after
+//    the error line; found by tests/test_faults.sh on a full tmpfs);
+//  - where the filesystem allows it (O_TMPFILE), the data is written to an unnamed file that
+//    gets its temporary name only once complete, so a kill -9 in the middle of a save leaves
+//    nothing behind (with mkstemp it left a NAME.tmp-XXXXXX of the model's size).
 int model_save_h5(const model *m, const char *path, char *err) {
     h5_quiet();
     if (!m->finalized) return nn_fail(err, "cannot save %s: the model is not finalized", path);
@@ -245,53 +310,58 @@ int model_save_h5(const model *m, const char *path, char *err) {
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         return nn_fail(err, "cannot save the model to %s: it is a folder", path);
 
-    // The temporary file lives beside the target so that rename() is atomic (same filesystem).
-    size_t len = strlen(path);
-    char *tmp = nn_alloc(len + 16, "temporary file name");
-    snprintf(tmp, len + 16, "%s.tmp-XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        nn_free(tmp);
-        return nn_fail(err, "cannot write %s: %s (does the folder exist and is it writable?)", path,
-                       strerror(e));
-    }
-    mode_t um = umask(0);   // mkstemp makes 0600; give the model the usual 0666 & ~umask
-    umask(um);
-    if (fchmod(fd, 0666 & ~um) != 0) um = 0;   // stays 0600: not worth failing a save over
-    close(fd);
-
     char why[160];
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl >= 0) H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-    h5_close(fapl);
-    int rc = 0;
-    if (f < 0) {
-        rc = nn_fail(err, "cannot create %s: %s", tmp, h5_reason(why));
-    } else {
-        if (write_contents(m, f) != 0 || H5Fflush(f, H5F_SCOPE_GLOBAL) < 0)
-            rc = nn_fail(err, "writing %s failed: %s (disk full?); %s was left as it was", tmp,
-                         h5_reason(why), path);
-        if (H5Fclose(f) < 0 && !rc)
-            rc = nn_fail(err, "closing %s failed: %s (disk full?); %s was left as it was", tmp,
-                         h5_reason(why), path);
+    size_t size;
+    uint8_t *image = build_image(m, &size, why);
+    if (!image) return nn_fail(err, "cannot build the HDF5 file for %s: %s", path, why);
+
+    // The temporary file lives beside the target so that rename() is atomic (same filesystem).
+    char *dir = nn_strdup(path), *slash = strrchr(dir, '/');
+    if (slash == dir) slash[1] = 0;
+    else if (slash) *slash = 0;
+    const char *folder = slash ? dir : ".";
+    size_t len = strlen(path) + 40;
+    char *tmp = nn_alloc(len, "temporary file name");
+    int rc = 0, named = 0;
+    mode_t um = umask(0);
+    umask(um);
+    // (the unnamed file is named through /proc/self/fd: without /proc, a named one at once)
+    int fd = access("/proc/self/fd", X_OK) == 0 ? open(folder, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666 & ~um) : -1;
+    if (fd < 0) {   // no O_TMPFILE here (an old kernel, some network filesystems): a named one
+        snprintf(tmp, len, "%s.tmp-XXXXXX", path);
+        fd = mkstemp(tmp);
+        if (fd < 0) {
+            int e = errno;
+            nn_free(tmp), nn_free(dir), nn_free(image);
+            return nn_fail(err, "cannot write %s: %s (does the folder exist and is it writable?)",
+                           path, strerror(e));
+        }
+        named = 1;
+        if (fchmod(fd, 0666 & ~um) != 0) um = 0;   // stays 0600: not worth failing a save over
     }
-    if (!rc && fsync_path(tmp, 0) != 0)
-        rc = nn_fail(err, "cannot flush %s to disk: %s; %s was left as it was", tmp, strerror(errno), path);
+    if (write_all(fd, image, size) != 0 || fsync(fd) != 0)
+        rc = nn_fail(err, "writing %s failed: %s; %s was left as it was", path, strerror(errno), path);
+    nn_free(image);
+    if (!rc && !named) {   // give the complete file its temporary name
+        char proc[64];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+        for (int k = 0; !named && k < 100; k++) {
+            snprintf(tmp, len, "%s.tmp-%d-%d", path, (int)getpid(), k);
+            if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0) named = 1;
+            else if (errno != EEXIST) break;
+        }
+        if (!named)
+            rc = nn_fail(err, "cannot name the new file for %s: %s; %s was left as it was", path,
+                         strerror(errno), path);
+    }
+    if (close(fd) != 0 && !rc)
+        rc = nn_fail(err, "writing %s failed: %s; %s was left as it was", path, strerror(errno), path);
     if (!rc && rename(tmp, path) != 0)
         rc = nn_fail(err, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-    if (rc) {
-        unlink(tmp);
-    } else {
-        // Make the rename itself durable: fsync the folder that holds the new name.
-        char *dir = nn_strdup(path), *slash = strrchr(dir, '/');
-        if (slash == dir) slash[1] = 0;
-        else if (slash) *slash = 0;
-        fsync_path(slash ? dir : ".", 1);
-        nn_free(dir);
-    }
+    if (rc && named) unlink(tmp);
+    if (!rc) fsync_path(folder, 1);   // make the rename itself durable
     nn_free(tmp);
+    nn_free(dir);
     return rc;
 }
 
