@@ -171,7 +171,7 @@ static int check_writable(const char *opt, const char *path, char *err) {
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         return nn_fail(err, "%s %s: the folder '%s' does not exist (create it first)", opt, path, dir);
     if (access(dir, W_OK | X_OK) != 0)
-        return nn_fail(err, "%s %s: the folder '%s' is not writable", opt, path, dir);
+        return nn_fail(err, "%s %s: the folder '%s' is not writable (%s)", opt, path, dir, strerror(errno));
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         return nn_fail(err, "%s %s: is a folder, not a file", opt, path);
     return 0;
@@ -207,7 +207,7 @@ static int probe_out(const char *opt, const char *path, char *err) {
 }
 
 // The space a checkpoint of m takes (weights and Adam's two moments, plus HDF5's headers,
-// about 4 KiB a layer) against what the filesystem of `path` has free.
+// about 8 KiB a layer) against what the filesystem of `path` has free.
 static int check_space(const char *opt, const char *path, const model *m, char *err) {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
@@ -217,7 +217,7 @@ static int check_space(const char *opt, const char *path, const model *m, char *
     else *slash = 0;
     struct statvfs sv;
     if (statvfs(dir, &sv) != 0) return 0;   // cannot tell: the save itself will say
-    double need = 12.0 * (double)m->nparams + 4096.0 * (m->nlayers + 1);
+    double need = 12.0 * (double)m->nparams + 8192.0 * (m->nlayers + 1);
     double avail = (double)sv.f_bavail * (double)sv.f_frsize;
     if (avail < need)
         return nn_fail(err, "%s %s: %.0f KiB free in '%s', a checkpoint of this model takes about "
