@@ -40,6 +40,7 @@
 #include "../nn/common.h"
 #include "data.h"
 #include "jpeg.h"
+#include "stb_guard.h"
 
 // ---------------------------------------------------------------------------------------------
 
@@ -186,6 +187,9 @@ static int check_header(const uint8_t *buf, size_t n, const char *path, char *er
                        "and %d megapixels: corrupt or not a photo", path, (unsigned long long)cw,
                        (unsigned long long)ch, IMAGE_MAX_SIDE, IMAGE_MAX_PIXELS / 1000000);
     if (jpeg_is_jpeg(buf, n)) return 0;   // libjpeg reads and checks the rest (jpeg.c)
+    char why[160];
+    if (stb_guard_check(buf, n, why, sizeof why) != 0)   // stb 2.27's own bugs: data/stb_guard.c
+        return nn_fail(err, "%s: %s", path, why);
     int x, y, comp;
     if (!stbi_info_from_memory(buf, (int)n, &x, &y, &comp)) {
         const char *why = stbi_failure_reason();
