@@ -67,6 +67,13 @@ if [ "${BENCH_E2E:-1}" = 1 ] && [ -d "$DATA/training_set" ]; then
     rc=$?; e=$(date +%s.%N)
     tail -4 "$OUT/nn_train.log"
     echo "nn train: status $rc, $(el "$s" "$e") s whole process"
+    grep -E '^Epoch 25/25' -A1 "$OUT/nn_train.log" | tail -1
+    s=$(date +%s.%N)
+    NN_DEVICE_EPOCH=0 $NN train --data "$DATA/training_set" --val "$DATA/test_set" --epochs 25 --batch 32 \
+        --device cuda --out "$OUT/nn_catdog_host.h5" >"$OUT/nn_train_host.log" 2>&1
+    rc=$?; e=$(date +%s.%N)
+    echo "nn train with host-built batches (NN_DEVICE_EPOCH=0): status $rc, $(el "$s" "$e") s whole process"
+    grep -E '^Epoch 25/25' -A1 "$OUT/nn_train_host.log" | tail -1
     if python3 -c 'import torchvision' 2>/dev/null; then
         s=$(date +%s.%N)
         PYTHONUNBUFFERED=1 timeout 400 python3 bench/torch_train_e2e.py "$DATA" --out "$OUT/torch_catdog.pt" >"$OUT/torch_train.log" 2>&1

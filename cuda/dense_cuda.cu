@@ -438,12 +438,86 @@ extern "C" void sgemm_cuda(const nn_ctx *ctx, int transa, int transb, int M, int
                  splits, ws, ws_floats, none);
 }
 
+// dW + Adam for a small batch (n <= 64): dW (in, out) = x^T dy has almost no arithmetic, so
+// the kernel is a stream over w, m, v. A block takes 32 rows of w (all columns, as float4
+// groups); dy (n, out) and the block's x columns sit in shared memory. Thread = (column group
+// g, row group): it issues the loads of its 4 rows' w, m, v (12 x 16 bytes) before doing any
+// arithmetic, keeps dy's float4 for its column in registers across its 4 rows, then updates.
+#define DWS_ROWS 32
+__global__ void __launch_bounds__(256)
+dense_dw_adam_small(int n, int in, int out, const float *__restrict__ x,
+                    const float *__restrict__ dy, adam_epi ad) {
+    extern __shared__ __align__(16) float sm[];
+    float *dys = sm;                   // (n, out)
+    float *xs = sm + n * out;          // (n, DWS_ROWS)
+    const int k0 = blockIdx.x * DWS_ROWS, G = out / 4;
+    for (int i = threadIdx.x; i < n * G; i += blockDim.x)
+        reinterpret_cast<float4 *>(dys)[i] = __ldg(reinterpret_cast<const float4 *>(dy) + i);
+    for (int i = threadIdx.x; i < n * DWS_ROWS; i += blockDim.x) {
+        int r = i / DWS_ROWS, k = k0 + i % DWS_ROWS;
+        xs[i] = k < in ? __ldg(&x[(size_t)r * in + k]) : 0.0f;
+    }
+    const int g = threadIdx.x % 32, rg = threadIdx.x / 32;   // 32 column groups x 8 row groups
+    float *__restrict__ W = ad.w, *__restrict__ Mm = ad.m, *__restrict__ V = ad.v;
+    float4 w4[4], m4[4], v4[4];
+    bool ok[4];
+#pragma unroll
+    for (int r = 0; r < 4; r++) {
+        const int k = k0 + rg + 8 * r;
+        ok[r] = g < G && k < in;
+        if (ok[r]) {
+            const size_t o = (size_t)k * out + g * 4;
+            w4[r] = *reinterpret_cast<const float4 *>(W + o);
+            m4[r] = *reinterpret_cast<const float4 *>(Mm + o);
+            v4[r] = *reinterpret_cast<const float4 *>(V + o);
+        }
+    }
+    __syncthreads();
+    if (g >= G) return;
+    float acc[4][4];
+#pragma unroll
+    for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = acc[r][2] = acc[r][3] = 0.0f;
+    for (int i = 0; i < n; i++) {
+        const float4 d = *reinterpret_cast<const float4 *>(&dys[i * out + g * 4]);
+#pragma unroll
+        for (int r = 0; r < 4; r++) {
+            const float xv = xs[i * DWS_ROWS + rg + 8 * r];
+            acc[r][0] = fmaf(xv, d.x, acc[r][0]);
+            acc[r][1] = fmaf(xv, d.y, acc[r][1]);
+            acc[r][2] = fmaf(xv, d.z, acc[r][2]);
+            acc[r][3] = fmaf(xv, d.w, acc[r][3]);
+        }
+    }
+    const float lr = ad.alpha[ad.step ? *ad.step : 0];
+#pragma unroll
+    for (int r = 0; r < 4; r++) {
+        if (!ok[r]) continue;
+        adam_update(acc[r][0], w4[r].x, m4[r].x, v4[r].x, lr, ad.a1, ad.a2, ad.eps);
+        adam_update(acc[r][1], w4[r].y, m4[r].y, v4[r].y, lr, ad.a1, ad.a2, ad.eps);
+        adam_update(acc[r][2], w4[r].z, m4[r].z, v4[r].z, lr, ad.a1, ad.a2, ad.eps);
+        adam_update(acc[r][3], w4[r].w, m4[r].w, v4[r].w, lr, ad.a1, ad.a2, ad.eps);
+        const size_t o = (size_t)(k0 + rg + 8 * r) * out + g * 4;
+        *reinterpret_cast<float4 *>(W + o) = w4[r];
+        *reinterpret_cast<float4 *>(Mm + o) = m4[r];
+        *reinterpret_cast<float4 *>(V + o) = v4[r];
+    }
+}
+
 extern "C" void sgemm_adam_cuda(const nn_ctx *ctx, int transa, int transb, int M, int N, int K,
                                 const float *A, int lda, const float *B, int ldb, float *w,
                                 float *m, float *v, int ldw, const adam_cfg *opt,
                                 const float *alpha, const int *step) {
     adam_epi ad = {w, m, v, alpha, step, adam_one_minus(opt->beta1), adam_one_minus(opt->beta2),
                    opt->epsilon};
+    // The dense dW shape (x^T dy, row-major w) with a small batch: the streaming kernel.
+    if (transa && !transb && K >= 1 && K <= 64 && N % 4 == 0 && N <= 128 && ldw == N &&
+        lda == M && ldb == N && aligned16(w) && aligned16(m) && aligned16(v) && aligned16(B) &&
+        (long)M * N * K > SGEMM_SMALL_MACS) {
+        size_t smem = ((size_t)K * N + (size_t)K * DWS_ROWS) * sizeof(float);
+        dense_dw_adam_small<<<(M + DWS_ROWS - 1) / DWS_ROWS, 256, smem, ctx_stream(ctx)>>>(K, M, N, A, B, ad);
+        CUDA_CHECK_LAUNCH();
+        return;
+    }
     sgemm_launch(ctx, transa, transb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, NULL, ldw, NULL,
                  ACT_LINEAR, 1, NULL, 0, ad);
 }

@@ -100,6 +100,14 @@ void maxpool2d_backward_cuda(const layer *l, const nn_ctx *ctx, int n, const flo
 // loss[step] and the number right to correct[step] (either may be NULL).
 void bce_logits_cuda(const nn_ctx *ctx, int n, const float *z, const float *y, float *dz,
                      float *loss, int *correct, const int *step);
+// The binary head fused: for the last layer dense(in -> 1) on h (n, in): logits z (n, may be
+// NULL), the loss and right count into loss[step] / correct[step], dh (n, in) = dz w^T from the
+// weights before the update, the bias gradient into *db (may be NULL), and w's dW = h^T dz
+// straight into Adam (w, m, v: in floats each). One block: for n up to a few hundred.
+void head_train_cuda(const nn_ctx *ctx, int n, int in, const float *h, const float *labels,
+                     float *w, const float *bias, float *m, float *v, float *z, float *dh,
+                     float *db, float *loss, int *correct, const adam_cfg *opt,
+                     const float *alpha, const int *step);
 // Probabilities out (n) = sigmoid(z) (for prediction from logits).
 void sigmoid_cuda(const nn_ctx *ctx, int n, const float *z, float *out);
 

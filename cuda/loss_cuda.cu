@@ -59,3 +59,84 @@ extern "C" void sigmoid_cuda(const nn_ctx *ctx, int n, const float *z, float *ou
     sigmoid_kernel<<<(n + 255) / 256, 256, 0, ctx_stream(ctx)>>>(n, z, out);
     CUDA_CHECK_LAUNCH();
 }
+
+// --- the binary classifier's head in one block: the last dense layer (in -> 1 unit) from its
+// input h, the loss, and that layer's whole backward, for small batches where five separate
+// tiny kernels would each cost more in launch and drain than in work. Thread mapping: warps take
+// samples for the dot products (lanes stride the inputs, fixed shuffle tree); then threads take
+// input features for dW (a column of h, coalesced across threads) and for dh. Same arithmetic
+// as the layer-by-layer kernels (sgemm_small, bce_kernel, Adam), so the results agree with them.
+__device__ __forceinline__ void head_adam(float g, float &w, float &m, float &v, float alpha,
+                                          float a1, float a2, float eps) {
+    float mi = __fadd_rn(m, __fmul_rn(__fsub_rn(g, m), a1));
+    float vi = __fadd_rn(v, __fmul_rn(__fsub_rn(__fmul_rn(g, g), v), a2));
+    m = mi;
+    v = vi;
+    w = __fsub_rn(w, __fdiv_rn(__fmul_rn(alpha, mi), __fadd_rn(sqrtf(vi), eps)));
+}
+
+__global__ void __launch_bounds__(1024)
+head_kernel(int n, int in, const float *__restrict__ h, const float *__restrict__ lab, float *w,
+            const float *bias, float *m, float *v, float *z, float *dh, float *db, float *loss,
+            int *correct, const float *alpha_arr, const int *step, float a1, float a2, float eps) {
+    extern __shared__ __align__(16) float hs[];   // dz (n) then the loss terms' partial sums
+    float *dz = hs;
+    __shared__ double ls[32];
+    __shared__ int cs[32];
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    const float fn = (float)n;
+    double lsum = 0.0;
+    int right = 0;
+    for (int i = wid; i < n; i += nw) {
+        float s = 0.0f;
+        for (int k = lane; k < in; k += 32) s = fmaf(h[(size_t)i * in + k], w[k], s);
+#pragma unroll
+        for (int o = 16; o; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+        const float zi = s + (bias ? bias[0] : 0.0f);
+        if (lane == 0) {
+            const double zd = zi, yd = lab[i];
+            lsum += fmax(zd, 0.0) - zd * yd + log1p(exp(-fabs(zd)));
+            right += (zi > 0.0f) == (lab[i] > 0.5f);
+            const float sg = zi >= 0.0f ? 1.0f / (1.0f + expf(-zi)) : expf(zi) / (1.0f + expf(zi));
+            dz[i] = __fdiv_rn(sg - lab[i], fn);
+            if (z) z[i] = zi;
+        }
+    }
+    if (lane == 0) ls[wid] = lsum, cs[wid] = right;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        double t = 0;
+        int c = 0;
+        for (int k = 0; k < nw; k++) t += ls[k], c += cs[k];
+        const int st = step ? *step : 0;
+        if (loss) loss[st] = n ? (float)(t / n) : 0.0f;
+        if (correct) correct[st] = c;
+        if (db) {
+            float sdz = 0.0f;
+            for (int i = 0; i < n; i++) sdz += dz[i];
+            *db = sdz;
+        }
+    }
+    // dh (n, in) = dz w^T from the weights before the update ...
+    for (size_t e = threadIdx.x; e < (size_t)n * in; e += blockDim.x)
+        dh[e] = dz[e / in] * w[e % in];
+    __syncthreads();
+    // ... then dW (in) = h^T dz straight into Adam.
+    const float alpha = alpha_arr[step ? *step : 0];
+    for (int k = threadIdx.x; k < in; k += blockDim.x) {
+        float g = 0.0f;
+        for (int i = 0; i < n; i++) g = fmaf(h[(size_t)i * in + k], dz[i], g);
+        head_adam(g, w[k], m[k], v[k], alpha, a1, a2, eps);
+    }
+}
+
+extern "C" void head_train_cuda(const nn_ctx *ctx, int n, int in, const float *h, const float *labels,
+                                float *w, const float *bias, float *m, float *v, float *z, float *dh,
+                                float *db, float *loss, int *correct, const adam_cfg *opt,
+                                const float *alpha, const int *step) {
+    if (n <= 0) return;
+    head_kernel<<<1, 1024, (size_t)n * sizeof(float), ctx_stream(ctx)>>>(
+        n, in, h, labels, w, bias, m, v, z, dh, db, loss, correct, alpha, step,
+        adam_one_minus(opt->beta1), adam_one_minus(opt->beta2), opt->epsilon);
+    CUDA_CHECK_LAUNCH();
+}

@@ -178,10 +178,21 @@ void cuda_model_ensure_steps(model *m, int steps, int count) {
 
 // --- passes
 
-const float *cuda_forward_queue(model *m, const nn_ctx *ctx, int n, const float *x, int logits) {
+// The binary head (last layer dense in -> 1, trained from logits) runs as one fused kernel
+// (head_train_cuda) for batches up to HEAD_MAX_BATCH, where its five small kernels would each
+// cost more than their work.
+#define HEAD_MAX_BATCH 256
+static int use_head(const model *m, const cuda_model *d, int n) {
+    const layer *l = &m->layers[m->nlayers - 1];
+    return d->fuse_adam && n <= HEAD_MAX_BATCH && m->nlayers >= 2 && l->kind == LAYER_DENSE &&
+           l->units == 1 && l->in.c <= 4096 && pass_act(m, m->nlayers - 1, 1) == ACT_LINEAR;
+}
+
+static const float *forward_layers(model *m, const nn_ctx *ctx, int n, const float *x, int logits,
+                                   int upto) {
     cuda_model *d = m->dev;
     const float *cur = x;
-    for (int i = 0; i < m->nlayers; i++) {
+    for (int i = 0; i < upto; i++) {
         const layer *l = &m->layers[i];
         act_kind act = pass_act(m, i, logits);
         const float *w = d->w + l->woff;
@@ -217,6 +228,10 @@ const float *cuda_forward_queue(model *m, const nn_ctx *ctx, int n, const float 
     return cur;
 }
 
+const float *cuda_forward_queue(model *m, const nn_ctx *ctx, int n, const float *x, int logits) {
+    return forward_layers(m, ctx, n, x, logits, m->nlayers);
+}
+
 // The side stream's work must be finished before anything writes the buffer it reads, and
 // before the step ends (the next step's forward reads the weights it updates).
 static void join_side(cuda_model *d, const nn_ctx *ctx) {
@@ -250,12 +265,23 @@ static void dense_dw_adam(model *m, cuda_model *d, const nn_ctx *ctx, const laye
     d->side_reads = dy;
 }
 
-void cuda_train_queue(model *m, const nn_ctx *ctx, int n, const float *x, const adam_cfg *opt) {
+static void train_queue(model *m, const nn_ctx *ctx, int n, const float *x, const adam_cfg *opt,
+                        int head) {
     cuda_model *d = m->dev;
-    const float *z = d->y[m->nlayers - 1];
     float *dcur = d->dbuf[0], *dnext = d->dbuf[1];
-    bce_logits_cuda(ctx, n, z, d->labels, dcur, d->loss, d->correct, d->step);
-    for (int i = m->nlayers - 1; i >= 0; i--) {
+    int top = m->nlayers - 1;
+    if (head) {   // the last layer's forward, the loss and its backward in one kernel
+        const layer *l = &m->layers[top];
+        head_train_cuda(ctx, n, l->in.c, d->y[top - 1], d->labels, d->w + l->woff,
+                        l->bsize ? d->w + l->boff : NULL, d->m + l->woff, d->v + l->woff, d->y[top],
+                        dnext, l->bsize ? d->g + l->boff : NULL, d->loss, d->correct, opt, d->alpha,
+                        d->step);
+        dcur = d->dbuf[1], dnext = d->dbuf[0];
+        top--;
+    } else {
+        bce_logits_cuda(ctx, n, d->y[top], d->labels, dcur, d->loss, d->correct, d->step);
+    }
+    for (int i = top; i >= 0; i--) {
         const layer *l = &m->layers[i];
         act_kind act = pass_act(m, i, 1);
         const float *xin = i ? d->y[i - 1] : x;
@@ -307,6 +333,16 @@ void cuda_train_queue(model *m, const nn_ctx *ctx, int n, const float *x, const 
     join_side(d, ctx);
 }
 
+void cuda_train_queue(model *m, const nn_ctx *ctx, int n, const float *x, const adam_cfg *opt) {
+    train_queue(m, ctx, n, x, opt, 0);
+}
+
+void cuda_step_queue(model *m, const nn_ctx *ctx, int n, const float *x, const adam_cfg *opt) {
+    int head = use_head(m, m->dev, n);
+    forward_layers(m, ctx, n, x, 1, head ? m->nlayers - 1 : m->nlayers);
+    train_queue(m, ctx, n, x, opt, head);
+}
+
 // --- the C side's entry points (nn/cuda_api.h)
 
 extern "C" int cuda_model_upload(struct model *m, const nn_ctx *ctx, int batch, char *err) {
@@ -342,6 +378,7 @@ extern "C" void cuda_model_free(struct model *m) {
     cuda_free(d->w), cuda_free(d->g), cuda_free(d->m), cuda_free(d->v);
     cuda_free(d->step), cuda_free(d->alpha), cuda_free(d->loss), cuda_free(d->correct);
     cuda_free(d->order), cuda_free(d->aug);
+    if (d->images) cuda_images_free(d->images);
     CUDA_CHECK(cudaStreamDestroy(d->side));
     CUDA_CHECK(cudaEventDestroy(d->fork));
     CUDA_CHECK(cudaEventDestroy(d->join));
@@ -378,8 +415,7 @@ extern "C" float cuda_model_train_step(struct model *m, const nn_ctx *ctx, int n
     CUDA_CHECK(cudaMemcpyAsync(d->labels, labels, (size_t)n * sizeof(float), cudaMemcpyHostToDevice, s));
     CUDA_CHECK(cudaMemcpyAsync(d->alpha, &alpha, sizeof alpha, cudaMemcpyHostToDevice, s));
     CUDA_CHECK(cudaMemsetAsync(d->step, 0, sizeof(int), s));
-    cuda_forward_queue(m, ctx, n, d->x, 1);
-    cuda_train_queue(m, ctx, n, d->x, opt);
+    cuda_step_queue(m, ctx, n, d->x, opt);
     CUDA_CHECK(cudaMemcpyAsync(d->h_loss, d->loss, sizeof(float), cudaMemcpyDeviceToHost, s));
     CUDA_CHECK(cudaMemcpyAsync(d->h_correct, d->correct, sizeof(int), cudaMemcpyDeviceToHost, s));
     CUDA_CHECK(cudaStreamSynchronize(s));

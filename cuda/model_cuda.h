@@ -39,6 +39,9 @@ struct cuda_model {
     int32_t *order;                   // (order_cap) image indices of an epoch
     aug_params *aug;                  // (order_cap) augmentation of each of them
     int order_cap;
+    struct cuda_images *images;       // the image set of cuda_model_train_cache, uploaded once
+    const void *images_key;           // ... from this host cache's pixels
+    int images_n;
     // host side
     float *h_out;                     // pinned (batch, out) forward results
     float *h_loss;                    // pinned (cap)
@@ -58,5 +61,7 @@ void cuda_model_drop_graph(struct cuda_model *d);
 const float *cuda_forward_queue(struct model *m, const nn_ctx *ctx, int n, const float *x, int logits);
 // Queues loss, backward and Adam for n samples (d->labels), after cuda_forward_queue(logits=1).
 void cuda_train_queue(struct model *m, const nn_ctx *ctx, int n, const float *x, const adam_cfg *opt);
+// A whole training step (forward, loss, backward, Adam) with every fusion that applies.
+void cuda_step_queue(struct model *m, const nn_ctx *ctx, int n, const float *x, const adam_cfg *opt);
 
 #endif

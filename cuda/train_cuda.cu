@@ -60,8 +60,7 @@ static void queue_step(model *m, const nn_ctx *ctx, const cuda_images *im, int u
     if (im)
         augment_batch_cuda(ctx, im->pixels, im->labels, im->h, im->w, d->order,
                            use_aug ? d->aug : NULL, d->step, batch, n, d->x, d->labels);
-    cuda_forward_queue(m, ctx, n, d->x, 1);
-    cuda_train_queue(m, ctx, n, d->x, opt);
+    cuda_step_queue(m, ctx, n, d->x, opt);
     if (advance) step_advance_cuda(ctx, d->step);
 }
 
@@ -127,6 +126,23 @@ extern "C" int cuda_model_train_images(struct model *m, const nn_ctx *ctx, const
     if (step_loss) memcpy(step_loss, d->h_loss, steps * sizeof(float));
     if (step_correct) memcpy(step_correct, d->h_correct, steps * sizeof(int));
     return steps;
+}
+
+extern "C" int cuda_model_train_cache(struct model *m, const nn_ctx *ctx, const image_cache *c,
+                                      const int32_t *order, const aug_params *aug, int count,
+                                      int batch, const adam_cfg *opt, float *step_loss,
+                                      int *step_correct, char *err) {
+    cuda_model *d = cuda_model_get(m, ctx, NN_MAX(batch, m->dev ? m->dev->batch : batch));
+    if (!d->images || d->images_key != (const void *)c->pixels || d->images_n != c->n) {
+        if (d->images) cuda_images_free(d->images);
+        cuda_model_drop_graph(d);
+        d->images = cuda_images_upload(ctx, c->pixels, c->labels, c->n, c->h, c->w, err);
+        d->images_key = c->pixels;
+        d->images_n = c->n;
+        if (!d->images) return -1;
+    }
+    return cuda_model_train_images(m, ctx, d->images, order, aug, count, batch, opt, step_loss,
+                                   step_correct, err);
 }
 
 extern "C" int cuda_model_logits_images(struct model *m, const nn_ctx *ctx, const cuda_images *im,

@@ -202,3 +202,23 @@ void loader_free(loader *L) {
     nn_free(L->tid);
     nn_free(L);
 }
+
+// The epoch's plan without building any batch (for a device that builds its batches itself,
+// cuda_model_train_cache): the same order and augmentation parameters loader_next would use.
+const image_cache *loader_cache(const loader *L) { return L->c; }
+
+int loader_plan(const loader *L, int epoch, int32_t *order, aug_params *aug) {
+    for (int i = 0; i < L->c->n; i++) order[i] = i;
+    if (L->shuffle) {
+        rng r;
+        rng_seed(&r, derive_seed(L->seed, 0, (uint64_t)epoch, 0));
+        rng_shuffle(&r, order, L->c->n);
+    }
+    if (!L->augment) return 0;
+    for (int i = 0; i < L->c->n; i++) {
+        rng r;
+        rng_seed(&r, derive_seed(L->seed, 1, (uint64_t)epoch, (uint64_t)i));
+        augment_draw(&r, &aug[i]);
+    }
+    return 1;
+}

@@ -93,6 +93,12 @@ int cuda_model_train_images(struct model *m, const nn_ctx *ctx, const cuda_image
                             const int32_t *order, const aug_params *aug, int count, int batch,
                             const adam_cfg *opt, float *step_loss, int *step_correct, char *err);
 
+// The same for nn/train.c, from a host image cache (data/data.h): the images are uploaded on
+// first use and kept with the model's device mirror (until cuda_model_free or another cache).
+int cuda_model_train_cache(struct model *m, const nn_ctx *ctx, const image_cache *c,
+                           const int32_t *order, const aug_params *aug, int count, int batch,
+                           const adam_cfg *opt, float *step_loss, int *step_correct, char *err);
+
 // Logits (count, host) of images order[0..count) of im (order NULL: 0, 1, ...), not augmented,
 // `batch` at a time. Returns 0, or -1 with err.
 int cuda_model_logits_images(struct model *m, const nn_ctx *ctx, const cuda_images *im,

@@ -5,14 +5,67 @@
 #include "train.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
+#include "cuda_api.h"
 #include "loss.h"
+
+// On a GPU the whole epoch runs on the device (cuda_model_train_cache, added by the CUDA work):
+// the decoded images are uploaded once, and each batch is gathered and augmented there from the
+// loader's own plan (same order, same augmentation as loader_next would give), in chunks of
+// steps between which the stop flag and the callback are honoured. NN_DEVICE_EPOCH=0 turns it
+// off (host batches through model_train_step, as on the C path).
+#define DEVICE_CHUNK 64
+static int train_epoch_device(model *m, const nn_ctx *ctx, loader *L, int batch, int epoch,
+                              int first_step, const adam_cfg *opt, volatile sig_atomic_t *stop,
+                              train_step_fn cb, void *user, train_stats *out) {
+    const image_cache *c = loader_cache(L);
+    int steps = loader_steps(L), step = first_step;
+    int32_t *order = nn_alloc((size_t)c->n * sizeof *order, "epoch order");
+    aug_params *aug = nn_alloc((size_t)c->n * sizeof *aug, "epoch augmentation");
+    float *sl = nn_alloc(DEVICE_CHUNK * sizeof *sl, "step losses");
+    int *sc = nn_alloc(DEVICE_CHUNK * sizeof *sc, "step accuracies");
+    int augments = loader_plan(L, epoch, order, aug);
+    char err[NN_ERRLEN];
+    double t0 = nn_now();
+    while (!(stop && *stop) && step < steps) {
+        int k = NN_MIN(DEVICE_CHUNK, steps - step), first = step * batch;
+        int count = NN_MIN(k * batch, c->n - first);
+        if (cuda_model_train_cache(m, ctx, c, order + first, augments ? aug + first : NULL, count,
+                                   batch, opt, sl, sc, err) < 0)
+            NN_DIE("training on the GPU: %s (NN_DEVICE_EPOCH=0 trains from host-built batches instead)", err);
+        for (int j = 0; j < k; j++) {
+            int n = NN_MIN(batch, c->n - (step * batch));
+            step++;
+            if (!isfinite(sl[j])) {
+                out->nonfinite_step = step;
+                out->nonfinite_loss = sl[j];
+                goto done;
+            }
+            out->steps++;
+            out->seen += n;
+            out->loss_sum += (double)sl[j] * n;
+            out->correct += sc[j];
+            out->seconds = nn_now() - t0;
+            if (cb) cb(user, step, steps, out);
+        }
+    }
+done:
+    out->seconds = nn_now() - t0;
+    nn_free(order), nn_free(aug), nn_free(sl), nn_free(sc);
+    return step;
+}
 
 int train_epoch(model *m, const nn_ctx *ctx, loader *L, int batch, int epoch, int first_step,
                 const adam_cfg *opt, volatile sig_atomic_t *stop, train_step_fn cb, void *user,
                 train_stats *out) {
+    const char *de = getenv("NN_DEVICE_EPOCH");
+    if (ctx->backend == NN_CUDA && !(de && de[0] == '0')) {
+        memset(out, 0, sizeof *out);
+        return train_epoch_device(m, ctx, L, batch, epoch, first_step, opt, stop, cb, user, out);
+    }
     size_t in = shape3_size(m->input);
     float *x = nn_alloc((size_t)batch * in * sizeof(float), "training batch");   // (B, H, W, C)
     float *y = nn_alloc((size_t)batch * sizeof(float), "training labels");       // (B)

@@ -218,6 +218,72 @@ static void test_train_images_epoch(void) {
     nn_free(x), nn_free(y), nn_free(zg), nn_free(xa);
 }
 
+// loader_plan (what the GPU epoch builds its batches from) gives loader_next's batches exactly:
+// same order, same augmentation, over two epochs and a partial last batch. Needs no GPU.
+static void test_loader_plan_matches_loader(void) {
+    const int n = 23, h = 9, w = 7, batch = 5;
+    size_t img = (size_t)h * w * 3;
+    image_cache c = {0};
+    c.n = n, c.h = h, c.w = w;
+    c.pixels = nn_alloc(n * img, "pixels");
+    c.labels = nn_alloc(n * sizeof(int32_t), "labels");
+    rng r;
+    rng_seed(&r, 12);
+    for (size_t i = 0; i < n * img; i++) c.pixels[i] = (uint8_t)rng_below(&r, 256);
+    for (int i = 0; i < n; i++) c.labels[i] = (int32_t)(i % 2);
+    loader *L = loader_create(&c, batch, 1, 1, 77, 2);
+    int32_t *order = nn_alloc(n * sizeof(int32_t), "order");
+    aug_params *aug = nn_alloc(n * sizeof(aug_params), "aug");
+    float *x = hbuf(batch * img), *y = hbuf(batch), *want = hbuf(img);
+    CHECK(loader_cache(L) == &c);
+    for (int e = 0; e < 2 && !t_cur_failed; e++) {
+        CHECK(loader_plan(L, e, order, aug) == 1);
+        loader_start_epoch(L, e);
+        for (int b = 0, k; (k = loader_next(L, x, y, NULL)) > 0; b++)
+            for (int i = 0; i < k; i++) {
+                int j = b * batch + i;
+                augment_apply(c.pixels + order[j] * img, h, w, &aug[j], want);
+                CHECK_MSG(memcmp(want, x + i * img, img * sizeof(float)) == 0 && y[i] == (float)c.labels[order[j]],
+                          "epoch %d batch %d sample %d differs from the plan", e, b, i);
+            }
+    }
+    loader_free(L);
+    nn_free(c.pixels), nn_free(c.labels), nn_free(order), nn_free(aug), nn_free(x), nn_free(y), nn_free(want);
+}
+
+// cuda_model_train_cache (nn/train.c's GPU epoch) equals cuda_model_train_images on the same set.
+static void test_train_cache(void) {
+    NEED_GPU();
+    const int n = 40, batch = 16, steps = 3;
+    model a, b;
+    build(&a, catdog_cfg, 21);
+    build(&b, catdog_cfg, 21);
+    size_t img = shape3_size(a.input);
+    image_cache c = {0};
+    c.n = n, c.h = 64, c.w = 64;
+    c.pixels = nn_alloc(n * img, "pixels");
+    c.labels = nn_alloc(n * sizeof(int32_t), "labels");
+    rng r;
+    rng_seed(&r, 22);
+    for (size_t i = 0; i < n * img; i++) c.pixels[i] = (uint8_t)rng_below(&r, 256);
+    for (int i = 0; i < n; i++) c.labels[i] = (int32_t)(rng_next(&r) & 1);
+    int32_t order[40];
+    aug_params aug[40];
+    for (int i = 0; i < n; i++) order[i] = n - 1 - i, augment_draw(&r, &aug[i]);
+    char err[NN_ERRLEN];
+    cuda_images *im = cuda_images_upload(&gpu, c.pixels, c.labels, n, 64, 64, err);
+    adam_cfg opt = adam_defaults();
+    float la[3], lb[3];
+    int ca[3], cb[3];
+    CHECK(cuda_model_train_images(&a, &gpu, im, order, aug, n, batch, &opt, la, ca, err) == steps);
+    CHECK(cuda_model_train_cache(&b, &gpu, &c, order, aug, n, batch, &opt, lb, cb, err) == steps);
+    for (int k = 0; k < steps; k++)
+        CHECK_MSG(la[k] == lb[k] && ca[k] == cb[k], "step %d: %g/%d vs %g/%d", k + 1, la[k], ca[k], lb[k], cb[k]);
+    cuda_images_free(im);
+    model_free(&a), model_free(&b);
+    nn_free(c.pixels), nn_free(c.labels);
+}
+
 static void test_predict_chunks(void) {
     NEED_GPU();
     model m;
@@ -261,6 +327,8 @@ int main(void) {
     RUN(test_train_article_no_fusion);
     RUN(test_train_unfused_models);
     RUN(test_train_images_epoch);
+    RUN(test_loader_plan_matches_loader);
+    RUN(test_train_cache);
     RUN(test_predict_chunks);
     RUN(test_upload_download);
     if (have_gpu > 0) cuda_ctx_free(&gpu);

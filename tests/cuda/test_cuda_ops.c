@@ -260,6 +260,73 @@ static void test_adam_ranges(void) {
     nn_free(w), nn_free(g), nn_free(m), nn_free(v), nn_free(h);
 }
 
+// --- the fused binary head (last dense in -> 1, loss, its backward, Adam on its kernel)
+
+static void head_run(int n, int in, int bias) {
+    layer l = {0};
+    l.kind = LAYER_DENSE, l.units = 1, l.act = ACT_SIGMOID, l.use_bias = bias;
+    l = make_layer(l, (shape3){1, 1, in, 1});
+    nn_ctx cpu = cpu_ctx();
+    const layer_ops *ops = layer_ops_of(LAYER_DENSE);
+    rng r;
+    rng_seed(&r, 900 + n + in);
+    size_t nh = (size_t)n * in, nw = l.wsize + l.bsize;
+    float *h = hbuf(nh), *w = hbuf(nw), *m = hbuf(nw), *v = hbuf(nw), *lab = hbuf(n);
+    float *z = hbuf(n), *dz = hbuf(n), *dh = hbuf(nh), *dw = hbuf(nw);
+    fill(&r, h, nh, 0, 1);
+    fill(&r, w, nw, -0.3, 0.3);
+    fill(&r, m, nw, -0.01, 0.01);
+    fill(&r, v, nw, 1e-4, 2e-4);
+    for (int i = 0; i < n; i++) lab[i] = (float)(rng_next(&r) & 1);
+    float *gh = dput(h, nh), *gw = dput(w, nw), *gm = dput(m, nw), *gv = dput(v, nw), *glab = dput(lab, n);
+    float *gz = dput(NULL, n), *gdh = dput(NULL, nh), *gdb = dput(NULL, 1), *gloss = dput(NULL, 1);
+    adam_cfg opt = adam_defaults();
+    float alpha = adam_alpha(&opt, 2);
+    float *ga = dput(&alpha, 1);
+    int *gright;
+    CU(cudaMalloc((void **)&gright, sizeof(int)));
+    ops->forward(&l, &cpu, n, h, w, z, NULL, ACT_LINEAR, NULL);
+    float want_loss = bce_logits(n, z, lab, dz);
+    int want_right = binary_correct(n, z, lab);
+    ops->backward(&l, &cpu, n, h, w, z, dz, dh, dw, NULL, ACT_LINEAR, NULL);
+    head_train_cuda(&gpu, n, in, gh, glab, gw, bias ? gw + l.wsize : NULL, gm, gv, gz, gdh,
+                    bias ? gdb : NULL, gloss, gright, &opt, ga, NULL);
+    adam_step(&opt, 2, l.wsize, w, dw, m, v);
+    char what[96], w2[160];
+    snprintf(what, sizeof what, "head n%d in%d bias %d", n, in, bias);
+    snprintf(w2, sizeof w2, "%s: logits", what);
+    check_dev(w2, gz, z, n, tol_scale(in));
+    float got_loss;
+    int got_right;
+    CU(cudaStreamSynchronize((cudaStream_t)gpu.stream));
+    CU(cudaMemcpy(&got_loss, gloss, sizeof got_loss, cudaMemcpyDeviceToHost));
+    CU(cudaMemcpy(&got_right, gright, sizeof got_right, cudaMemcpyDeviceToHost));
+    CHECK_CLOSE(got_loss, want_loss, 1e-7, 1e-5);
+    CHECK_MSG(got_right == want_right, "%s: %d right, C path %d", what, got_right, want_right);
+    snprintf(w2, sizeof w2, "%s: dh", what);
+    check_dev(w2, gdh, dh, nh, 1e-6);
+    if (bias) {
+        snprintf(w2, sizeof w2, "%s: db", what);
+        check_dev(w2, gdb, dw + l.wsize, 1, tol_scale(n));
+    }
+    snprintf(w2, sizeof w2, "%s: w after Adam", what);
+    check_dev(w2, gw, w, l.wsize, 1e-6);
+    snprintf(w2, sizeof w2, "%s: m", what);
+    check_dev(w2, gm, m, l.wsize, tol_scale(n));
+    dfree(gh), dfree(gw), dfree(gm), dfree(gv), dfree(glab), dfree(gz), dfree(gdh), dfree(gdb);
+    dfree(gloss), dfree(ga), dfree(gright);
+    nn_free(h), nn_free(w), nn_free(m), nn_free(v), nn_free(lab), nn_free(z), nn_free(dz);
+    nn_free(dh), nn_free(dw);
+}
+
+static void test_head(void) {
+    NEED_GPU();
+    head_run(32, 128, 1);
+    head_run(1, 128, 1);
+    head_run(256, 128, 1);
+    head_run(7, 37, 0);
+}
+
 // --- conv2d
 
 typedef struct { int n, h, w, c, f, k, s; pad_kind pad; act_kind act; } conv_case;
@@ -611,6 +678,7 @@ int main(void) {
     RUN(test_dense);
     RUN(test_dense_adam);
     RUN(test_adam_ranges);
+    RUN(test_head);
     RUN(test_conv2d);
     RUN(test_maxpool2d);
     RUN(test_conv_pool_fused);
