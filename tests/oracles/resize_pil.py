@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""resize_pil.py: Pillow's side of the decode-and-resize tests in tests/test_data.c.
+"""resize_pil.py: Pillow's side of the decode-and-resize tests in tests/test_data.c and
+tests/test_data_jpeg.c.
 
 Keras's load_img is PIL: Image.open, convert('RGB'), resize(target, NEAREST). Three fixtures:
 
@@ -9,29 +10,35 @@ tests/fixtures/data_resize.txt
                               B = (x >> 8 & 15) | (y >> 8 & 15) << 4), so any wrong source
                               index changes the hash; odd sizes, enlargements, 1-pixel edges.
   photo PATH SH SW SRCFNV DH DW FNV
-                              the photo PATH (relative to the shared data folder) decoded by
-                              plain stb_image (tests/oracles/stb_decode.c, built here), hash of
-                              that decode, and of Pillow's resize of THOSE pixels: the same
-                              decoded source on both sides, so the comparison is exact. The
-                              photos themselves never enter the repository, only these hashes.
+                              the photo PATH (relative to the shared data folder) as Pillow
+                              decodes it (Image.open(PATH).convert('RGB'): SH x SW, hash SRCFNV)
+                              and as keras_preprocessing's load_img(PATH, target_size=(DH, DW),
+                              interpolation='nearest') gives it (hash FNV): the whole Keras path,
+                              decoding included. The photos never enter the repository, only
+                              these hashes.
   FNV is FNV-1a 64 of the H*W*3 bytes, in hex.
 
-tests/fixtures/data_modes.txt and tests/fixtures/data_modes/*.{png,gif,bmp}
+tests/fixtures/data_modes.txt and tests/fixtures/data_modes/*
   tiny synthetic images that Pillow writes in the modes a folder of photos may hold (gray,
   16-bit gray, gray+alpha, RGBA, palette, palette with transparency, 1-bit, GIF, BMP) and
-  np.array(Image.open(f).convert('RGB')) for each: stb's conversion to RGB must equal Pillow's.
-  Also synthetic JPEGs in the layouts libjpeg writes (gray, 4:2:0, 4:2:2, 4:4:4, progressive,
-  odd sizes; lines "jpeg NAME H W", no pixels: libjpeg and stb decode JPEG slightly
-  differently) for the tests of the JPEG shortcut and of truncated files.
+  np.array(Image.open(f).convert('RGB')) for each in hex. JPEGs (lines "jpeg NAME H W FNV", FNV
+  of Pillow's convert('RGB')): those Pillow writes (gray, 4:2:0, 4:2:2, 4:4:4, progressive, odd
+  sizes, CMYK) and those libjpeg writes for us in layouts Pillow cannot write
+  (tests/oracles/jpeg_write.c, built here: 4:4:0, 4:1:1, 3:1, RGB, CMYK, YCCK, restart markers,
+  arithmetic coding, one scan per component, no JFIF marker). And Pillow's verdict on damaged
+  copies of some of them, lines "cut NAME HOW N ok FNV" or "cut NAME HOW N refused": HOW keep =
+  the first N bytes of NAME; HOW noeoi = NAME without its final FF D9, then N zero bytes.
 
 Run: NN_SHARED_DATA=../shared/data /usr/bin/python3 tests/oracles/resize_pil.py
 """
+import io
 import os
 import subprocess
 import sys
 import tempfile
 
 import numpy as np
+from keras_preprocessing.image import load_img
 from PIL import Image
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -81,32 +88,20 @@ def main():
         photos += [os.path.join("fullres", cls, f)
                    for f in sorted(os.listdir(os.path.join(fullres, cls)))]
     photos += ["catsdogs/test_set/cats/cat.4001.jpg", "catsdogs/test_set/dogs/dog.4001.jpg"]
-    stats = []
-    with tempfile.TemporaryDirectory() as tmp:
-        exe = os.path.join(tmp, "stb_decode")
-        subprocess.run(["cc", "-O2", "-I/usr/include/stb", "-o", exe,
-                        os.path.join(HERE, "stb_decode.c"), "-lm"], check=True)
-        raw = os.path.join(tmp, "raw")
-        for rel in photos:
-            subprocess.run([exe, os.path.join(shared, rel), raw], check=True)
-            with open(raw, "rb") as f:
-                sh, sw = map(int, f.readline().split())
-                src = np.frombuffer(f.read(), np.uint8).reshape(sh, sw, 3)
-            pil = np.asarray(Image.open(os.path.join(shared, rel)).convert("RGB"))
-            diff = np.abs(pil.astype(int) - src.astype(int))
-            stats.append((diff.mean(), diff.max(), (diff > 0).mean()))
-            for dh, dw in [(64, 64), (37, 53), (300, 257)]:
-                out = pil_resize(src, dh, dw)
-                lines.append("photo %s %d %d %s %d %d %s" % (rel, sh, sw, fnv64(src.tobytes()),
-                                                           dh, dw, fnv64(out.tobytes())))
+    for rel in photos:
+        path = os.path.join(shared, rel)
+        src = np.asarray(Image.open(path).convert("RGB"))
+        sh, sw = src.shape[:2]
+        for dh, dw in [(64, 64), (37, 53), (300, 257)]:
+            out = np.asarray(load_img(path, target_size=(dh, dw), interpolation="nearest"))
+            assert (out == pil_resize(src, dh, dw)).all(), rel   # load_img is just these steps
+            lines.append("photo %s %d %d %s %d %d %s" % (rel, sh, sw, fnv64(src.tobytes()),
+                                                       dh, dw, fnv64(out.tobytes())))
     with open(os.path.join(FIX, "data_resize.txt"), "w") as f:
         f.write("\n".join(lines) + "\n")
 
     write_modes()
-    s = np.array(stats)
     print("wrote data_resize.txt (%d photos) and data_modes" % len(photos))
-    print("stb vs Pillow JPEG decode on these photos: mean |diff| %.3f levels, max %d, %.1f%% of "
-          "values differ" % (s[:, 0].mean(), s[:, 1].max(), 100 * s[:, 2].mean()))
 
 
 def write_modes():
@@ -150,14 +145,63 @@ def write_modes():
              ("jpeg_444.jpg", 200, 150, "RGB", {"quality": 95, "subsampling": 0}),
              ("jpeg_progressive.jpg", 90, 120, "RGB", {"quality": 85, "progressive": True}),
              ("jpeg_wide.jpg", 9, 500, "RGB", {"quality": 85}),
-             ("jpeg_1px.jpg", 1, 1, "RGB", {"quality": 90})]
+             ("jpeg_1px.jpg", 1, 1, "RGB", {"quality": 90}),
+             ("jpeg_cmyk.jpg", 35, 47, "CMYK", {"quality": 90})]
     for name, jh, jw, mode, opts in jpegs:
         y, x = np.mgrid[0:jh, 0:jw]
         arr = np.stack([x * 255 // max(jw - 1, 1), y * 255 // max(jh - 1, 1), (x * 5 + y * 3) % 256],
                        -1) + rng.integers(0, 40, size=(jh, jw, 3))
         im = Image.fromarray((arr % 256).astype(np.uint8), "RGB")
-        (im.convert("L") if mode == "L" else im).save(os.path.join(d, name), **opts)
-        lines.append("jpeg %s %d %d" % (name, jh, jw))
+        if mode == "L":
+            im = im.convert("L")
+        elif mode == "CMYK":   # a K channel of its own (convert('CMYK') would leave K = 0)
+            k = (x * 3 + y * 7) % 256 + rng.integers(0, 20, size=(jh, jw))
+            im = Image.fromarray(np.dstack([arr % 256, k % 256]).astype(np.uint8), "CMYK")
+        im.save(os.path.join(d, name), **opts)
+    # Layouts only libjpeg writes: NAME, H, W, jpeg_write's SPACE, HxV and options.
+    written = [("jpeg_440.jpg", 45, 67, "ycc", "1x2", []),
+               ("jpeg_411.jpg", 40, 70, "ycc", "4x1", []),
+               ("jpeg_31.jpg", 33, 50, "ycc", "3x1", []),
+               ("jpeg_420_odd_prog.jpg", 53, 61, "ycc", "2x2", ["progressive"]),
+               ("jpeg_rgb.jpg", 30, 41, "rgb", "1x1", []),
+               ("jpeg_cmyk_libjpeg.jpg", 30, 41, "cmyk", "1x1", []),
+               ("jpeg_ycck.jpg", 34, 43, "ycck", "2x2", []),
+               ("jpeg_ycck_prog.jpg", 34, 43, "ycck", "2x1", ["progressive"]),
+               ("jpeg_restart.jpg", 50, 60, "ycc", "2x2", ["restart"]),
+               ("jpeg_arith.jpg", 50, 60, "ycc", "2x2", ["arith"]),
+               ("jpeg_arith_prog.jpg", 50, 60, "ycc", "2x1", ["arith", "progressive"]),
+               ("jpeg_noninterleaved.jpg", 50, 60, "ycc", "2x1", ["noninterleaved"]),
+               ("jpeg_nojfif.jpg", 20, 20, "ycc", "2x2", ["nojfif"]),
+               ("jpeg_gray_prog.jpg", 37, 41, "gray", "1x1", ["progressive"])]
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = os.path.join(tmp, "jpeg_write")
+        subprocess.run(["cc", "-O2", "-o", exe, os.path.join(HERE, "jpeg_write.c"), "-ljpeg"],
+                       check=True)
+        for name, jh, jw, space, sampling, opts in written:
+            subprocess.run([exe, os.path.join(d, name), str(jh), str(jw), space, sampling] + opts,
+                           check=True)
+    names = [j[0] for j in jpegs] + [j[0] for j in written]
+    for name in names:
+        got = np.asarray(Image.open(os.path.join(d, name)).convert("RGB"))
+        lines.append("jpeg %s %d %d %s" % (name, got.shape[0], got.shape[1],
+                                           fnv64(got.tobytes())))
+    # Pillow's verdict on damaged copies: cut short anywhere (the end marker only, the last
+    # bytes of the entropy-coded data, the middle, the headers), or the end marker replaced by
+    # zeros after complete data.
+    for name in ("jpeg_420.jpg", "jpeg_progressive.jpg", "jpeg_restart.jpg", "jpeg_gray.jpg",
+                 "jpeg_cmyk.jpg"):
+        data = open(os.path.join(d, name), "rb").read()
+        n = len(data)
+        variants = [("keep", k, data[:k]) for k in (n - 1, n - 2, n - 3, n - 8, n // 2, 300, 100)]
+        variants += [("noeoi", k, data[:-2] + bytes(k)) for k in (0, 1, 64)]
+        for how, k, b in variants:
+            try:
+                im = Image.open(io.BytesIO(b))
+                im.load()
+                got = np.asarray(im.convert("RGB"))
+                lines.append("cut %s %s %d ok %s" % (name, how, k, fnv64(got.tobytes())))
+            except Exception:   # OSError (truncated, broken stream), SyntaxError...
+                lines.append("cut %s %s %d refused" % (name, how, k))
     with open(os.path.join(FIX, "data_modes.txt"), "w") as f:
         f.write("\n".join(lines) + "\n")
 
