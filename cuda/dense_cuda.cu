@@ -546,6 +546,86 @@ extern "C" void colsum_cuda(const nn_ctx *ctx, int rows, int cols, const float *
     CUDA_CHECK_LAUNCH();
 }
 
+// --- dx for a small batch: dx (n, in) = dy (n, out) W^T with n <= 32, out <= 128
+// The tile kernel walks K = out in 4 steps, each waiting on memory; this one loads its whole
+// panel at once: a block takes 128 rows of W (all `out` columns, one DRAM round trip) and all
+// of dy into shared memory, then each thread computes 4 samples x 4 rows of dx. A thread's rows
+// are 32 apart and W's shared rows padded to an odd stride, so a warp's W reads hit 32 banks;
+// the 4 samples' dy come as one broadcast float4 (dy stored transposed).
+#define DXS_ROWS 128
+#define DXS_MAXN 32
+#define DXS_MAXOUT 128
+__global__ void __launch_bounds__(256)
+dense_dx_small(int n, int in, int out, const float *__restrict__ dy, const float *__restrict__ w,
+               float *__restrict__ dx) {
+    extern __shared__ __align__(16) float sm[];
+    const int ws = out + 1;                          // odd row stride
+    float *wsh = sm;                                 // (DXS_ROWS, ws)
+    float *dyt = sm + ((DXS_ROWS * ws + 3) & ~3);    // (out, DXS_MAXN + 4): dy transposed
+    const int k0 = blockIdx.x * DXS_ROWS, G = out / 4;
+    for (int e = threadIdx.x; e < DXS_ROWS * G; e += blockDim.x) {
+        const int k = e / G, j = (e % G) * 4;
+        float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+        if (k0 + k < in) v = __ldg(reinterpret_cast<const float4 *>(w + (size_t)(k0 + k) * out + j));
+        float *d = wsh + k * ws + j;
+        d[0] = v.x, d[1] = v.y, d[2] = v.z, d[3] = v.w;
+    }
+    for (int e = threadIdx.x; e < DXS_MAXN * out; e += blockDim.x) {
+        const int i = e / out, j = e % out;
+        dyt[j * (DXS_MAXN + 4) + i] = i < n ? __ldg(&dy[(size_t)i * out + j]) : 0.0f;
+    }
+    __syncthreads();
+    const int kg = threadIdx.x % 32, ng = threadIdx.x / 32;   // rows kg + 32 r, samples 4 ng + c
+    float acc[4][4];
+#pragma unroll
+    for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = acc[r][2] = acc[r][3] = 0.0f;
+    for (int j = 0; j < out; j++) {
+        const float4 d = *reinterpret_cast<const float4 *>(&dyt[j * (DXS_MAXN + 4) + ng * 4]);
+#pragma unroll
+        for (int r = 0; r < 4; r++) {
+            const float wv = wsh[(kg + 32 * r) * ws + j];
+            acc[r][0] = fmaf(d.x, wv, acc[r][0]);
+            acc[r][1] = fmaf(d.y, wv, acc[r][1]);
+            acc[r][2] = fmaf(d.z, wv, acc[r][2]);
+            acc[r][3] = fmaf(d.w, wv, acc[r][3]);
+        }
+    }
+#pragma unroll
+    for (int c = 0; c < 4; c++) {
+        const int i = ng * 4 + c;
+        if (i >= n) break;
+#pragma unroll
+        for (int r = 0; r < 4; r++) {
+            const int k = k0 + kg + 32 * r;
+            if (k < in) dx[(size_t)i * in + k] = acc[r][c];
+        }
+    }
+}
+
+static size_t dx_small_smem(int out) {
+    return ((size_t)((DXS_ROWS * (out + 1) + 3) & ~3) + (size_t)out * (DXS_MAXN + 4)) * sizeof(float);
+}
+
+// dx (n, in) = dy (n, out) W^T: the panel kernel for small batches, else the tiled SGEMM.
+static void dense_dx(const nn_ctx *ctx, int n, int in, int out, const float *dy, const float *w,
+                     float *dx, float *ws, size_t ws_floats) {
+    if (n <= DXS_MAXN && out <= DXS_MAXOUT && out % 4 == 0 && aligned16(w) &&
+        (long)n * in * out > SGEMM_SMALL_MACS) {
+        static int configured = 0;   // one attribute for the kernel: the device's limit is fixed
+        size_t smem = dx_small_smem(DXS_MAXOUT);
+        if (!configured) {
+            CUDA_CHECK(cudaFuncSetAttribute(dense_dx_small, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+            configured = 1;
+        }
+        dense_dx_small<<<(in + DXS_ROWS - 1) / DXS_ROWS, 256, dx_small_smem(out), ctx_stream(ctx)>>>(
+            n, in, out, dy, w, dx);
+        CUDA_CHECK_LAUNCH();
+        return;
+    }
+    sgemm_cuda(ctx, 0, 1, n, in, out, 1.0f, dy, out, w, out, 0.0f, dx, in, NULL, ACT_LINEAR, 0, ws,
+               ws_floats);
+}
+
 // --- the dense layer
 
 extern "C" size_t dense_cuda_ws_floats(const layer *l, const nn_ctx *ctx, int n) {
@@ -577,9 +657,7 @@ extern "C" void dense_backward_cuda(const layer *l, const nn_ctx *ctx, int n, co
     sgemm_cuda(ctx, 1, 0, in, out, n, 1.0f, x, in, dy, out, 0.0f, dw, out, NULL, ACT_LINEAR, 0,
                ws, ws_floats);
     // dx (n, in) = dy (n, out) . W^T (out, in)
-    if (dx)
-        sgemm_cuda(ctx, 0, 1, n, in, out, 1.0f, dy, out, w, out, 0.0f, dx, in, NULL, ACT_LINEAR,
-                   0, ws, ws_floats);
+    if (dx) dense_dx(ctx, n, in, out, dy, w, dx, ws, ws_floats);
 }
 
 extern "C" void dense_backward_dx_cuda(const layer *l, const nn_ctx *ctx, int n, const float *w,
@@ -590,9 +668,7 @@ extern "C" void dense_backward_dx_cuda(const layer *l, const nn_ctx *ctx, int n,
     if (act == ACT_RELU) ew_apply_cuda(ctx, EW_RELU_GRAD, DT_F32, no, y, dy, dy);
     else if (act == ACT_SIGMOID) ew_apply_cuda(ctx, EW_SIGMOID_GRAD, DT_F32, no, y, dy, dy);
     if (l->bsize) colsum_cuda(ctx, n, out, dy, dw + (l->boff - l->woff));
-    if (dx)
-        sgemm_cuda(ctx, 0, 1, n, in, out, 1.0f, dy, out, w, out, 0.0f, dx, in, NULL, ACT_LINEAR,
-                   0, ws, ws_floats);
+    if (dx) dense_dx(ctx, n, in, out, dy, w, dx, ws, ws_floats);
 }
 
 extern "C" void dense_backward_adam_cuda(const layer *l, const nn_ctx *ctx, int n, const float *x,
@@ -606,8 +682,6 @@ extern "C" void dense_backward_adam_cuda(const layer *l, const nn_ctx *ctx, int 
     else if (act == ACT_SIGMOID) ew_apply_cuda(ctx, EW_SIGMOID_GRAD, DT_F32, no, y, dy, dy);
     if (l->bsize) colsum_cuda(ctx, n, out, dy, dw + (l->boff - l->woff));
     // dx first: it needs the weights before this step's update.
-    if (dx)
-        sgemm_cuda(ctx, 0, 1, n, in, out, 1.0f, dy, out, w, out, 0.0f, dx, in, NULL, ACT_LINEAR,
-                   0, ws, ws_floats);
+    if (dx) dense_dx(ctx, n, in, out, dy, w, dx, ws, ws_floats);
     sgemm_adam_cuda(ctx, 1, 0, in, out, n, x, in, dy, out, w, m, v, out, opt, alpha, step);
 }

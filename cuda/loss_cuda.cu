@@ -135,7 +135,8 @@ extern "C" void head_train_cuda(const nn_ctx *ctx, int n, int in, const float *h
                                 float *db, float *loss, int *correct, const adam_cfg *opt,
                                 const float *alpha, const int *step) {
     if (n <= 0) return;
-    head_kernel<<<1, 1024, (size_t)n * sizeof(float), ctx_stream(ctx)>>>(
+    // n + 4: the unrolled dz loops may load (and not use) up to 3 floats past the end
+    head_kernel<<<1, 1024, (size_t)(n + 4) * sizeof(float), ctx_stream(ctx)>>>(
         n, in, h, labels, w, bias, m, v, z, dh, db, loss, correct, alpha, step,
         adam_one_minus(opt->beta1), adam_one_minus(opt->beta2), opt->epsilon);
     CUDA_CHECK_LAUNCH();

@@ -181,7 +181,7 @@ void cuda_model_ensure_steps(model *m, int steps, int count) {
 // The binary head (last layer dense in -> 1, trained from logits) runs as one fused kernel
 // (head_train_cuda) for batches up to HEAD_MAX_BATCH, where its five small kernels would each
 // cost more than their work.
-#define HEAD_MAX_BATCH 256
+#define HEAD_MAX_BATCH 64
 static int use_head(const model *m, const cuda_model *d, int n) {
     const layer *l = &m->layers[m->nlayers - 1];
     return d->fuse_adam && n <= HEAD_MAX_BATCH && m->nlayers >= 2 && l->kind == LAYER_DENSE &&
