@@ -100,7 +100,7 @@ deps:
 	@tools/deps.sh
 
 clean:
-	rm -rf build build-san build-fuzz bin
+	rm -rf build build-san build-fuzz build-vg bin
 
 -include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d)
 -include bench/demo.mk

@@ -1,4 +1,6 @@
-# fuzz.mk (included by the Makefile): libFuzzer targets for what reads untrusted input, built
+# fuzz.mk (included by the Makefile): the reliability targets (issue 8). make valgrind runs
+# tests/test_valgrind.sh (also part of make test) on a NO_CUDA build in VG_BUILD (build-vg).
+# make fuzz: libFuzzer targets for what reads untrusted input, built
 # with clang (Debian's clang-14 and libclang-rt-14-dev) under ASan + UBSan + LeakSanitizer:
 #   tests/fuzz/fuzz_image.c  image decode wrapper + resize, from memory (data/image.c)
 #   tests/fuzz/fuzz_cfg.c    model file parser (nn/cfg.c), with a model_config JSON round trip
@@ -21,8 +23,13 @@ FUZZ_LIB_SRC := $(filter-out nn/cuda_stub.c,$(wildcard nn/*.c layers/*.c data/*.
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 
-.PHONY: fuzz fuzz-build
+.PHONY: fuzz fuzz-build valgrind
 fuzz-build: $(FUZZ_BINS)
+
+VG_BUILD ?= build-vg
+valgrind:
+	@$(MAKE) --no-print-directory NO_CUDA=1 BUILD=$(VG_BUILD) BIN=$(VG_BUILD)/bin $(VG_BUILD)/bin/nn
+	@NN=$(VG_BUILD)/bin/nn bash tests/test_valgrind.sh
 
 fuzz: $(FUZZ_BINS)
 	@FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZ_TARGETS)
