@@ -2,7 +2,7 @@
 # deps.sh (make deps): installs the Debian packages the build and the tests need, when missing.
 set -u
 build_pkgs="build-essential pkg-config libstb-dev libjpeg62-turbo-dev libhdf5-dev libcjson-dev"
-test_pkgs="python3 python3-numpy python3-scipy python3-h5py python3-pil python3-torch python3-keras-preprocessing hdf5-tools clang libclang-rt-14-dev valgrind"
+test_pkgs="python3 python3-numpy python3-scipy python3-h5py python3-pil python3-torch python3-keras-preprocessing hdf5-tools clang libclang-rt-14-dev libomp-dev valgrind"
 missing=""
 for p in $build_pkgs $test_pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
