@@ -2,7 +2,8 @@
 // ImageDataGenerator(rescale=1/255, shear_range=0.2, zoom_range=0.2, horizontal_flip=True) give
 // them. Four stages, each its own file:
 //   dataset.c  list a folder: classes = sorted subfolders, files sorted within each class
-//   image.c    decode (stb_image) to RGB and resize with Pillow's NEAREST rule
+//   image.c    decode to RGB (JPEG: libjpeg-turbo as Pillow sets it up, jpeg.c; PNG, BMP,
+//              GIF: stb_image) and resize with Pillow's NEAREST rule
 //   cache.c    decode every file once (threads), uint8 (N, H, W, 3) at the target size,
 //              optionally kept in a cache file across runs
 //   augment.c  Keras's random affine transform (shear in degrees, zoom x/y, flip), bilinear,
@@ -48,16 +49,16 @@ int data_is_image_name(const char *name);
 #define IMAGE_MAX_SIDE 32768
 #define IMAGE_MAX_PIXELS 100000000            // 100 megapixels
 #define IMAGE_MAX_FILE_BYTES (256ull << 20)   // 256 MiB
-// Decodes any file stb_image reads into RGB and resizes to (h, w) with Pillow's NEAREST rule;
-// out holds h*w*3 bytes. Errors name the file and the reason.
+// Decodes a JPEG, PNG, BMP or GIF file into RGB and resizes it to (h, w) with Pillow's NEAREST
+// rule, as Keras's load_img does; out holds h*w*3 bytes. Errors name the file and the reason.
 int image_load_rgb(const char *path, int h, int w, uint8_t *out, char *err);
 // NEAREST resize of an RGB image: src (sh, sw, 3) -> dst (dh, dw, 3), source index
 // floor((i + 0.5) * src / dst) as Pillow 9 computes it (a running double sum, see image.c).
 void image_resize_nearest(const uint8_t *src, int sh, int sw, uint8_t *dst, int dh, int dw);
 // Decodes at the original size: *rgb (h, w, 3) is freed with image_free_decoded.
 int image_decode_rgb(const char *path, uint8_t **rgb, int *h, int *w, char *err);
-// image_load_rgb without its JPEG shortcut (full stbi_load, then the resize): the reference the
-// tests hold the shortcut to, bit for bit.
+// image_load_rgb without its JPEG shortcut (the whole image decoded, then the resize): the
+// reference the tests hold the shortcut to, bit for bit.
 int image_load_rgb_slow(const char *path, int h, int w, uint8_t *out, char *err);
 void image_free_decoded(uint8_t *rgb);
 // The same two from bytes in memory (len bytes at buf; `name` stands for the file in messages):

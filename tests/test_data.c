@@ -228,7 +228,8 @@ static int write_bad_files(const char *dir) {
     write_bytes(p, "this is not an image\n", 21);
     // A JPEG start (SOI, then a marker's FF) followed by text: libjpeg's reason is passed on.
     snprintf(p, sizeof p, "%s/garbage.jpg", dir);
-    write_bytes(p, "\xff\xd8\xffthis is not a JPEG body", 29);
+    static const char garbage[] = "\xff\xd8\xffthis is not a JPEG body";
+    write_bytes(p, garbage, sizeof garbage - 1);
     // A JPEG whose frame header claims 20000 x 20000 pixels (each side allowed, 400 megapixels
     // not), then ends.
     static const uint8_t hugej[] = {0xFF, 0xD8, 0xFF, 0xC0, 0, 17, 8, 0x4E, 0x20, 0x4E, 0x20, 3,
