@@ -24,6 +24,11 @@ int nn_fail(char *err, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(err, NN_ERRLEN, fmt, ap);
         va_end(ap);
+        // Messages quote what files hold (layer and class names, JSON from an .h5): a control
+        // character there would break the one-line rule or, as an escape sequence, act on the
+        // user's terminal. Each becomes '?' (UTF-8 text is kept).
+        for (char *c = err; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
     }
     return -1;
 }
