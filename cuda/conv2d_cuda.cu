@@ -283,17 +283,30 @@ extern "C" int conv2d_pool_fusable(const layer *conv, const layer *pool, int fir
 }
 
 // Loads the input patch under a tile (zeros outside the image: 'same' padding, edge tiles).
+// Up to 8 loads per thread are issued before any is stored, so a tile costs one memory round
+// trip rather than one per element a thread handles.
+#define FUSE_LB 8
 template <int C_, int PC_, int PR_>
 __device__ __forceinline__ void load_patch(const conv_geom &g, const fuse_tile &t, const float *x,
                                            int b, int ih0, int iw0, float *patch) {
     const int C = C_ ? C_ : g.C, PC = PC_ ? PC_ : t.pc, PR = PR_ ? PR_ : t.pr;
     const int np = PR * PC * C;
-    for (int i = threadIdx.x; i < np; i += blockDim.x) {
-        int ci = i % C, c = (i / C) % PC, r = i / (C * PC);
-        int ih = ih0 + r, iw = iw0 + c;
-        patch[i] = (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W)
+    for (int i0 = threadIdx.x; i0 < np; i0 += FUSE_LB * blockDim.x) {
+        float v[FUSE_LB];
+#pragma unroll
+        for (int u = 0; u < FUSE_LB; u++) {
+            const int i = i0 + u * blockDim.x;
+            const int ci = i % C, c = (i / C) % PC, r = i / (C * PC);
+            const int ih = ih0 + r, iw = iw0 + c;
+            v[u] = (i < np && ih >= 0 && ih < g.H && iw >= 0 && iw < g.W)
                        ? __ldg(&x[(((size_t)b * g.H + ih) * g.W + iw) * g.C + ci])
                        : 0.0f;
+        }
+#pragma unroll
+        for (int u = 0; u < FUSE_LB; u++) {
+            const int i = i0 + u * blockDim.x;
+            if (i < np) patch[i] = v[u];
+        }
     }
 }
 
@@ -442,20 +455,29 @@ conv_pool_bwd_dw(conv_geom g, int n, int PH, int PW, fuse_tile t, const float *_
         const int ph0 = (rem / t.tiles_x) * TPH, pw0 = (rem % t.tiles_x) * TPW;
         __syncthreads();   // the previous tile's reads are done
         load_patch<C_, PC_, PR_>(g, t, x, b, 2 * ph0 * SH - g.PT, 2 * pw0 * SW - g.PL, patch);
-        // Route each pooled gradient to its window's max (ReLU-gated), zeros elsewhere.
-        for (int i = tid; i < P * F; i += 256) {
-            const int co = i % F, pp = i / F, pr = pp / TPW, pc = pp % TPW;
-            const int ph = ph0 + pr, pw = pw0 + pc;
-            float gv = 0.0f;
-            int a = 0;
+        // Route each pooled gradient to its window's max (ReLU-gated), zeros elsewhere: the
+        // thread's P * F / 256 elements are loaded first, then written.
+        constexpr int PER = P * F / 256;   // 8
+        float yv[PER], dv[PER];
+        int av[PER];
+#pragma unroll
+        for (int u = 0; u < PER; u++) {
+            const int i = tid + u * 256;
+            const int co = i % F, pp = i / F, ph = ph0 + pp / TPW, pw = pw0 + pp % TPW;
+            yv[u] = 0.0f, dv[u] = 0.0f, av[u] = 0;
             if (ph < PH && pw < PW) {
                 const size_t o = (((size_t)b * PH + ph) * PW + pw) * F + co;
-                gv = __ldg(&y[o]) > 0.0f ? __ldg(&dy[o]) : 0.0f;
-                a = __ldg(&arg[o]);
+                yv[u] = __ldg(&y[o]), dv[u] = __ldg(&dy[o]), av[u] = __ldg(&arg[o]);
             }
+        }
+#pragma unroll
+        for (int u = 0; u < PER; u++) {
+            const int i = tid + u * 256;
+            const int co = i % F, pp = i / F, pr = pp / TPW, pc = pp % TPW;
+            const float gv = yv[u] > 0.0f ? dv[u] : 0.0f;
 #pragma unroll
             for (int q = 0; q < 4; q++)
-                gconv[((2 * pr + q / 2) * CW + 2 * pc + q % 2) * F + co] = (q == a) ? gv : 0.0f;
+                gconv[((2 * pr + q / 2) * CW + 2 * pc + q % 2) * F + co] = (q == av[u]) ? gv : 0.0f;
         }
         __syncthreads();
         if (active) {

@@ -451,11 +451,22 @@ dense_dw_adam_small(int n, int in, int out, const float *__restrict__ x,
     float *dys = sm;                   // (n, out)
     float *xs = sm + n * out;          // (n, DWS_ROWS)
     const int k0 = blockIdx.x * DWS_ROWS, G = out / 4;
-    for (int i = threadIdx.x; i < n * G; i += blockDim.x)
-        reinterpret_cast<float4 *>(dys)[i] = __ldg(reinterpret_cast<const float4 *>(dy) + i);
-    for (int i = threadIdx.x; i < n * DWS_ROWS; i += blockDim.x) {
-        int r = i / DWS_ROWS, k = k0 + i % DWS_ROWS;
-        xs[i] = k < in ? __ldg(&x[(size_t)r * in + k]) : 0.0f;
+    // dy and the x columns: 4 + 4 loads in flight per thread before the stores (n <= 64).
+    for (int i0 = threadIdx.x; i0 < n * G || i0 < n * DWS_ROWS; i0 += 4 * blockDim.x) {
+        float4 dv[4];
+        float xv[4];
+#pragma unroll
+        for (int u = 0; u < 4; u++) {
+            const int i = i0 + u * blockDim.x, r = i / DWS_ROWS, k = k0 + i % DWS_ROWS;
+            if (i < n * G) dv[u] = __ldg(reinterpret_cast<const float4 *>(dy) + i);
+            xv[u] = (i < n * DWS_ROWS && k < in) ? __ldg(&x[(size_t)r * in + k]) : 0.0f;
+        }
+#pragma unroll
+        for (int u = 0; u < 4; u++) {
+            const int i = i0 + u * blockDim.x;
+            if (i < n * G) reinterpret_cast<float4 *>(dys)[i] = dv[u];
+            if (i < n * DWS_ROWS) xs[i] = xv[u];
+        }
     }
     const int g = threadIdx.x % 32, rg = threadIdx.x / 32;   // 32 column groups x 8 row groups
     float *__restrict__ W = ad.w, *__restrict__ Mm = ad.m, *__restrict__ V = ad.v;
@@ -563,12 +574,23 @@ dense_dx_small(int n, int in, int out, const float *__restrict__ dy, const float
     float *wsh = sm;                                 // (DXS_ROWS, ws)
     float *dyt = sm + ((DXS_ROWS * ws + 3) & ~3);    // (out, DXS_MAXN + 4): dy transposed
     const int k0 = blockIdx.x * DXS_ROWS, G = out / 4;
-    for (int e = threadIdx.x; e < DXS_ROWS * G; e += blockDim.x) {
-        const int k = e / G, j = (e % G) * 4;
-        float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-        if (k0 + k < in) v = __ldg(reinterpret_cast<const float4 *>(w + (size_t)(k0 + k) * out + j));
-        float *d = wsh + k * ws + j;
-        d[0] = v.x, d[1] = v.y, d[2] = v.z, d[3] = v.w;
+    // 8 loads in flight per thread before any store: one DRAM round trip per 8 float4s.
+    for (int e0 = threadIdx.x; e0 < DXS_ROWS * G; e0 += 8 * blockDim.x) {
+        float4 v[8];
+#pragma unroll
+        for (int u = 0; u < 8; u++) {
+            const int e = e0 + u * blockDim.x, k = e / G, j = (e % G) * 4;
+            v[u] = make_float4(0.f, 0.f, 0.f, 0.f);
+            if (e < DXS_ROWS * G && k0 + k < in)
+                v[u] = __ldg(reinterpret_cast<const float4 *>(w + (size_t)(k0 + k) * out + j));
+        }
+#pragma unroll
+        for (int u = 0; u < 8; u++) {
+            const int e = e0 + u * blockDim.x, k = e / G, j = (e % G) * 4;
+            if (e >= DXS_ROWS * G) break;
+            float *d = wsh + k * ws + j;
+            d[0] = v[u].x, d[1] = v[u].y, d[2] = v[u].z, d[3] = v[u].w;
+        }
     }
     for (int e = threadIdx.x; e < DXS_MAXN * out; e += blockDim.x) {
         const int i = e / out, j = e % out;
