@@ -1,6 +1,7 @@
 // data_bench.c: decode + resize throughput of the data pipeline, images per second.
 // Lists DIR as flow_from_directory does (recursively), then times image_cache_load (decode
-// with stb, NEAREST resize to SIZE x SIZE, threads as given, no cache file), best of REPS runs.
+// (JPEG with libjpeg-turbo, as Pillow), NEAREST resize to SIZE x SIZE, threads as given, no cache
+// file), best of REPS runs.
 // With --slow, times the plain decode (no JPEG row-skipping shortcut) on one thread instead,
 // which shows what the shortcut is worth. With --loader, times one augmented epoch of batches
 // of 32 from the decoded images instead (the per-epoch cost once the cache is warm).

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # data_bench.sh (make bench-data): images per second decoded and resized to 64x64, by the data
-# pipeline (bench/data_bench.c: stb_image + Pillow-exact NEAREST, pthreads) and by Pillow doing
+# pipeline (bench/data_bench.c: libjpeg-turbo for JPEG + Pillow-exact NEAREST, pthreads) and by Pillow doing
 # what Keras's load_img does (bench/data_bench_pil.py), on the same files in the same run, with
 # one thread/process and with all cores; then the cost of one augmented epoch from the warm
 # cache, and one training epoch of models/catdog.cfg on the C path with the share of its time
