@@ -8,7 +8,8 @@
 //    4:2:2, 4:4:4, 4:4:0, 4:1:1, 3:1, progressive, RGB, CMYK, YCCK, restart markers, arithmetic
 //    coding, one scan per component) decodes to Pillow's pixels;
 //  - damaged copies (cut anywhere, end marker missing) are refused exactly when Pillow refuses
-//    them, with a line that says so, and give Pillow's pixels when it accepts them;
+//    them, with a line that says so, and give Pillow's pixels when it accepts them; a file of
+//    more than 1000 scans is refused;
 //  - image_load_rgb (only the rows the resize reads) equals decode + image_resize_nearest on
 //    all of these and on JPEGs written here in every sampling libjpeg allows, baseline and
 //    progressive, tall enough that whole iMCU rows are skipped.
@@ -218,6 +219,39 @@ static void test_truncated_everywhere(void) {
     }
 }
 
+// A progressive JPEG whose first scan is repeated: libjpeg decodes every repetition (with a
+// warning), so a small file could cost a pass over the image per few bytes; refused past 1000
+// scans, while 100 repetitions still load.
+static void test_too_many_scans(void) {
+    size_t len;
+    uint8_t *data = read_bytes("tests/fixtures/data_modes/jpeg_progressive.jpg", &len);
+    if (!data) SKIP("tests/fixtures/data_modes/jpeg_progressive.jpg missing");
+    size_t sos = 2;   // the first SOS marker, walking the header segments
+    while (sos + 4 < len && !(data[sos] == 0xFF && data[sos + 1] == 0xDA))
+        sos += 2 + ((size_t)data[sos + 2] << 8 | data[sos + 3]);
+    size_t end = sos + 2 + ((size_t)data[sos + 2] << 8 | data[sos + 3]);   // its entropy data
+    while (end + 1 < len && !(data[end] == 0xFF && data[end + 1] != 0 &&
+                              (data[end + 1] < 0xD0 || data[end + 1] > 0xD7)))
+        end++;
+    CHECK(sos + 4 < len && end + 1 < len);
+    int reps[2] = {100, 1001};
+    for (int r = 0; r < 2; r++) {
+        size_t scan = end - sos, n = sos + scan * (size_t)reps[r] + (len - end);
+        uint8_t *b = nn_alloc(n, "many scans"), *q = b;
+        memcpy(q, data, sos), q += sos;
+        for (int k = 0; k < reps[r]; k++) memcpy(q, data + sos, scan), q += scan;
+        memcpy(q, data + end, len - end);
+        char err[NN_ERRLEN];
+        uint8_t out[8 * 8 * 3];
+        int rc = image_load_rgb_mem(b, n, "many_scans.jpg", 8, 8, out, err);
+        if (r == 0) CHECK_MSG(rc == 0, "%d scans: %s", reps[r], err);
+        else CHECK_MSG(rc < 0 && strstr(err, "many_scans.jpg") && strstr(err, "more than 1000 scans"),
+                       "%d scans: %d '%s'", reps[r], rc, rc ? err : "");
+        nn_free(b);
+    }
+    nn_free(data);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The shortcut against the full decode.
 
@@ -334,6 +368,7 @@ int main(void) {
     RUN(test_layouts_vs_pillow);
     RUN(test_damaged_vs_pillow);
     RUN(test_truncated_everywhere);
+    RUN(test_too_many_scans);
     RUN(test_shortcut_every_sampling);
     RUN(test_shortcut_fixtures_and_photos);
     scratch_end();
