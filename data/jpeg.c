@@ -15,8 +15,8 @@
 // Every libjpeg error comes back through error_exit -> longjmp as -1 with libjpeg's own reason
 // and the file's name; libjpeg never exits or prints. Rows are delivered one at a time and
 // jpeg_skip_scanlines passes over the rows nobody asked for (libjpeg-turbo then skips their
-// colour conversion, and the IDCT and upsampling of whole iMCU rows); tests/test_data.c and
-// tests/fuzz/fuzz_image.c hold the rows read this way equal to a full decode's.
+// colour conversion, and the IDCT and upsampling of whole iMCU rows); tests/test_data_jpeg.c
+// and tests/fuzz/fuzz_image.c hold the rows read this way equal to a full decode's.
 #include "jpeg.h"
 
 #include <setjmp.h>
@@ -31,7 +31,7 @@
 
 // A progressive file may hold any number of scans, each a pass over the whole coefficient
 // buffer: a few bytes per scan can cost seconds. Real photos have about 10 (libjpeg's own
-// progression writes 10); libjpeg-turbo's documentation suggests such a limit.
+// progression writes 10); libjpeg-turbo's djpeg has -maxscans for the same reason.
 #define JPEG_MAX_SCANS 1000   // (and in on_progress's message)
 
 typedef struct jpeg_err {
