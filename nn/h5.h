@@ -12,4 +12,13 @@ int model_save_h5(const model *m, const char *path, char *err);
 // The model is built, finalized and filled; Adam's state when present.
 int model_load_h5(model *m, const char *path, char *err);
 
+// What model_load_h5_opts may leave out.
+#define H5_LOAD_WEIGHTS_ONLY 1u   // Adam's moments are not read (m, v stay zero); the iteration
+                                  // count, epoch, settings and class names still are
+typedef struct h5_info {
+    int adam_state;               // the file holds Adam's state (moments for every weight)
+} h5_info;
+// model_load_h5 with flags (H5_LOAD_*); info (may be NULL) says what the file holds.
+int model_load_h5_opts(model *m, const char *path, unsigned flags, h5_info *info, char *err);
+
 #endif

@@ -99,7 +99,8 @@ static void free_batch(model *m) {
 void model_free(model *m) {
     if (m->dev) cuda_model_free(m);
     free_batch(m);
-    nn_free(m->w);
+    if (m->w_release) m->w_release(m);
+    else nn_free(m->w);
     nn_free(m->g);
     nn_free(m->m);
     nn_free(m->v);

@@ -43,6 +43,10 @@ typedef struct model {
     char *classes[16];
 
     struct cuda_model *dev;       // NULL unless the model lives on a GPU too
+
+    // Set when w was not allocated by model_finalize (a weights-only .h5 load maps the model
+    // file's pages in place, nn/h5_probe.c): model_free calls it instead of nn_free(w).
+    void (*w_release)(struct model *m);
 } model;
 
 // --- building

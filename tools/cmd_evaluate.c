@@ -57,7 +57,7 @@ int cmd_evaluate(int argc, char **argv) {
     dataset d = {0};
     image_cache c = {0};
     int rc = 1, have_model = 0, have_cache = 0;
-    if (model_load_h5(&m, model_path, err)) goto fail;
+    if (model_load_h5_opts(&m, model_path, H5_LOAD_WEIGHTS_ONLY, NULL, err)) goto fail;   // no Adam state
     have_model = 1;
     if (setup_check_binary(&m, model_path, err)) goto fail;
     if (setup_open_folder(&d, dir, err) || setup_check_classes(&d, dir, err)) goto fail;

@@ -31,7 +31,8 @@ static void usage(FILE *f) {
 "                (output = the sigmoid, P(second class)), or {\"path\", \"error\"}\n"
 "  --batch N     images per forward pass (default 32)\n"
 "  --device D    cpu (default), auto or cuda: worth it for large folders only\n"
-"  --threads N   CPU threads (default: all cores)\n"
+"  --threads N   CPU threads (default: all cores; one for fewer than 8 images, where\n"
+"                starting and joining threads costs more than it saves)\n"
 "An image that cannot be read is reported on stderr; the others are still predicted, and the\n"
 "exit status is 1.\n");
 }
@@ -83,6 +84,20 @@ static void list_folder(list *out, const char *dir, int depth) {
         nn_free(names.s[i]);
     }
     free(names.s);
+}
+
+// NN_TIMING=1: where the time of a prediction goes, on stderr (bench/RESULTS.md, "Prediction
+// (whole process)"): each step's milliseconds since the previous one.
+static double timing_t0 = -1;
+static void timing(const char *step) {
+    if (timing_t0 < 0) {
+        const char *e = getenv("NN_TIMING");
+        timing_t0 = e && *e && strcmp(e, "0") ? nn_now() : 0;
+    }
+    if (timing_t0 == 0) return;
+    double t = nn_now();
+    fprintf(stderr, "nn predict: timing: %-8s %6.2f ms\n", step, 1e3 * (t - timing_t0));
+    timing_t0 = t;
 }
 
 static void json_str(FILE *f, const char *s) {
@@ -138,16 +153,21 @@ int cmd_predict(int argc, char **argv) {
     model m;
     nn_ctx ctx = nn_ctx_cpu();
     int rc = 0;
-    if (model_load_h5(&m, model_path, err) != 0) {
+    timing("start");
+    if (model_load_h5_opts(&m, model_path, H5_LOAD_WEIGHTS_ONLY, NULL, err) != 0) {   // no Adam state
         fprintf(stderr, "nn predict: %s\n", err);
         rc = 1;
         goto free_paths;
     }
+    // A few images take a few ms on one core; a parallel region per layer costs more than that
+    // on a busy machine (a thread the OS has paused holds up every join: 20-40 ms, not 4).
+    if (threads == 0 && paths.n < 8) threads = 1;
     if (setup_check_binary(&m, model_path, err) || setup_device(device, threads, &ctx, NULL, NULL, err)) {
         fprintf(stderr, "nn predict: %s\n", err);
         rc = 1;
         goto free_model;
     }
+    timing("load");
     if (m.nclasses < 2)
         fprintf(stderr, "nn predict: %s has no class names (not saved by nn train): printing class0/class1\n",
                 model_path);
@@ -162,6 +182,7 @@ int cmd_predict(int argc, char **argv) {
         char e[NN_ERRLEN];
         if (image_load_rgb(paths.s[i], h, w, pix + (size_t)i * in, e) != 0) errs[i] = nn_strdup(e);
     }
+    timing("decode");
     int *good = nn_alloc((size_t)n * sizeof *good, "image index");
     int ngood = 0;
     for (int i = 0; i < n; i++) {
@@ -184,6 +205,7 @@ int cmd_predict(int argc, char **argv) {
             ngood = 0;
         } else {
             model_alloc_batch(&m, b);
+            timing("alloc");
             for (int s = 0; s < ngood; s += b) {
                 int k = NN_MIN(b, ngood - s);
                 image_to_float(pix + (size_t)s * in, (size_t)k * in, x);
@@ -193,6 +215,7 @@ int cmd_predict(int argc, char **argv) {
         }
     }
 
+    timing("forward");
     const char *c0 = setup_class_name(&m, 0), *c1 = setup_class_name(&m, 1);
     if (json) {
         printf("[");

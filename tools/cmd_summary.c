@@ -45,7 +45,8 @@ int cmd_summary(int argc, char **argv) {
              ends_with(path, ".keras");   // not readable, but model_load_h5 says how to convert
     model m;
     char err[NN_ERRLEN];
-    if ((h5 ? model_load_h5(&m, path, err) : model_load_cfg(&m, path, err)) != 0) {
+    h5_info info;   // Adam's moments are not read, only whether they are there
+    if ((h5 ? model_load_h5_opts(&m, path, H5_LOAD_WEIGHTS_ONLY, &info, err) : model_load_cfg(&m, path, err)) != 0) {
         fprintf(stderr, "nn summary: %s\n", err);
         return 1;
     }
@@ -55,8 +56,10 @@ int cmd_summary(int argc, char **argv) {
         if (m.nclasses == 0) printf("(none saved)");
         for (int i = 0; i < m.nclasses; i++) printf("%s%s", i ? ", " : "", m.classes[i]);
         printf("\nEpochs trained: %d\n", m.epoch);
-        printf("Optimizer: Adam (learning_rate %g, beta_1 %g, beta_2 %g, epsilon %g), %ld steps taken\n",
-               m.opt.lr, m.opt.beta1, m.opt.beta2, m.opt.epsilon, m.t);
+        printf("Optimizer: Adam (learning_rate %g, beta_1 %g, beta_2 %g, epsilon %g), ", m.opt.lr,
+               m.opt.beta1, m.opt.beta2, m.opt.epsilon);
+        if (info.adam_state) printf("%ld steps taken\n", m.t);
+        else printf("no state saved (--resume starts its moments from zero)\n");
     }
     model_free(&m);
     return 0;

@@ -1,0 +1,571 @@
+// h5_read.c: reading Keras's legacy .h5 model files with libhdf5 (the layout is described in
+// nn/h5.c, which writes it). The file is untrusted: every shape, size and type is checked before
+// a read, and any problem is one line in err (HDF5's own error printing is switched off).
+//
+// h5_read_model runs in a child process (nn/h5_probe.c), which keeps libhdf5's own crashes on
+// corrupt files out of the caller. There it records, for each large float32 dataset stored
+// plainly (contiguous, little-endian, no user block), where its values lie in the file instead
+// of reading them: the parent then reads them once, straight into its own arena, and the 16 MB
+// dense kernel of the article's CNN is copied once rather than read by libhdf5, sent through a
+// pipe and copied again. Everything else is read here and sent inline.
+// With H5_LOAD_WEIGHTS_ONLY, Adam's moments (two thirds of a checkpoint) are not read at all:
+// the iteration count is, and the moments' names are checked against the model's weights.
+#include <errno.h>
+#include <hdf5.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "h5_internal.h"
+#include "keras_json.h"
+
+#define MAX_STRINGS 100000
+#define MAX_STRING_BYTES (64u << 20)
+#define PLAN_MIN_BYTES (64u << 10)   // smaller datasets are read by libhdf5 and sent inline
+
+typedef struct {
+    const char *path;
+    char *err;
+    char why[160];
+    model *m;
+    unsigned flags;     // H5_LOAD_*
+    h5_plan *plan;      // in the child: record plain ranges instead of reading them
+    int by_offset;      // the file's addresses are offsets in it (no user block)
+    h5_loaded *out;
+} rd;
+
+static void free_strings(char **s, int n) {
+    for (int i = 0; i < n; i++) nn_free(s[i]);
+    nn_free(s);
+}
+
+// Reads a string attribute, scalar or array, variable- or fixed-length. Returns 1 and the
+// strings (nn_alloc'd, free_strings) when found, 0 when absent, -1 with err when unreadable.
+// An empty array of any type (h5py's []) reads as no strings.
+static int get_strings(rd *r, hid_t obj, const char *objname, const char *name, char ***out, int *n) {
+    *out = NULL;
+    *n = 0;
+    htri_t ex = H5Aexists(obj, name);
+    if (ex < 0) return nn_fail(r->err, "%s: cannot read %s attributes: %s", r->path, objname, h5_reason(r->why));
+    if (!ex) return 0;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT), ft = -1, sp = -1, mt = -1;
+    int rc = -1;
+    if (a < 0 || (ft = H5Aget_type(a)) < 0 || (sp = H5Aget_space(a)) < 0) {
+        nn_fail(r->err, "%s: cannot open attribute %s%s: %s", r->path, objname, name, h5_reason(r->why));
+        goto done;
+    }
+    hssize_t np = H5Sget_simple_extent_npoints(sp);
+    if (np == 0) {
+        rc = 1;
+        goto done;
+    }
+    if (H5Tget_class(ft) != H5T_STRING || np < 0 || np > MAX_STRINGS) {
+        nn_fail(r->err, "%s: attribute %s%s is not a list of strings", r->path, objname, name);
+        goto done;
+    }
+    char **s = nn_calloc((size_t)np * sizeof *s, "strings");
+    if (H5Tis_variable_str(ft) > 0) {
+        mt = h5_str_type(H5Tget_cset(ft) == H5T_CSET_UTF8);
+        char **raw = nn_calloc((size_t)np * sizeof *raw, "strings");
+        if (mt < 0 || H5Aread(a, mt, raw) < 0) {
+            nn_free(raw);
+            free_strings(s, (int)np);
+            nn_fail(r->err, "%s: cannot read attribute %s%s: %s", r->path, objname, name, h5_reason(r->why));
+            goto done;
+        }
+        for (hssize_t i = 0; i < np; i++) s[i] = nn_strdup(raw[i] ? raw[i] : "");
+#if H5_VERSION_GE(1, 12, 0)
+        H5Treclaim(mt, sp, H5P_DEFAULT, raw);
+#else
+        H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, raw);
+#endif
+        nn_free(raw);
+    } else {
+        size_t sz = H5Tget_size(ft);
+        if (sz == 0 || sz > MAX_STRING_BYTES / (size_t)np) {
+            free_strings(s, (int)np);
+            nn_fail(r->err, "%s: attribute %s%s is too large", r->path, objname, name);
+            goto done;
+        }
+        H5T_str_t pad = H5Tget_strpad(ft);
+        mt = H5Tcopy(ft);   // same size and padding: the read copies bytes unchanged
+        char *raw = nn_alloc(sz * (size_t)np, "strings");
+        if (mt < 0 || H5Aread(a, mt, raw) < 0) {
+            nn_free(raw);
+            free_strings(s, (int)np);
+            nn_fail(r->err, "%s: cannot read attribute %s%s: %s", r->path, objname, name, h5_reason(r->why));
+            goto done;
+        }
+        for (hssize_t i = 0; i < np; i++) {
+            const char *p = raw + (size_t)i * sz;
+            size_t k = strnlen(p, sz);
+            while (pad == H5T_STR_SPACEPAD && k > 0 && p[k - 1] == ' ') k--;
+            s[i] = nn_alloc(k + 1, "string");
+            memcpy(s[i], p, k);
+            s[i][k] = 0;
+        }
+        nn_free(raw);
+    }
+    *out = s;
+    *n = (int)np;
+    rc = 1;
+done:
+    h5_close(mt);
+    h5_close(sp);
+    h5_close(ft);
+    h5_close(a);
+    return rc;
+}
+
+// One string (a scalar or a one-element array). 1 found, 0 absent, -1 error.
+static int get_string(rd *r, hid_t obj, const char *name, char **out) {
+    char **s;
+    int n, rc = get_strings(r, obj, "", name, &s, &n);
+    *out = NULL;
+    if (rc <= 0) return rc;
+    if (n != 1) {
+        free_strings(s, n);
+        return nn_fail(r->err, "%s: attribute %s holds %d strings, expected one", r->path, name, n);
+    }
+    *out = s[0];
+    nn_free(s);
+    return 1;
+}
+
+// Keras splits long name lists into name0, name1, ... (HDF5's 64 KiB header limit).
+static int get_name_list(rd *r, hid_t obj, const char *objname, const char *name, char ***out, int *n) {
+    int rc = get_strings(r, obj, objname, name, out, n);
+    for (int chunk = 0; rc == 0; chunk++) {
+        char cname[80];
+        char **s;
+        int k;
+        snprintf(cname, sizeof cname, "%s%d", name, chunk);
+        int c = get_strings(r, obj, objname, cname, &s, &k);
+        if (c < 0) {
+            free_strings(*out, *n);
+            return -1;
+        }
+        if (c == 0) return chunk ? 1 : 0;
+        char **all = nn_alloc((size_t)(*n + k) * sizeof *all, "strings");
+        if (*n) memcpy(all, *out, (size_t)*n * sizeof *all);
+        memcpy(all + *n, s, (size_t)k * sizeof *s);
+        nn_free(*out);
+        *out = all;
+        *n += k;
+        nn_free(s);
+    }
+    return rc;
+}
+
+static void fmt_dims(char *buf, size_t len, int rank, const hsize_t *d) {
+    int o = snprintf(buf, len, "(");
+    for (int i = 0; i < rank && o < (int)len; i++)
+        o += snprintf(buf + o, len - o, "%s%llu", i ? ", " : "", (unsigned long long)d[i]);
+    if (rank == 1 && o < (int)len) o += snprintf(buf + o, len - o, ",");
+    if (o < (int)len) snprintf(buf + o, len - o, ")");
+}
+
+static void plan_add(h5_plan *p, const h5_seg *s) {
+    if (p->n == p->cap) {
+        p->cap = p->cap ? 2 * p->cap : 32;
+        h5_seg *t = nn_alloc((size_t)p->cap * sizeof *t, "load plan");
+        if (p->n) memcpy(t, p->seg, (size_t)p->n * sizeof *t);
+        nn_free(p->seg);
+        p->seg = t;
+    }
+    p->seg[p->n++] = *s;
+}
+
+// The arena of m that dst points into, and the float it starts at.
+static void arena_of(const model *m, const float *dst, h5_seg *s) {
+    const float *base[3] = {m->w, m->m, m->v};
+    for (int a = 0; a < 3; a++) {
+        uintptr_t b = (uintptr_t)base[a], d = (uintptr_t)dst;
+        if (d >= b && d < b + m->nparams * sizeof(float)) {
+            s->arena = (uint32_t)a;
+            s->dst = (uint64_t)((d - b) / sizeof(float));
+            return;
+        }
+    }
+    NN_DIE("h5: a dataset read into no parameter arena");
+}
+
+// Whether dataset d (count float32 values, shape dims) lies plainly in the file: contiguous,
+// little-endian float32, allocated, inside the file. Then *off is where; a sample (the first
+// and last values, read both by libhdf5 and from the file at *off) confirms it.
+static int plain_in_file(rd *r, hid_t d, hid_t ft, hid_t sp, int rank, const hsize_t *dims,
+                         size_t count, uint64_t *off) {
+    h5_plan *p = r->plan;
+    size_t bytes = count * sizeof(float);
+    if (!r->by_offset || p->fd < 0 || bytes < PLAN_MIN_BYTES || H5Tequal(ft, H5T_IEEE_F32LE) <= 0 ||
+        H5Tequal(H5T_NATIVE_FLOAT, H5T_IEEE_F32LE) <= 0 || H5Dget_storage_size(d) != bytes)
+        return 0;
+    hid_t dcpl = H5Dget_create_plist(d);
+    int contiguous = dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CONTIGUOUS;
+    h5_close(dcpl);
+    haddr_t a = contiguous ? H5Dget_offset(d) : HADDR_UNDEF;
+    if (a == HADDR_UNDEF || a > (haddr_t)p->fsize || bytes > (uint64_t)p->fsize - a) return 0;
+    hsize_t coord[2 * H5S_MAX_RANK], two = 2;
+    for (int i = 0; i < rank; i++) coord[i] = 0, coord[rank + i] = dims[i] - 1;
+    float lib[2];
+    uint32_t raw[2];
+    hid_t ms = H5Screate_simple(1, &two, NULL), fs = H5Scopy(sp);
+    int ok = ms >= 0 && fs >= 0 && H5Sselect_elements(fs, H5S_SELECT_SET, 2, coord) >= 0 &&
+             H5Dread(d, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, lib) >= 0 &&
+             pread(p->fd, &raw[0], 4, (off_t)a) == 4 && pread(p->fd, &raw[1], 4, (off_t)(a + bytes - 4)) == 4 &&
+             !memcmp(lib, raw, sizeof raw);
+    h5_close(fs);
+    h5_close(ms);
+    *off = a;
+    return ok;
+}
+
+// Opens dataset `name` below g, checks it is a float array of exactly the expected shape, and
+// reads it into dst (in the child: or records where it lies, see plain_in_file).
+// what: "layer 'dense' kernel" for errors.
+static int read_floats(rd *r, hid_t g, const char *name, int rank, const hsize_t *dims, float *dst,
+                       const char *what) {
+    hid_t d = H5Dopen2(g, name, H5P_DEFAULT), ft = -1, sp = -1;
+    int rc = -1;
+    if (d < 0) {
+        nn_fail(r->err, "%s: %s: dataset '%s' is missing or unreadable: %s", r->path, what, name,
+                h5_reason(r->why));
+        goto done;
+    }
+    ft = H5Dget_type(d);
+    sp = H5Dget_space(d);
+    if (ft < 0 || sp < 0 || H5Tget_class(ft) != H5T_FLOAT) {
+        nn_fail(r->err, "%s: %s: dataset '%s' does not hold floating-point numbers", r->path, what, name);
+        goto done;
+    }
+    hsize_t fd[H5S_MAX_RANK];
+    int frank = H5Sget_simple_extent_ndims(sp);
+    int same = frank == rank;
+    if (frank >= 0 && frank <= H5S_MAX_RANK) H5Sget_simple_extent_dims(sp, fd, NULL);
+    for (int i = 0; same && i < rank; i++) same = fd[i] == dims[i];
+    if (!same) {
+        char got[128] = "(?)", want[128];
+        if (frank >= 0 && frank <= 8) fmt_dims(got, sizeof got, frank, fd);
+        fmt_dims(want, sizeof want, rank, dims);
+        nn_fail(r->err, "%s: %s has shape %s in the file, the model needs %s", r->path, what, got, want);
+        goto done;
+    }
+    h5_seg seg = {0};
+    if (r->plan) {
+        arena_of(r->m, dst, &seg);
+        seg.count = 1;
+        for (int i = 0; i < rank; i++) seg.count *= dims[i];
+        if (plain_in_file(r, d, ft, sp, rank, dims, (size_t)seg.count, &seg.file_off)) {
+            plan_add(r->plan, &seg);
+            rc = 0;
+            goto done;
+        }
+        seg.inl = 1;
+        seg.file_off = 0;
+    }
+    if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0) {
+        nn_fail(r->err, "%s: %s: cannot read dataset '%s' (file truncated or corrupt?): %s", r->path,
+                what, name, h5_reason(r->why));
+        goto done;
+    }
+    if (r->plan) plan_add(r->plan, &seg);
+    rc = 0;
+done:
+    h5_close(sp);
+    h5_close(ft);
+    h5_close(d);
+    return rc;
+}
+
+// model_weights: Keras matches the layers that have weights, in order, to the groups whose
+// weight_names are not empty, in layer_names order; so do we (names may differ).
+static int read_weights(rd *r, hid_t f, model *m) {
+    if (H5Lexists(f, "model_weights", H5P_DEFAULT) <= 0)
+        return nn_fail(r->err, "%s: no model_weights group: not a Keras model file", r->path);
+    hid_t mw = H5Gopen2(f, "model_weights", H5P_DEFAULT);
+    if (mw < 0) return nn_fail(r->err, "%s: cannot open model_weights: %s", r->path, h5_reason(r->why));
+    char **names = NULL;
+    int nnames = 0, rc = 0, k = 0;
+    if (get_name_list(r, mw, "model_weights/", "layer_names", &names, &nnames) <= 0) {
+        if (nnames == 0 && !r->err[0]) nn_fail(r->err, "%s: model_weights has no layer_names", r->path);
+        H5Gclose(mw);
+        return -1;
+    }
+    int li = 0;   // next model layer with weights
+    for (int i = 0; i < nnames && !rc; i++) {
+        if (H5Lexists(mw, names[i], H5P_DEFAULT) <= 0) {
+            rc = nn_fail(r->err, "%s: model_weights lists layer '%s' but has no group for it", r->path, names[i]);
+            break;
+        }
+        hid_t g = H5Gopen2(mw, names[i], H5P_DEFAULT);
+        char **wn = NULL, gname[128];
+        int nw = 0;
+        snprintf(gname, sizeof gname, "model_weights/%s/", names[i]);
+        if (g < 0 || get_strings(r, g, gname, "weight_names", &wn, &nw) < 0) {
+            if (g < 0) nn_fail(r->err, "%s: cannot open group %s: %s", r->path, gname, h5_reason(r->why));
+            h5_close(g);
+            rc = -1;
+            break;
+        }
+        if (nw > 0) {
+            while (li < m->nlayers && m->layers[li].wsize == 0) li++;
+            if (li == m->nlayers) {
+                rc = nn_fail(r->err, "%s: model_weights has weights for more layers than model_config describes", r->path);
+            } else {
+                layer *l = &m->layers[li];
+                hsize_t kd[4], bd;
+                int krank = h5_param_dims(l, kd, &bd), want = 1 + (bd > 0);
+                char what[160];
+                snprintf(what, sizeof what, "layer '%s'", l->name);
+                if (nw != want) {
+                    rc = nn_fail(r->err, "%s: layer '%s' has %d weights in the file, the model needs %d (kernel%s)",
+                                 r->path, l->name, nw, want, bd ? " and bias" : "");
+                } else {
+                    snprintf(what, sizeof what, "layer '%s' kernel", l->name);
+                    rc = read_floats(r, g, wn[0], krank, kd, m->w + l->woff, what);
+                    snprintf(what, sizeof what, "layer '%s' bias", l->name);
+                    if (!rc && bd) rc = read_floats(r, g, wn[1], 1, &bd, m->w + l->boff, what);
+                }
+                li++;
+                k++;
+            }
+        }
+        free_strings(wn, nw);
+        H5Gclose(g);
+    }
+    free_strings(names, nnames);
+    H5Gclose(mw);
+    if (rc) return rc;
+    while (li < m->nlayers && m->layers[li].wsize == 0) li++;
+    if (li < m->nlayers)
+        return nn_fail(r->err, "%s: model_weights has weights for %d layers, model_config has more (layer '%s' has none)",
+                       r->path, k, m->layers[li].name);
+    return 0;
+}
+
+// Which of Adam's variables a name in optimizer_weights/weight_names is. Keras 3:
+// "adam/sequential_dense_kernel_momentum"; tf.keras 2: "Adam/dense/kernel/m:0"; tf.keras 2.11+:
+// "Adam/m/dense/kernel:0"; Keras 2.0-2.2 left moments unnamed ("training/Adam/Variable:0").
+typedef enum { OW_OTHER, OW_ITER, OW_LR, OW_M, OW_V } ow_kind;
+
+static int base_is(const char *base, size_t n, const char *word) {
+    return n == strlen(word) && !strncmp(base, word, n);
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcmp(s + a - b, suffix);
+}
+
+static ow_kind ow_classify(const char *name) {
+    const char *base = strrchr(name, '/');
+    base = base ? base + 1 : name;
+    size_t n = strcspn(base, ":");   // tf.keras appends ":0"
+    if (base_is(base, n, "iteration") || base_is(base, n, "iterations") || base_is(base, n, "iter"))
+        return OW_ITER;
+    if (base_is(base, n, "learning_rate") || base_is(base, n, "lr")) return OW_LR;
+    if (base_is(base, n, "m") || ends_with(name, "_momentum")) return OW_M;
+    if (base_is(base, n, "v") || ends_with(name, "_velocity")) return OW_V;
+    const char *second = strchr(name, '/');
+    if (second && !strncmp(second, "/m/", 3)) return OW_M;
+    if (second && !strncmp(second, "/v/", 3)) return OW_V;
+    return OW_OTHER;
+}
+
+static int read_scalar_i64(rd *r, hid_t g, const char *name, long long *v) {
+    hid_t d = H5Dopen2(g, name, H5P_DEFAULT), ft = -1, sp = -1;
+    int rc = -1;
+    if (d >= 0 && (ft = H5Dget_type(d)) >= 0 && (sp = H5Dget_space(d)) >= 0 &&
+        (H5Tget_class(ft) == H5T_INTEGER || H5Tget_class(ft) == H5T_FLOAT) &&
+        H5Sget_simple_extent_npoints(sp) == 1 &&
+        H5Dread(d, H5T_NATIVE_LLONG, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0)
+        rc = 0;
+    else
+        nn_fail(r->err, "%s: optimizer_weights: '%s' is not a readable number", r->path, name);
+    h5_close(sp);
+    h5_close(ft);
+    h5_close(d);
+    return rc;
+}
+
+// Adam's moments and step count. Keras 3 interleaves momentum/velocity per variable, tf.keras 2
+// puts every m before every v; both are in the model's variable order (kernel, bias per layer),
+// which is also the order of our parameter views. H5_LOAD_WEIGHTS_ONLY: the step count only
+// (the moments' names are still matched to the weights, so that adam_state means the same).
+static int read_optimizer(rd *r, hid_t f, model *m) {
+    hid_t ow = H5Gopen2(f, "optimizer_weights", H5P_DEFAULT);
+    if (ow < 0) return nn_fail(r->err, "%s: cannot open optimizer_weights: %s", r->path, h5_reason(r->why));
+    char **wn = NULL;
+    int nw = 0, rc = 0;
+    if (get_name_list(r, ow, "optimizer_weights/", "weight_names", &wn, &nw) < 0) {
+        H5Gclose(ow);
+        return -1;
+    }
+    // The parameter tensors in variable order: (layer, 0 = kernel / 1 = bias).
+    int np = 0, pl[2 * MODEL_MAX_LAYERS], pb[2 * MODEL_MAX_LAYERS];
+    for (int i = 0; i < m->nlayers; i++) {
+        if (m->layers[i].wsize) pl[np] = i, pb[np++] = 0;
+        if (m->layers[i].wsize && m->layers[i].bsize) pl[np] = i, pb[np++] = 1;
+    }
+    int *mi = nn_alloc(sizeof(int) * (size_t)(nw + 1), "optimizer index");
+    int *vi = nn_alloc(sizeof(int) * (size_t)(nw + 1), "optimizer index");
+    int *oi = nn_alloc(sizeof(int) * (size_t)(nw + 1), "optimizer index");
+    int nm = 0, nv = 0, no = 0, it = -1;
+    for (int i = 0; i < nw; i++) {
+        ow_kind k = ow_classify(wn[i]);
+        if (k == OW_ITER && it < 0) it = i;
+        else if (k == OW_M) mi[nm++] = i;
+        else if (k == OW_V) vi[nv++] = i;
+        else if (k == OW_OTHER) oi[no++] = i;
+    }
+    if (nm == 0 && nv == 0 && no >= 2 * np) {   // unnamed: [m...] [v...] (then amsgrad's vhat)
+        for (int j = 0; j < np; j++) mi[j] = oi[j], vi[j] = oi[np + j];
+        nm = nv = np;
+    }
+    long long t = 0;
+    if (it >= 0) rc = read_scalar_i64(r, ow, wn[it], &t);
+    if (!rc && t < 0) rc = nn_fail(r->err, "%s: optimizer_weights: negative iteration count %lld", r->path, t);
+    if (!rc && (nm != np || nv != np))
+        rc = nn_fail(r->err, "%s: optimizer_weights holds %d first and %d second moments, the model has %d weight tensors",
+                     r->path, nm, nv, np);
+    int moments = !(r->flags & H5_LOAD_WEIGHTS_ONLY);
+    for (int j = 0; j < np && !rc && moments; j++) {
+        const layer *l = &m->layers[pl[j]];
+        hsize_t kd[4], bd;
+        int krank = h5_param_dims(l, kd, &bd);
+        size_t off = pb[j] ? l->boff : l->woff;
+        char what[160];
+        snprintf(what, sizeof what, "optimizer_weights: layer '%s' %s first moment", l->name, pb[j] ? "bias" : "kernel");
+        rc = read_floats(r, ow, wn[mi[j]], pb[j] ? 1 : krank, pb[j] ? &bd : kd, m->m + off, what);
+        snprintf(what, sizeof what, "optimizer_weights: layer '%s' %s second moment", l->name, pb[j] ? "bias" : "kernel");
+        if (!rc) rc = read_floats(r, ow, wn[vi[j]], pb[j] ? 1 : krank, pb[j] ? &bd : kd, m->v + off, what);
+    }
+    if (!rc) {
+        m->t = (long)t;
+        r->out->adam_state = 1;
+        r->out->moments_read = moments;
+    }
+    nn_free(mi);
+    nn_free(vi);
+    nn_free(oi);
+    free_strings(wn, nw);
+    H5Gclose(ow);
+    return rc;
+}
+
+static int read_extras(rd *r, hid_t f, model *m) {
+    char **cls;
+    int n, rc = get_strings(r, f, "", "nn_class_names", &cls, &n);
+    if (rc < 0) return -1;
+    if (n > (int)(sizeof m->classes / sizeof *m->classes)) {
+        free_strings(cls, n);
+        return nn_fail(r->err, "%s: nn_class_names holds %d names, nn keeps at most %zu", r->path, n,
+                       sizeof m->classes / sizeof *m->classes);
+    }
+    for (int i = 0; i < n; i++) m->classes[i] = cls[i];
+    m->nclasses = n;
+    nn_free(cls);
+    htri_t ex = H5Aexists(f, "nn_epoch");
+    if (ex > 0) {
+        long long e = 0;
+        hid_t a = H5Aopen(f, "nn_epoch", H5P_DEFAULT), ft = a < 0 ? -1 : H5Aget_type(a);
+        int ok = ft >= 0 && H5Tget_class(ft) == H5T_INTEGER && H5Aread(a, H5T_NATIVE_LLONG, &e) >= 0 &&
+                 e >= 0 && e < (1 << 30);
+        h5_close(ft);
+        h5_close(a);
+        if (!ok) return nn_fail(r->err, "%s: attribute nn_epoch is not a non-negative integer", r->path);
+        m->epoch = (int)e;
+    }
+    return 0;
+}
+
+// Whether libhdf5 reads the very file the parent opened (not one renamed over it since), with
+// addresses that are offsets from its first byte (no user block): then ranges can be read there.
+static int same_file(hid_t f, const h5_plan *p) {
+    struct stat a, b;
+    int *fd = NULL;
+    hid_t fcpl = H5Fget_create_plist(f);
+    hsize_t ub = 1;
+    int ok = p->fd >= 0 && fcpl >= 0 && H5Pget_userblock(fcpl, &ub) >= 0 && ub == 0 &&
+             H5Fget_vfd_handle(f, H5P_DEFAULT, (void **)&fd) >= 0 && fd && fstat(*fd, &a) == 0 &&
+             fstat(p->fd, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino &&
+             (long long)a.st_size == p->fsize;
+    h5_close(fcpl);
+    return ok;
+}
+
+int h5_read_model(model *m, const char *path, unsigned flags, h5_plan *plan, int keep_json,
+                  h5_loaded *out, char *err) {
+    h5_quiet();
+    h5_loaded none;
+    if (!out) out = &none;
+    memset(out, 0, sizeof *out);
+    model_init(m, (shape3){0, 0, 0, 0});
+    rd r = {.path = path, .err = err, .m = m, .flags = flags, .plan = plan, .out = out};
+    err[0] = 0;
+    struct stat st;
+    if (stat(path, &st) != 0) return nn_fail(err, "cannot open model %s: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode)) return nn_fail(err, "cannot open model %s: it is a folder", path);
+    if (st.st_size == 0) return nn_fail(err, "%s: the file is empty: not a model", path);
+    if (access(path, R_OK) != 0) return nn_fail(err, "cannot open model %s: %s", path, strerror(errno));
+    if (H5Fis_hdf5(path) <= 0) {
+        // Keras 3's native format is a zip: say how to get the .h5 nn reads.
+        FILE *f = fopen(path, "rb");
+        char head[4] = {0};
+        int zip = f && fread(head, 1, 4, f) == 4 && !memcmp(head, "PK\x03\x04", 4);
+        if (f) fclose(f);
+        if (zip)
+            return nn_fail(err, "%s: a zip file, as Keras's native .keras format is: nn reads the "
+                                "legacy .h5 format, saved by Keras with model.save(\"model.h5\")", path);
+        return nn_fail(err, "%s: not an HDF5 file (a Keras .h5 model was expected)", path);
+    }
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl >= 0) H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    h5_close(fapl);
+    if (f < 0) return nn_fail(err, "%s: cannot open as HDF5 (truncated or corrupt?): %s", path, h5_reason(r.why));
+    if (plan) r.by_offset = same_file(f, plan);
+
+    char *mc = NULL, *tc = NULL;
+    int rc = get_string(&r, f, "model_config", &mc);
+    if (rc == 0) rc = nn_fail(err, "%s: HDF5 file without model_config: not a Keras model (weights only?)", path);
+    if (rc > 0) {
+        char why[NN_ERRLEN];
+        rc = keras_model_from_config(m, mc, why);
+        if (rc) nn_fail(err, "%s: %s", path, why);
+        else m->opt = adam_defaults();   // until training_config says otherwise
+    }
+    int built = rc == 0;
+    if (!rc) rc = read_weights(&r, f, m);
+    int is_adam = 0;
+    if (!rc && (rc = get_string(&r, f, "training_config", &tc)) > 0) {
+        char why[NN_ERRLEN];
+        rc = keras_training_from_config(tc, &m->opt, &is_adam, why);
+        if (rc) nn_fail(err, "%s: %s", path, why);
+    } else if (rc == 0) {
+        is_adam = 1;   // no training_config: take optimizer_weights as Adam's if they fit
+    }
+    if (!rc && is_adam && H5Lexists(f, "optimizer_weights", H5P_DEFAULT) > 0) rc = read_optimizer(&r, f, m);
+    if (!rc) rc = read_extras(&r, f, m);
+    if (!rc && keep_json) {
+        out->model_config = mc, out->training_config = tc;
+        mc = tc = NULL;
+    }
+    nn_free(mc);
+    nn_free(tc);
+    if (H5Fclose(f) < 0 && !rc) rc = nn_fail(err, "%s: closing the file failed: %s", path, h5_reason(r.why));
+    if (rc) {
+        if (built) model_free(m);
+        nn_free(out->model_config);
+        nn_free(out->training_config);
+        out->model_config = out->training_config = NULL;
+        if (!err[0]) nn_fail(err, "%s: unreadable model file", path);
+        return -1;
+    }
+    return 0;
+}
+
