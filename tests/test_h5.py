@@ -8,6 +8,8 @@
   optimizer variable names formed as Keras forms them, shapes that follow from its
   model_config, empty weight_names stored as h5py stores [], our class names and epoch.
 - `nn summary` of the Keras fixture counts the parameters h5py finds in its datasets.
+- `nn summary` (which reads no Adam moments) still gives the step count h5py finds in
+  optimizer_weights, and says so when a copy has no optimizer_weights.
 Run from the repository root with /usr/bin/python3 (python3-h5py, python3-numpy).
 """
 import json
@@ -259,8 +261,32 @@ def test_summary_of_keras_file():
     assert bad.returncode != 0 and bad.stderr.count("\n") == 1, bad.stderr
 
 
+def test_summary_adam_state():
+    nn = os.environ.get("NN", "bin/nn")
+    if not os.access(nn, os.X_OK):
+        return "%s not built" % nn
+    with tempfile.TemporaryDirectory() as d:
+        path, bare = os.path.join(d, "nn.h5"), os.path.join(d, "bare.h5")
+        why = write_sample(path)
+        if why:
+            return why
+        with h5py.File(path, "r") as f:
+            steps = int(f["optimizer_weights/adam/iteration"][()])
+        r = subprocess.run([nn, "summary", path], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert "%d steps taken" % steps in r.stdout, "no '%d steps taken' in:\n%s" % (steps, r.stdout)
+        with h5py.File(path, "r") as f, h5py.File(bare, "w") as g:  # as include_optimizer=False
+            for k, v in f.attrs.items():
+                g.attrs[k] = v
+            f.copy("model_weights", g)
+        r = subprocess.run([nn, "summary", bare], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert "no state saved" in r.stdout and "steps taken" not in r.stdout, r.stdout
+
+
 report("test_h5.py:keras3_fixture", test_keras3_fixture)
 report("test_h5.py:keras2_fixtures", test_keras2_fixtures)
 report("test_h5.py:nn_file_has_keras3_layout", test_nn_file_has_keras3_layout)
 report("test_h5.py:summary_of_keras_file", test_summary_of_keras_file)
+report("test_h5.py:summary_adam_state", test_summary_adam_state)
 sys.exit(1 if failures else 0)
