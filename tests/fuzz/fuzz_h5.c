@@ -1,12 +1,14 @@
-// fuzz_h5.c: libFuzzer target for the HDF5 model loader (model_load_h5, nn/h5.c). Model files
+// fuzz_h5.c: libFuzzer target for the HDF5 model loader (model_load_h5, nn/h5_read.c and
+// nn/h5_probe.c). Model files
 // come from others: whatever the bytes, the loader must give a finalized model or -1 with one
 // line naming the file, never crash, leak, or allocate far beyond the model it describes.
 // model_load_h5 takes a path, so each input is written to a file in /dev/shm (memory, not
-// disk) first. A loaded model must also save and load back with the same parameter count.
+// disk) first. A loaded model must also save and load back with the same parameter count, and
+// a weights-only load of the same file (nn predict's) must give the same weights.
 //
 // libhdf5 (Debian's 1.10) is not built for fuzzing: it is not instrumented for coverage, so
 // the fuzzer steers by the project's code only (the loader's checks, keras_json.c), and its
-// own crashes on corrupt files end the loader's probe child (see probe_in_child in nn/h5.c),
+// own crashes on corrupt files end the loader's child (see nn/h5_probe.c),
 // which the loader reports as a corrupt file. That child is forked per input: this target
 // runs at hundreds, not thousands, of inputs a second.
 #include <stdint.h>
@@ -45,6 +47,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             DIE("model_load_h5 returned %d with a bad error line '%.*s'", rc, NN_ERRLEN, err);
         return 0;
     }
+    model wo;
+    if (model_load_h5_opts(&wo, path, H5_LOAD_WEIGHTS_ONLY, NULL, err) != 0)
+        DIE("the full load works, the weights-only load does not: %s", err);
+    if (wo.nparams != m.nparams || (m.nparams && memcmp(wo.w, m.w, m.nparams * sizeof(float))) ||
+        wo.t != m.t || wo.epoch != m.epoch)
+        DIE("the weights-only load differs from the full load");
+    model_free(&wo);
     if (model_save_h5(&m, path2, err) != 0) DIE("a loaded model does not save: %s", err);
     model k;
     if (model_load_h5(&k, path2, err) != 0) DIE("a saved model does not load back: %s", err);
