@@ -27,16 +27,17 @@ LDLIBS   += $(shell pkg-config --libs hdf5 2>/dev/null || echo -L/usr/lib/x86_64
 # sanitized bin/nn never replaces the normal one) and implies NO_CUDA=1: ASan reserves most of
 # the address space for its shadow memory and the CUDA runtime's fixed mappings collide with it,
 # so the sanitized build is the C path with the CUDA stubs. ASan reports go to stderr and fail
-# the test that caused them (-fno-sanitize-recover makes UBSan findings fatal too).
+# the test that caused them; UBSan's are fatal too (halt_on_error=1 below: it is left recoverable
+# at compile time only so that tests/suppressions/ubsan.supp can name stb's one benign case).
 ifeq ($(SANITIZE),1)
-CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 override BUILD := $(BUILD)-san
 override BIN   := $(BUILD)/bin
 override NO_CUDA := 1
 # Third-party findings only (libhdf5 on corrupt files: see the file); leaks fail a test too.
 SAN_ENV := ASAN_OPTIONS=suppressions=$(CURDIR)/tests/suppressions/asan.supp:detect_leaks=1 \
-           UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+           UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:suppressions=$(CURDIR)/tests/suppressions/ubsan.supp
 endif
 
 LIB_SRC  := $(filter-out nn/cuda_stub.c,$(wildcard nn/*.c layers/*.c data/*.c))

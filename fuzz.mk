@@ -16,7 +16,7 @@ FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= image cfg h5
 FUZZ_CFLAGS  := -O1 -g -std=c11 -D_GNU_SOURCE -fopenmp -fno-omit-frame-pointer \
-                -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+                -fsanitize=address,undefined \
                 -Wno-pass-failed   # (omp simd loops clang leaves scalar at -O1: not a problem)
 FUZZ_CPPFLAGS := $(filter-out -DNN_HAVE_CUDA=1,$(CPPFLAGS))
 FUZZ_LIB_SRC := $(filter-out nn/cuda_stub.c,$(wildcard nn/*.c layers/*.c data/*.c)) nn/cuda_stub.c

@@ -316,6 +316,7 @@ int model_save_h5(const model *m, const char *path, char *err) {
     const char *folder = slash ? dir : ".";
     size_t len = strlen(path) + 40;
     char *tmp = nn_alloc(len, "temporary file name");
+    if (!tmp) __builtin_unreachable();   // (GCC under -fsanitize loses returns_nonnull here)
     int rc = 0, named = 0;
     mode_t um = umask(0);
     umask(um);

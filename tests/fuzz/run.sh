@@ -13,7 +13,7 @@ cd "$(dirname "$0")/../.."
 B=${FUZZ_BUILD:-build-fuzz}
 S=${FUZZ_SECONDS:-60}
 export ASAN_OPTIONS="suppressions=$PWD/tests/suppressions/asan.supp:detect_leaks=1:allocator_may_return_null=1"
-export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$PWD/tests/suppressions/ubsan.supp"   # fatal, as in make test SANITIZE=1
 status=0
 summary=""
 for t in "$@"; do
