@@ -20,8 +20,14 @@ CFLAGS   ?= -O3 -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -MMD -MP
 CPPFLAGS += $(shell pkg-config --cflags hdf5 2>/dev/null || echo -I/usr/include/hdf5/serial)
 CPPFLAGS += -I/usr/include/stb
-LDLIBS   += $(shell pkg-config --libs hdf5 2>/dev/null || echo -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5) \
-            -ljpeg -lcjson -lm -lpthread -fopenmp
+HDF5_LIBS := $(shell pkg-config --libs hdf5 2>/dev/null || echo -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5)
+LDLIBS   += $(HDF5_LIBS) -ljpeg -lcjson -lm -lpthread -fopenmp
+# The nn command links libhdf5 statically where its archive is installed (Debian's libhdf5-dev
+# has it): the shared library pulls in some thirty others (libcurl for its S3 driver, gnutls,
+# krb5, ldap...) whose loading took 3.5 ms of every start of nn, and of `nn predict`'s 30 ms
+# budget (bench/RESULTS.md). HDF5_STATIC=0 links the shared one; so do the tests, and the
+# sanitized and fuzz builds (tests/suppressions/asan.supp names libhdf5_serial.so).
+HDF5_A   := $(if $(filter 0,$(HDF5_STATIC)),,$(wildcard $(patsubst -L%,%,$(filter -L%,$(HDF5_LIBS)))/libhdf5.a))
 
 # SANITIZE=1 builds into its own folders (BUILD-san, and the command in BUILD-san/bin, so a
 # sanitized bin/nn never replaces the normal one) and implies NO_CUDA=1: ASan reserves most of
@@ -35,6 +41,7 @@ LDFLAGS += -fsanitize=address,undefined
 override BUILD := $(BUILD)-san
 override BIN   := $(BUILD)/bin
 override NO_CUDA := 1
+override HDF5_A :=
 # Third-party findings only (libhdf5 on corrupt files: see the file); leaks fail a test too.
 SAN_ENV := ASAN_OPTIONS=suppressions=$(CURDIR)/tests/suppressions/asan.supp:detect_leaks=1 \
            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:suppressions=$(CURDIR)/tests/suppressions/ubsan.supp
@@ -72,7 +79,7 @@ all: $(BIN)/nn
 
 $(BIN)/nn: $(TOOL_OBJ) $(LIB)
 	@mkdir -p $(BIN)
-	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(LIB) $(LDLIBS) $(CUDA_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(LIB) $(if $(HDF5_A),$(HDF5_A) -lsz -lz -ldl $(filter-out $(HDF5_LIBS),$(LDLIBS)),$(LDLIBS)) $(CUDA_LIBS)
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
