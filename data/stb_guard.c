@@ -6,9 +6,11 @@
 // inputs that found them are in tests/fuzz/regressions/image/ and tests/test_regressions.c
 // keeps them refused. A real photo never trips these: each describes a file its format forbids.
 // (stb's JPEG decoder, which needed three such checks, is no longer built: data/jpeg.c.)
+// The walks cost one pass over the file's bytes at most, nothing next to decoding it.
 #include "stb_guard.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static unsigned at(const uint8_t *b, size_t n, size_t i) { return i < n ? b[i] : 0; }
 static unsigned le16(const uint8_t *b, size_t n, size_t i) { return at(b, n, i) | at(b, n, i + 1) << 8; }
@@ -60,7 +62,34 @@ static int bmp_check(const uint8_t *b, size_t n, char *why, size_t len) {
     return 0;
 }
 
+// PNG, stbi__parse_png_file: an IDAT chunk's length is trusted before its bytes are read: the
+// buffer for the compressed data is grown to hold it first (realloc), so a 100-byte file whose
+// IDAT claims 1.6 GB makes nn ask for 1.6 GB, then fail (found by fuzz_image's 1 GiB malloc
+// limit). Refused here: an IDAT longer than what is left of the file, which stb would refuse
+// anyway once it had allocated for it.
+static uint32_t be32(const uint8_t *b, size_t n, size_t i) {
+    return (uint32_t)at(b, n, i) << 24 | (uint32_t)at(b, n, i + 1) << 16 | at(b, n, i + 2) << 8 | at(b, n, i + 3);
+}
+
+static int png_check(const uint8_t *b, size_t n, char *why, size_t len) {
+    for (size_t p = 8; p + 8 <= n;) {   // chunks: length, type, data, CRC
+        uint32_t clen = be32(b, n, p);
+        int idat = !memcmp(b + p + 4, "IDAT", 4);
+        if (!memcmp(b + p + 4, "IEND", 4)) break;
+        if (idat && clen > n - p - 8) {
+            snprintf(why, len, "corrupt or truncated image (PNG IDAT chunk claims %u bytes, the file "
+                     "has %zu left)", clen, n - p - 8);
+            return -1;
+        }
+        if (clen > n - p - 8) break;   // stb stops there too
+        p += 12 + (size_t)clen;
+    }
+    return 0;
+}
+
 int stb_guard_check(const uint8_t *buf, size_t n, char *why, size_t len) {
+    static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (n >= 8 && !memcmp(buf, png_sig, 8)) return png_check(buf, n, why, len);
     if (n >= 2 && buf[0] == 'B' && buf[1] == 'M') return bmp_check(buf, n, why, len);
     return 0;
 }
