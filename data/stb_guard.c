@@ -28,15 +28,16 @@ static int bmp_check(const uint8_t *b, size_t n, char *why, size_t len) {
     long offset = (int32_t)le32(b, n, 10), hsz = (int32_t)le32(b, n, 14);
     if (offset < 0 || (hsz != 12 && hsz != 40 && hsz != 56 && hsz != 108 && hsz != 124)) return 0;
     long x, y;
-    unsigned bpp, compress = 0;
+    unsigned bpp;
+    int32_t compress = 0;   // signed, as stb reads it: stb takes a negative one as uncompressed
     if (hsz == 12) {
         x = le16(b, n, 18), y = le16(b, n, 20), bpp = le16(b, n, 24);
     } else {
         x = (int32_t)le32(b, n, 18), y = (int32_t)le32(b, n, 22), bpp = le16(b, n, 28);
-        compress = le32(b, n, 30);
+        compress = (int32_t)le32(b, n, 30);
     }
     if (y < 0) y = -y;
-    if ((bpp != 1 && bpp != 4 && bpp != 8) || compress != 0 || x <= 0 || y <= 0 ||
+    if ((bpp != 1 && bpp != 4 && bpp != 8) || compress > 0 || x <= 0 || y <= 0 ||
         (double)x * y > 1e8)
         return 0;   // not a palette image, or one stb refuses, or the size limits will
     long psize = hsz == 12 ? (offset - 14 - 24) / 3 : (offset - 14 - hsz) >> 2;   // as stb
