@@ -8,6 +8,7 @@
 #   make deps       install the Debian packages the build needs
 #   SANITIZE=1      build with AddressSanitizer and UndefinedBehaviorSanitizer (into build-san/)
 #   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS each (fuzz.mk, tests/fuzz/)
+#   make valgrind   a short train + predict under valgrind on a NO_CUDA build (fuzz.mk)
 
 CC       ?= gcc
 BUILD    ?= build
