@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_valgrind.sh: a short train + predict run of the C path under valgrind's memcheck: no
 # invalid read or write, no use of uninitialised memory, no leak (definite or indirect) in nn or
-# in the load probe child nn/h5.c forks. The article's CNN on 16 synthetic images (two steps of
+# in the child that reads the model file (nn/h5_probe.c). The article's CNN on 16 synthetic images (two steps of
 # 8, validation on 4), then predict on two of them: about 20 s on one core.
 # OpenMP's thread pool keeps one block "possibly lost" (a thread's TLS); only definite and
 # indirect leaks count, so no suppression file is needed (tests/suppressions/valgrind.supp

@@ -6,7 +6,7 @@
 # fails the run; commit it under tests/fuzz/regressions/NAME/ with the fix (tests/README.md).
 # The h5 target runs in libFuzzer's fork mode with timeouts counted, not fatal: libhdf5 (1.10)
 # loops forever on some corrupt global heaps, which the loader ends with its probe child's
-# alarm (nn/h5.c) and reports as a corrupt file; the fuzzer then moves on to the next input.
+# alarm (nn/h5_probe.c) and reports as a corrupt file; the fuzzer then moves on to the next input.
 # Usage: FUZZ_BUILD=build-fuzz FUZZ_SECONDS=60 tests/fuzz/run.sh image cfg h5
 set -u
 cd "$(dirname "$0")/../.."
