@@ -346,6 +346,13 @@ sys.exit(not (abs(loss - $vl) < 2e-4 and re.search(r'^\s+cats\s+\d+\s+\d+', t, r
     "$NN" train --data cd/train --val-split 0.2 --epochs 1 --no-augment --out split2.h5 >cds.out 2>&1
     why="$(grep Found cds.out)"
     check catsdogs_val_split test "$(grep -c 'Found 160 images' cds.out)" -eq 1 -a "$(grep -c 'Found 40 images' cds.out)" -eq 1
+    # --cache: the second run reads the decoded images back and trains on the same numbers
+    "$NN" train --data cd/train --epochs 1 --batch 64 --cache cd.cache --out c1.h5 --log c1.csv >c1.out 2>&1
+    "$NN" train --data cd/train --epochs 1 --batch 64 --cache cd.cache --out c2.h5 --log c2.csv >c2.out 2>&1
+    why="$(ls -la cd.cache* 2>&1) $(cut -d, -f1-3 c1.csv c2.csv | tr '\n' ' ')"
+    check catsdogs_cache_used test -z "$(grep 'read from cd.cache' c1.out)" -a -n "$(grep 'read from cd.cache' c2.out)"
+    check catsdogs_cache test -s cd.cache -a -n "$(tail -1 c1.csv)" \
+        -a "$(tail -1 c1.csv | cut -d, -f1-3)" = "$(tail -1 c2.csv | cut -d, -f1-3)"
     mkdir -p wrong/cats wrong/birds && cp "$cat1" wrong/cats/ && cp "$cat1" wrong/birds/
     expect_error catsdogs_resume_other_classes "\(cats, dogs\).*\(birds, cats\)" "$NN" train --data wrong --resume cd.h5 --epochs 3
 fi

@@ -299,6 +299,7 @@ static char *cache_name(const char *cache, const char *suffix) {
 static int load_cache(image_cache *c, const dataset *d, const run *r, const char *cache, char *err) {
     if (image_cache_load(c, d, r->m.input.h, r->m.input.w, r->o.threads, cache, err) != 0) return -1;
     say(r, "Found %d images belonging to %d classes.", c->n, d->nclasses);
+    if (cache && c->from_cache) say(r, "(decoded images read from %s in %.1fs)", cache, c->seconds);
     return 0;
 }
 
