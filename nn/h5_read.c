@@ -4,7 +4,7 @@
 //
 // h5_read_model runs in a child process (nn/h5_probe.c), which keeps libhdf5's own crashes on
 // corrupt files out of the caller. There it records, for each large float32 dataset stored
-// plainly (contiguous, little-endian, no user block), where its values lie in the file instead
+// plainly (contiguous, little-endian float32), where its values lie in the file instead
 // of reading them: the parent then reads them once, straight into its own arena, and the 16 MB
 // dense kernel of the article's CNN is copied once rather than read by libhdf5, sent through a
 // pipe and copied again. Everything else is read here and sent inline.
@@ -34,7 +34,7 @@ typedef struct {
     model *m;
     unsigned flags;     // H5_LOAD_*
     h5_plan *plan;      // in the child: record plain ranges instead of reading them
-    int by_offset;      // the file's addresses are offsets in it (no user block)
+    int by_offset;      // libhdf5 reads the file the parent opened: ranges may point into it
     h5_loaded *out;
 } rd;
 
@@ -483,19 +483,15 @@ static int read_extras(rd *r, hid_t f, model *m) {
     return 0;
 }
 
-// Whether libhdf5 reads the very file the parent opened (not one renamed over it since), with
-// addresses that are offsets from its first byte (no user block): then ranges can be read there.
+// Whether libhdf5 reads the very file the parent opened (not one renamed over it since): then
+// ranges can be read there. (H5Dget_offset counts from the file's first byte, a user block
+// included; the sample that plain_in_file compares would catch it if it did not.)
 static int same_file(hid_t f, const h5_plan *p) {
     struct stat a, b;
     int *fd = NULL;
-    hid_t fcpl = H5Fget_create_plist(f);
-    hsize_t ub = 1;
-    int ok = p->fd >= 0 && fcpl >= 0 && H5Pget_userblock(fcpl, &ub) >= 0 && ub == 0 &&
-             H5Fget_vfd_handle(f, H5P_DEFAULT, (void **)&fd) >= 0 && fd && fstat(*fd, &a) == 0 &&
-             fstat(p->fd, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino &&
-             (long long)a.st_size == p->fsize;
-    h5_close(fcpl);
-    return ok;
+    return p->fd >= 0 && H5Fget_vfd_handle(f, H5P_DEFAULT, (void **)&fd) >= 0 && fd &&
+           fstat(*fd, &a) == 0 && fstat(p->fd, &b) == 0 && a.st_dev == b.st_dev &&
+           a.st_ino == b.st_ino && (long long)a.st_size == p->fsize;
 }
 
 int h5_read_model(model *m, const char *path, unsigned flags, h5_plan *plan, int keep_json,

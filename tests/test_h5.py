@@ -10,6 +10,9 @@
 - `nn summary` of the Keras fixture counts the parameters h5py finds in its datasets.
 - `nn summary` (which reads no Adam moments) still gives the step count h5py finds in
   optimizer_weights, and says so when a copy has no optimizer_weights.
+- A copy written by h5py with a 512-byte user block (every address in the file shifts by 512;
+  nn reads large datasets by their place in the file) predicts what the original predicts,
+  through the full load (`test_h5 --predict`) and nn predict's weights-only one (`--json`).
 Run from the repository root with /usr/bin/python3 (python3-h5py, python3-numpy).
 """
 import json
@@ -152,12 +155,12 @@ def test_keras2_fixtures():
                 assert str_kind(f["model_weights"].attrs, "layer_names")[0] == "fixed"
 
 
-def write_sample(path):
+def write_sample(path, cfg=None):
     build = os.environ.get("NN_BUILD", "build")
     exe = os.path.join(build, "tests", "test_h5")
     if not os.access(exe, os.X_OK):
         return "%s not built (make test builds it; NN_BUILD names the build folder)" % exe
-    r = subprocess.run([exe, "--write-sample", path], capture_output=True, text=True)
+    r = subprocess.run([exe, "--write-sample", path] + ([cfg] if cfg else []), capture_output=True, text=True)
     assert r.returncode == 0, "test_h5 --write-sample: %s" % r.stderr.strip()
     return None
 
@@ -284,9 +287,44 @@ def test_summary_adam_state():
         assert "no state saved" in r.stdout and "steps taken" not in r.stdout, r.stdout
 
 
+def test_userblock_copy():
+    nn = os.environ.get("NN", "bin/nn")
+    exe = os.path.join(os.environ.get("NN_BUILD", "build"), "tests", "test_h5")
+    if not os.access(nn, os.X_OK) or not os.access(exe, os.X_OK):
+        return "%s or %s not built" % (nn, exe)
+    image = os.path.join(FIX, "data_modes", "gray.png")
+    with tempfile.TemporaryDirectory() as d:
+        cfg, path, ub = os.path.join(d, "m.cfg"), os.path.join(d, "m.h5"), os.path.join(d, "ub.h5")
+        with open(cfg, "w") as f:  # a dense kernel of 1.2 MB: read (and mapped) from the file
+            f.write("input 16 16 3\nconv2d filters=8 kernel=3 activation=relu\nflatten\n"
+                    "dense units=192 activation=relu\ndense units=1 activation=sigmoid\n")
+        why = write_sample(path, cfg)
+        if why:
+            return why
+        with h5py.File(path, "r") as f, h5py.File(ub, "w", userblock_size=512) as g:
+            for k, v in f.attrs.items():
+                g.attrs.create(k, v, dtype=f.attrs.get_id(k).dtype)
+            for k in f:
+                f.copy(k, g)
+        with h5py.File(ub, "r") as g:
+            assert g.userblock_size == 512
+        outs = []
+        for p in (path, ub):
+            r = subprocess.run([exe, "--predict", p, p + ".txt"], capture_output=True, text=True)
+            assert r.returncode == 0, "test_h5 --predict %s: %s" % (p, r.stderr.strip())
+            with open(p + ".txt") as f:
+                pred = f.read()
+            r = subprocess.run([nn, "predict", p, image, "--json"], capture_output=True, text=True)
+            assert r.returncode == 0, "nn predict %s: %s" % (p, r.stderr.strip())
+            outs.append((pred, json.loads(r.stdout)[0]["output"]))
+        assert outs[0][0] == outs[1][0], "test_h5 --predict differs with a user block"
+        assert outs[0][1] == outs[1][1], "nn predict: %r with a user block, %r without" % (outs[1][1], outs[0][1])
+
+
 report("test_h5.py:keras3_fixture", test_keras3_fixture)
 report("test_h5.py:keras2_fixtures", test_keras2_fixtures)
 report("test_h5.py:nn_file_has_keras3_layout", test_nn_file_has_keras3_layout)
 report("test_h5.py:summary_of_keras_file", test_summary_of_keras_file)
 report("test_h5.py:summary_adam_state", test_summary_adam_state)
+report("test_h5.py:userblock_copy", test_userblock_copy)
 sys.exit(1 if failures else 0)

@@ -6,7 +6,9 @@
 //    on a model with a dense kernel over 1 MiB it maps that kernel from the file (the fast
 //    path is taken, not only correct);
 //  - the child that reads the file records large plain datasets as file ranges only when it
-//    reads the very file the parent opened (another file: everything is sent inline);
+//    reads the very file the parent opened (another file: everything is sent inline); large
+//    datasets that are not plain (chunked and compressed, big-endian) are read by libhdf5 and
+//    sent inline, with the same weights;
 //  - every way the child can fail gives one error line naming the file: a crash, a hang, a
 //    silent exit, its own error line (passed through as is), and answers that are malformed,
 //    short, too long, or whose ranges leave gaps, overlap or point outside the file, a class
@@ -192,6 +194,41 @@ static void test_plan_only_for_same_file(void) {
         if (!t_cur_failed) model_free(&m);
         nn_free(plan.seg);
         close(fd);
+    }
+}
+
+// The dense kernel of a copy of big.h5 rewritten chunked + deflated, or as big-endian floats:
+// libhdf5 has to read (inflate, swap) it, so it is sent inline; the weights are the same.
+static void test_unplain_datasets(void) {
+    char p[PLEN], err[NN_ERRLEN];
+    model a;
+    for (int form = 0; form < 2 && !t_cur_failed; form++) {
+        tpath(p, form ? "bigendian.h5" : "deflated.h5");
+        if (save_model(BIG_CFG, p, 12, &a)) return;
+        const layer *d = &a.layers[2];   // the dense layer with the 1.2 MB kernel
+        char dset[256];
+        snprintf(dset, sizeof dset, "model_weights/%s/sequential/%s/kernel", d->name, d->name);
+        hsize_t dims[2] = {(hsize_t)d->in.c, (hsize_t)d->units}, chunk[2] = {64, 64};
+        hid_t f = H5Fopen(p, H5F_ACC_RDWR, H5P_DEFAULT), s = H5Screate_simple(2, dims, NULL);
+        hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+        if (!form) H5Pset_chunk(dcpl, 2, chunk), H5Pset_deflate(dcpl, 6);
+        H5Ldelete(f, dset, H5P_DEFAULT);
+        hid_t ds = H5Dcreate2(f, dset, form ? H5T_IEEE_F32BE : H5T_IEEE_F32LE, s, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        CHECK(ds >= 0 && H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, a.w + d->woff) >= 0);
+        H5Dclose(ds);
+        H5Pclose(dcpl);
+        H5Sclose(s);
+        H5Fclose(f);
+        for (int k = 0; k < 2 && !t_cur_failed; k++) {
+            model m;
+            CHECK_MSG(model_load_h5_opts(&m, p, k ? H5_LOAD_WEIGHTS_ONLY : 0, NULL, err) == 0, "%s", err);
+            if (t_cur_failed) break;
+            CHECK_MSG(!memcmp(m.w, a.w, a.nparams * sizeof(float)), "%s: weights differ",
+                      form ? "big-endian kernel" : "deflated kernel");
+            CHECK(m.w_release == NULL);   // the kernel came inline, nothing to map
+            model_free(&m);
+        }
+        model_free(&a);
     }
 }
 
@@ -409,6 +446,7 @@ int main(void) {
     RUN(test_weights_only_mapped);
     RUN(test_no_adam_state);
     RUN(test_plan_only_for_same_file);
+    RUN(test_unplain_datasets);
     RUN(test_failing_children);
     RUN(test_truncated_while_mapped);
     RUN(test_weights_only_bad_copies);
