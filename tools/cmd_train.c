@@ -265,6 +265,8 @@ static int parse_args(int argc, char **argv, opts *o) {
         else if (cli_is_help(a)) return usage(stdout), -1;
         else return cli_unknown("train", a);
     }
+    if (strcmp(o->device, "auto") && strcmp(o->device, "cpu") && strcmp(o->device, "cuda"))
+        return fprintf(stderr, "nn train: --device '%s' is not one of auto, cpu, cuda\n", o->device), 2;
     if (o->val && o->val_split > 0)
         return fprintf(stderr, "nn train: give --val DIR or --val-split F, not both\n"), 2;
     if (!o->data && (o->val || o->val_split > 0 || o->cache))

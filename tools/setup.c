@@ -31,7 +31,7 @@ int setup_device(const char *want, int threads, nn_ctx *ctx, FILE *say, const ch
     }
     *ctx = nn_ctx_cpu();
     if (threads > 0) ctx->threads = threads;
-    if (!strcmp(want, "cuda")) return nn_fail(err, "--device cuda: no usable GPU: %s", why);
+    if (!strcmp(want, "cuda")) return nn_fail(err, "--device cuda: %s", why);
     if (say) fprintf(say, "%sUsing CPU: %s (%d threads)\n", prefix, why, cores);
     return 0;
 }
