@@ -1,8 +1,13 @@
-// adam_cuda.cu: Adam as one kernel over the whole parameter arena (weights, gradients and both
-// moments are four arenas of the same layout, nn/model.h), Keras's formula as in nn/adam.c.
-// Pure streaming (7 floats moved per 6 flops): each thread handles float4s of the four arenas in
-// a grid-stride loop so that every access is a 16-byte coalesced one, with enough blocks to keep
-// the memory system busy; the step size comes from device memory so a captured graph can replay.
+// adam_cuda.cu: Adam on the device, Keras's formula as in nn/adam.c (weights, gradients and both
+// moments are four arenas of the same layout, nn/model.h), written with _rn intrinsics in the C
+// path's order so both paths take the same step. The step size comes from device memory
+// (alpha[*step]) so a captured graph can replay it. Two kernels:
+//  - adam_kernel, the whole arena: pure streaming (7 floats moved per 6 flops); each thread
+//    handles float4s of the four arenas in a grid-stride loop so that every access is a 16-byte
+//    coalesced one, with enough blocks to keep the memory system busy.
+//  - adam_ranges_kernel, a few ranges of it (grid.y = range, grid-stride within it, scalar
+//    accesses): what is left when the dense layers' Adam is fused into their dW product
+//    (dense_cuda.cu): the conv kernel and the biases, 1,025 parameters for the article's model.
 #include <string.h>
 
 #include "cuda_common.h"

@@ -11,15 +11,24 @@
 //  - dW and bias: a thread per (weight, chunk of output positions) sums over its chunk into a
 //    partial row; a second kernel adds the chunks in fixed order. The bias is treated as one
 //    more weight row whose input is 1.
-// Fused kernels (conv2d_pool_*): a block takes one image and a tile of pooled outputs with all
-// output channels; the input patch under the tile and the whole kernel sit in shared memory.
-// Forward: a thread owns one pooled position x 4 channels, i.e. the 2x2 window's 4 conv outputs
-// x 4 channels = 16 accumulators; per kernel tap it reads 4 inputs and one float4 of weights.
-// Only the pooled value (after ReLU) and the window position of the max are written.
-// Backward: the conv-sized gradient exists only in shared memory, one tile at a time (the
-// pooled gradient routed to the max's position, gated by ReLU: pooled y > 0); a persistent grid
-// walks the tiles, each thread accumulating a 4 (taps) x CT (channels) block of dW over its share
-// of the tile's positions, and the blocks' partial sums are added in fixed order at the end.
+// Fused kernels (conv2d_pool_*, first layer, ReLU, 2x2/2 pool, F = 8/16/32/64 filters): a block
+// takes one image and a tile of P = 2048/F pooled positions (8 columns wide; 8x8 for the
+// article's F = 32) with all F channels; the input patch under the tile and the whole kernel sit
+// in shared memory, so each input value is read from global memory once per tile. The article's
+// geometry (3x3x3 -> 32, stride 1) is a template instance with every index a compile-time constant.
+// Forward (conv_pool_fwd): 256 threads = P positions x F/8 channel groups; a thread owns one
+// pooled position x 8 channels, i.e. the 2x2 window's 4 conv outputs x 8 channels = 32
+// accumulators; per kernel tap it reads 4 inputs and two float4s of weights from shared memory
+// for 32 FMAs. Only the pooled value (after ReLU: relu(max) == max(relu)) and the window
+// position of the max (uint8) are written: the conv-sized output never reaches memory.
+// Backward (conv_pool_bwd_dw, weights only: the layer is first): the conv-sized gradient exists
+// only in shared memory, one tile at a time (each pooled gradient routed to its max's position,
+// gated by ReLU: pooled y > 0). A persistent grid (up to 3 blocks per SM) walks the tiles; a
+// thread owns 4 taps x 8 channels of dW (the bias is one more tap whose input is 1) over one
+// position group's share of the tile's conv positions (article: 28 such blocks, 9 groups). The
+// groups are added in fixed order, each block writes its partial dW, and sum_rows adds the
+// blocks in fixed order: deterministic, no atomics. Staging loads (patch, routed gradients) are
+// issued up to 8 per thread before any store, so a tile costs one memory round trip.
 #include "cuda_common.h"
 #include "kernels.h"
 

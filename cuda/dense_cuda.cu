@@ -8,10 +8,22 @@
 // registers while the current one is multiplied, then stored into the other buffer (one
 // barrier per K tile). Shared tiles are stored K-major (As[k][m], Bs[k][n]) whatever the
 // transposition in memory, so the inner loop is the same four float4 reads for all four cases.
-// Two shapes: 128x128 (8x8 per thread) for large M, 32x128 (4x4) for the skinny batch-32
-// products. Split-K: when the tiles alone cannot fill the device (32 x 30752 x 128 has ONE
-// output tile), grid.z splits K and each slice writes its partial tile to ws; a second kernel
-// sums the slices in a fixed order (deterministic) and applies alpha, beta, bias, activation.
+// Two shapes: 128x128 (8x8 per thread, K tile 8) for large M, 32x128 (4x4, K tile 32) for the
+// skinny batch <= 64 products. Split-K: when the tiles alone cannot fill the device (32 x 30752
+// x 128 has ONE output tile), grid.z splits K (about two blocks per SM) and each slice writes its
+// partial tile to ws; sgemm_splitk_reduce (32 outputs a block, 16 rows of threads over the
+// slices) sums them in a fixed order (deterministic) and applies alpha, beta, bias, activation.
+// The other kernels here, each for a shape the tile serves badly:
+//  - sgemm_small: tiny products (the 128 -> 1 layer): one warp per output, lanes striding K, a
+//    fixed xor-shuffle tree; a 128x128 tile would be almost empty.
+//  - Adam epilogue (sgemm_adam_cuda): for dW = x^T dy the tile kernel applies Adam to w, m, v
+//    where it would store C, so the dense gradient is never written or read back. For batches
+//    <= 64 dense_dw_adam_small does it instead as a stream over w, m, v (a block per 32 rows of w,
+//    dy and x in shared memory, 12 float4 loads in flight per thread before any arithmetic): at
+//    that size dW has almost no arithmetic and the bandwidth is what matters.
+//  - dense_dx_small: dx = dy W^T for batches <= 32: a block loads a panel of 128 rows of W and all
+//    of dy into shared memory (8 loads in flight per thread), each thread makes 4 samples x 4 rows.
+//  - colsum_kernel: the bias gradient, 32 columns a block (coalesced), 32 rows of threads, fixed order.
 #include <string.h>
 
 #include "cuda_common.h"
