@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 
 #include "../nn/common.h"
+#include "prepare.h"
 
 // ---------------------------------------------------------------------------------------------
 // Small growable arrays of strings.
@@ -262,10 +263,12 @@ int dataset_open_flat(dataset *d, const char *dir, char *err) {
         int reg = stat(p, &st) == 0 && S_ISREG(st.st_mode);
         nn_free(p);
         if (!reg) continue;
-        const char *dot = strchr(de->d_name, '.');
-        if (dot == de->d_name || dot == strrchr(de->d_name, '.')) {
-            rc = nn_fail(err, "%s/%s: no label in the name (the flat layout wants LABEL.ID.jpg, "
-                         "e.g. cat.12.jpg)", dir, de->d_name);
+        // The same naming rule as nn prepare, so both agree on which files count.
+        char label[PREPARE_LABEL_MAX];
+        if (!prepare_parse_name(de->d_name, label)) {
+            rc = nn_fail(err, "%s/%s: no label in the name (the flat layout wants LABEL.N.jpg, "
+                         "e.g. cat.12.jpg; nn prepare --skip-unlabelled can leave such files out)",
+                         dir, de->d_name);
             break;
         }
         if (n == cap) {
@@ -276,8 +279,7 @@ int dataset_open_flat(dataset *d, const char *dir, char *err) {
             it = t;
         }
         it[n].name = nn_strdup(de->d_name);
-        it[n].label = nn_strdup(de->d_name);
-        it[n].label[dot - de->d_name] = 0;
+        it[n].label = nn_strdup(label);
         n++;
     }
     closedir(dp);

@@ -210,11 +210,21 @@ check source_intact $? "$(diff "$tmp/src.before" "$tmp/src.after" | head -4 | tr
 $NN train --data "$tmp/out2/training_set" --val "$tmp/out2/test_set" --epochs 1 --batch 8 --device cpu \
     --out "$tmp/m.h5" >"$tmp/logt" 2>&1
 rc=$?
-if grep -q 'not available in this build' "$tmp/logt"; then
-    skip trainable "nn train is not built yet (placeholder), so the set cannot be trained on here"
-else
-    [ $rc -eq 0 ] && grep -q 'Found 44 images belonging to 2 classes' "$tmp/logt" &&
-        grep -q 'Found 11 images belonging to 2 classes' "$tmp/logt" && [ -s "$tmp/m.h5" ]
-    check trainable $? "status $rc: $(tail -5 "$tmp/logt" | tr '\n' '|')"
-fi
+[ $rc -eq 0 ] && grep -q 'Found 44 images belonging to 2 classes' "$tmp/logt" &&
+    grep -q 'Found 11 images belonging to 2 classes' "$tmp/logt" && [ -s "$tmp/m.h5" ]
+check trainable $? "status $rc: $(tail -5 "$tmp/logt" | tr '\n' '|')"
+
+# --- nn train --labels-from-names reads the flat folder itself, with nn prepare's naming rule
+$NN train --data "$src" --labels-from-names --val-split 0.2 --epochs 1 --batch 8 --device cpu \
+    --out "$tmp/flat.h5" >"$tmp/logf" 2>&1
+rc=$?
+[ $rc -eq 0 ] && grep -q 'Found 44 images belonging to 2 classes' "$tmp/logf" &&
+    grep -q 'Found 11 images belonging to 2 classes' "$tmp/logf" && [ -s "$tmp/flat.h5" ] &&
+    $NN summary "$tmp/flat.h5" | grep -q 'cat, dog'
+check train_labels_from_names $? "status $rc: $(tail -5 "$tmp/logf" | tr '\n' '|')"
+mkdir "$tmp/flatbad" && cp "$src/cat.1.jpg" "$src/dog.1.jpg" "$tmp/flatbad/" && cp "$src/cat.2.jpg" "$tmp/flatbad/holiday.jpg"
+$NN train --data "$tmp/flatbad" --labels-from-names --epochs 1 --out "$tmp/bad.h5" >"$tmp/logfb" 2>&1
+rc=$?
+[ $rc -ne 0 ] && grep -q 'holiday.jpg: no label in the name' "$tmp/logfb" && [ ! -e "$tmp/bad.h5" ]
+check train_labels_from_names_unlabelled $? "status $rc: $(tail -3 "$tmp/logfb" | tr '\n' '|')"
 exit 0

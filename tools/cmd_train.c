@@ -44,6 +44,7 @@ typedef struct opts {
     int epochs, batch, threads, save_best, augment, checkpoint_every, synthetic_n;
     long seed;
     int profile;              // --profile: the table of nn/profile.h after training
+    int flat;                 // --labels-from-names: Kaggle's flat folder (cat.1.jpg, dog.1.jpg)
 } opts;
 
 static void usage(FILE *f) {
@@ -58,6 +59,8 @@ static void usage(FILE *f) {
 "  --val DIR           validation folder (same classes), evaluated after every epoch\n"
 "  --val-split F       or: hold out the first fraction F of each class of --data (Keras's\n"
 "                      validation_split)\n"
+"  --labels-from-names --data (and --val) are flat folders as Kaggle's download comes\n"
+"                      (cat.1.jpg, dog.1.jpg: LABEL.N.jpg, as nn prepare reads them)\n"
 "  --no-augment        train on the images as they are (default: Keras's shear 0.2, zoom 0.2,\n"
 "                      horizontal flip); validation is never augmented\n"
 "  --cache FILE        keep the decoded images in FILE (and FILE.val) so the next run skips decoding\n"
@@ -262,6 +265,7 @@ static int parse_args(int argc, char **argv, opts *o) {
         } else if (!strcmp(a, "--save-best")) o->save_best = 1;
         else if (!strcmp(a, "--no-augment")) o->augment = 0;
         else if (!strcmp(a, "--profile")) o->profile = 1;
+        else if (!strcmp(a, "--labels-from-names")) o->flat = 1;
         else if (cli_is_help(a)) return usage(stdout), -1;
         else return cli_unknown("train", a);
     }
@@ -332,7 +336,9 @@ static int load_data(run *r, data *D, char *err) {
     }
     dataset all = {0}, tr = {0}, va = {0};
     int rc = -1;
-    if (setup_open_folder(&all, o->data, err) || setup_check_classes(&all, o->data, err)) goto done;
+    if ((o->flat ? dataset_open_flat(&all, o->data, err) : setup_open_folder(&all, o->data, err)) ||
+        setup_check_classes(&all, o->data, err))
+        goto done;
     for (int k = 0; k < 2; k++) D->classes[k] = nn_strdup(all.classes[k]);
     D->nclasses = 2;
     char *c_train = cache_name(o->cache, ""), *c_val = cache_name(o->cache, ".val");
@@ -349,7 +355,8 @@ static int load_data(run *r, data *D, char *err) {
     } else {
         if (load_cache(&D->train, &all, r, c_train, err)) goto free_names;
         if (o->val) {
-            if (setup_open_folder(&va, o->val, err)) goto free_names;
+            if (o->flat ? dataset_open_flat(&va, o->val, err) : setup_open_folder(&va, o->val, err))
+                goto free_names;
             if (va.nclasses != 2 || strcmp(va.classes[0], all.classes[0]) || strcmp(va.classes[1], all.classes[1])) {
                 nn_fail(err, "--val %s: its class folders (%s%s%s%s) differ from --data's (%s, %s)",
                         o->val, va.nclasses ? va.classes[0] : "none", va.nclasses > 1 ? ", " : "",
@@ -531,7 +538,6 @@ static int train_loop(run *r, data *D, double t_start) {
         train_stats ts;
         int reached = train_epoch(m, &r->ctx, L, o->batch, e, f, &opt, &stop_flag, on_step, r, &ts);
         trained_steps += ts.steps;
-        prof.steps += ts.steps, prof.seconds += ts.seconds, prof.wait_s += ts.wait_s;
         if (ts.nonfinite_step) {   // diverged: stop, and leave what is on disk as it is
             if (r->pg.tty) putchar('\n');
             char kept[4300 + 64];
@@ -549,6 +555,7 @@ static int train_loop(run *r, data *D, double t_start) {
             rc = 1;
             break;
         }
+        prof.steps += ts.steps, prof.seconds += ts.seconds, prof.wait_s += ts.wait_s;
         if (reached < steps) {   // interrupted in mid-epoch: m->epoch still counts whole epochs
             if (r->pg.tty) putchar('\n');
             if (trained_steps == 0) {
