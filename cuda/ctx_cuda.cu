@@ -2,6 +2,7 @@
 // cuda_probe must work on a machine with no GPU or no driver at all: it only asks the runtime
 // and turns its error into a sentence, so `--device auto` can fall back to the C path and say why.
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cuda_common.h"
@@ -89,6 +90,8 @@ extern "C" int cuda_ctx_init(nn_ctx *ctx, int device, char *err) {
     CUDA_CHECK(cudaGetDeviceProperties(&p, device));
     c->sm_count = p.multiProcessorCount;
     c->l2_bytes = (size_t)p.l2CacheSize;
+    const char *tf = getenv("NN_TF32");   // read once: off unless exactly "1" (exact FP32 default)
+    c->tf32 = tf && strcmp(tf, "1") == 0 && p.major >= 8;
     CUDA_CHECK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
     ctx->cuda = c;
     ctx->stream = (void *)c->stream;

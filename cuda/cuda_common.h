@@ -44,6 +44,7 @@ struct nn_cuda {
     int sm_count;
     size_t l2_bytes;
     char name[256];
+    int tf32;   // NN_TF32=1 at init: the large SGEMMs use TF32 tensor cores (dense_tf32_cuda.cu)
 };
 
 static inline cudaStream_t ctx_stream(const nn_ctx *ctx) {

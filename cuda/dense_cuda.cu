@@ -426,7 +426,11 @@ static void sgemm_launch(const nn_ctx *ctx, int transa, int transb, int M, int N
     int cok = (ldc % 4) == 0 && aligned16(cp) && (!ad.w || (aligned16(ad.m) && aligned16(ad.v)));
     vec |= cok ? 4 : 0;
 #define SGEMM_ARGS transa, transb, M, N, K, p.kchunk, alpha, A, lda, B, ldb, beta, C, ldc, bias, act, ws, vec, ad
-    if (p.skinny && ad.w) sgemm_tile<32, 128, 32, 4, 4, true><<<grid, 256, 0, s>>>(SGEMM_ARGS);
+    if (!p.skinny && cuda_tf32_enabled(ctx)) {   // NN_TF32=1: tensor cores (dense_tf32_cuda.cu)
+        sgemm_tf32_adam t = {ad.w, ad.m, ad.v, ad.alpha, ad.step, ad.a1, ad.a2, ad.eps};
+        sgemm_tf32_tile_cuda(ctx, transa, transb, M, N, K, p.splits, p.kchunk, alpha, A, lda, B,
+                             ldb, beta, C, ldc, bias, act, ws, vec, t);
+    } else if (p.skinny && ad.w) sgemm_tile<32, 128, 32, 4, 4, true><<<grid, 256, 0, s>>>(SGEMM_ARGS);
     else if (p.skinny) sgemm_tile<32, 128, 32, 4, 4, false><<<grid, 256, 0, s>>>(SGEMM_ARGS);
     else if (ad.w) sgemm_tile<128, 128, 8, 8, 8, true><<<grid, 256, 0, s>>>(SGEMM_ARGS);
     else sgemm_tile<128, 128, 8, 8, 8, false><<<grid, 256, 0, s>>>(SGEMM_ARGS);

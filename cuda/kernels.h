@@ -66,6 +66,22 @@ void dense_backward_adam_cuda(const layer *l, const nn_ctx *ctx, int n, const fl
                               float *m, float *v, const adam_cfg *opt, const float *alpha,
                               const int *step, float *ws, size_t ws_floats);
 
+// --- dense_tf32_cuda.cu: TF32 tensor cores (mma.sync m16n8k8) for the 128x128-tile products,
+// used by sgemm_cuda / sgemm_adam_cuda only while the context's flag is on (NN_TF32=1 when the
+// context is made, or cuda_set_tf32). Off (the default), the FP32 kernels run, unchanged.
+typedef struct {
+    float *w, *m, *v;   // NULL: no Adam, C gets the product
+    const float *alpha;
+    const int *step;
+    float a1, a2, eps;
+} sgemm_tf32_adam;
+void sgemm_tf32_tile_cuda(const nn_ctx *ctx, int transa, int transb, int M, int N, int K,
+                          int splits, int kchunk, float alpha, const float *A, int lda,
+                          const float *B, int ldb, float beta, float *C, int ldc, const float *bias,
+                          act_kind act, float *ws, int vec, sgemm_tf32_adam ad);
+int cuda_tf32_enabled(const nn_ctx *ctx);
+void cuda_set_tf32(nn_ctx *ctx, int on);
+
 // --- conv2d_cuda.cu: direct convolution, any kernel size, stride and padding
 size_t conv2d_cuda_ws_floats(const layer *l, const nn_ctx *ctx, int n);
 void conv2d_forward_cuda(const layer *l, const nn_ctx *ctx, int n, const float *x,  // (n, H, W, Cin)

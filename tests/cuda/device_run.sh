@@ -3,9 +3,13 @@
 # Unpacks the prebuilt binaries and their libraries, then runs the stages named in $STAGES
 # (default: "tests sanitize bench"), each under a time limit, logging into /tmp/devwork, packed
 # at the end into $OUT/logs.tgz (the device returns at most 8 files):
-#   tests     tests/cuda/test_cuda_{ops,model,catsdogs} (what make test-cuda runs)
-#   sanitize  compute-sanitizer memcheck on ops and model, racecheck on ops (NN_TEST_QUICK=1)
+#   tests     tests/cuda/test_cuda_{ops,model,catsdogs,tf32} (what make test-cuda runs; TESTS picks)
+#   sanitize  compute-sanitizer memcheck on ops, model and tf32, racecheck on ops and tf32
+#             (NN_TEST_QUICK=1; SAN_SPECS picks, e.g. "memcheck:tf32 racecheck:tf32")
 #   bench     bench/gpu_bench.sh (BENCH_E2E=1 adds the end-to-end training timings)
+#   tf32      tests/cuda/test_cuda_tf32 (TF32 GEMM error, 50 steps TF32 vs FP32), then nn bench
+#             at batch 32, 256, 1024 with FP32 and NN_TF32=1 alternately, in the same run
+#   profile_nn  bench/profile_gpu.sh: nn bench --profile --device cuda at batch 32 and 256
 # Ends with a summary: FAIL lines, sanitizer verdicts, the speed table.
 set -u
 cd "$(dirname "$0")/../.."
@@ -21,14 +25,14 @@ T0=$(date +%s)
 for st in $STAGES; do
     case $st in
     tests)
-        for t in ops model catsdogs; do
+        for t in ${TESTS:-ops model catsdogs tf32}; do
             echo "== test_cuda_$t ($(($(date +%s) - T0)) s)"
             timeout 240 $L $G/bin/test_cuda_$t >"$OUT/test_$t.log" 2>&1; echo "exit $?" >>"$OUT/test_$t.log"
             grep -E '^(PASS|FAIL|SKIP|#)|exit' "$OUT/test_$t.log"
         done ;;
     sanitize)
         CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
-        for spec in memcheck:ops memcheck:model racecheck:ops; do
+        for spec in ${SAN_SPECS:-memcheck:ops memcheck:model racecheck:ops memcheck:tf32 racecheck:tf32}; do
             tool=${spec%%:*}; t=${spec#*:}
             echo "== $tool test_cuda_$t ($(($(date +%s) - T0)) s)"
             NN_TEST_QUICK=1 timeout 200 $L "$CS" --tool "$tool" --error-exitcode 99 $G/bin/test_cuda_$t \
@@ -49,6 +53,20 @@ for st in $STAGES; do
                 --device cuda --batch $b --steps 6 --warmup 2 >"$OUT/ncu_$b.csv" 2>/dev/null
             python3 tests/cuda/ncu_summary.py "$OUT/ncu_$b.csv" 16 | tee "$OUT/ncu_$b.txt"
         done ;;
+    tf32)
+        echo "== test_cuda_tf32 ($(($(date +%s) - T0)) s)"
+        timeout 180 $L $G/bin/test_cuda_tf32 >"$OUT/test_tf32.log" 2>&1; echo "exit $?" >>"$OUT/test_tf32.log"
+        grep -E '^(PASS|FAIL|SKIP|#)|exit' "$OUT/test_tf32.log"
+        echo "== tf32 bench ($(($(date +%s) - T0)) s)"
+        for b in 32 256 1024; do
+            for tf in 0 1; do
+                echo "# batch $b NN_TF32=$tf: nn bench --device cuda --batch $b --steps 300 --warmup 30"
+                NN_TF32=$tf timeout 60 $L $G/bin/nn bench --device cuda --batch $b --steps 300 --warmup 30
+            done
+        done 2>&1 | tee "$OUT/tf32_bench.log" ;;
+    profile_nn)
+        echo "== profile_nn ($(($(date +%s) - T0)) s)"
+        NN="$L $G/bin/nn" OUT=$OUT timeout 150 bash bench/profile_gpu.sh 2>&1 | tee "$OUT/profile_nn.log" ;;
     bench)
         echo "== bench ($(($(date +%s) - T0)) s)"
         NN="$L $G/bin/nn" OUT=$OUT BENCH_E2E=${BENCH_E2E:-0} timeout $((${BUDGET:-570} - ($(date +%s) - T0))) bash bench/gpu_bench.sh 2>&1 | tee "$OUT/bench.log" ;;
