@@ -5,6 +5,8 @@
 #   tests/cuda/test_cuda_model.c     whole models: forward, 50 training steps GPU vs C path,
 #                                    the device epoch (graph replay) against host-built batches
 #   tests/cuda/test_cuda_catsdogs.c  the article's CNN trained on the photos on both paths
+#   tests/cuda/test_cuda_tf32.c      the TF32 tensor-core SGEMM (NN_TF32=1) against the C sgemm,
+#                                    50 training steps TF32 vs FP32 on the GPU
 # make test-cuda-build builds them only (the device run carries the binaries);
 # NN_TEST_QUICK=1 shrinks the shapes for compute-sanitizer (tests/cuda/device_run.sh).
 CUDA_TESTS := $(patsubst tests/cuda/%.c,$(BUILD)/tests/cuda/%,$(wildcard tests/cuda/test_cuda_*.c))
