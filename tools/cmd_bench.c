@@ -20,7 +20,7 @@
 static void usage(FILE *f) {
     fprintf(f,
 "usage: nn bench [--model F] [--batch N] [--steps N] [--warmup N] [--mode train|predict]\n"
-"                [--device cpu|cuda] [--threads N] [--seed N] [--profile]\n"
+"                [--device cpu|cuda] [--threads N] [--seed N] [--profile] [--tf32]\n"
 "Times full training steps (forward, loss, backward, Adam) of a model on random inputs and\n"
 "labels after a warm-up, and prints images per second and milliseconds per step.\n"
 "  --model F      model file (default models/catdog.cfg)\n"
@@ -34,6 +34,8 @@ static void usage(FILE *f) {
 "  --seed N       seed of the weights and the random data (default 1)\n"
 "  --profile      where a training step's time goes instead: per layer and pass, with GFLOP/s,\n"
 "                 GB/s and the fraction of this machine's peaks (nn/profile.h)\n"
+"  --tf32         with --device cuda: the large dense products on TF32 tensor cores (the same as\n"
+"                 NN_TF32=1; GEMM error ~3e-4 relative, bench/RESULTS.md); default exact FP32\n"
 "The last line is 'N img/s'. Steps are timed one by one; the median and best are shown too,\n"
 "since a shared machine makes single steps noisy.\n");
 }
@@ -62,6 +64,7 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "--threads")) { VALUE(); if (cli_int("bench", a, v, 1, 4096, &threads)) return 2; }
         else if (!strcmp(a, "--seed")) { VALUE(); if (cli_int("bench", a, v, 0, 2147483647, &seed)) return 2; }
         else if (!strcmp(a, "--profile")) profile = 1;
+        else if (!strcmp(a, "--tf32")) setenv("NN_TF32", "1", 1);   // read at CUDA context init
         else return cli_unknown("bench", a);
 #undef VALUE
     }
