@@ -23,13 +23,27 @@ FUZZ_LIB_SRC := $(filter-out nn/cuda_stub.c,$(wildcard nn/*.c layers/*.c data/*.
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 
-.PHONY: fuzz fuzz-build valgrind
+.PHONY: fuzz fuzz-build fuzz-replay valgrind
 fuzz-build: $(FUZZ_BINS)
 
 VG_BUILD ?= build-vg
 valgrind:
 	@$(MAKE) --no-print-directory NO_CUDA=1 BUILD=$(VG_BUILD) BIN=$(VG_BUILD)/bin $(VG_BUILD)/bin/nn
 	@NN=$(VG_BUILD)/bin/nn bash tests/test_valgrind.sh
+
+# fuzz-replay (CI): every committed seed and regression input once through each target, with
+# the same sanitizers and invariants: deterministic, unlike a timed run, so CI never fails on a
+# new finding of the day; timed runs (make fuzz) are for finding new inputs.
+fuzz-replay: $(FUZZ_BINS)
+	@for t in $(FUZZ_TARGETS); do \
+	    dirs="tests/fuzz/corpus/$$t"; [ -d tests/fuzz/regressions/$$t ] && dirs="$$dirs tests/fuzz/regressions/$$t"; \
+	    [ $$t = h5 ] && dirs="$$dirs tests/fixtures"; \
+	    ASAN_OPTIONS="suppressions=$(CURDIR)/tests/suppressions/asan.supp:detect_leaks=1:allocator_may_return_null=1" \
+	    UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$(CURDIR)/tests/suppressions/ubsan.supp" \
+	    $(FUZZ_BUILD)/fuzz_$$t -runs=0 -rss_limit_mb=3072 -malloc_limit_mb=1024 $$dirs > $(FUZZ_BUILD)/replay_$$t.log 2>&1 \
+	        && echo "fuzz-replay $$t: $$(ls $$dirs | wc -l) inputs, no crash" \
+	        || { echo "fuzz-replay $$t: FAILED (see $(FUZZ_BUILD)/replay_$$t.log)"; tail -20 $(FUZZ_BUILD)/replay_$$t.log; exit 1; }; \
+	done
 
 fuzz: $(FUZZ_BINS)
 	@FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZ_TARGETS)
