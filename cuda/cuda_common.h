@@ -32,6 +32,10 @@ extern "C" {
 
 // cudaMalloc that dies with a message saying what, for which batch size, how many bytes were
 // asked for and how many are free. batch < 0 leaves the batch out of the message.
+// The largest batch the device path takes: the conv and augmentation kernels put the samples of
+// a batch on one grid dimension (y or z), which CUDA caps at 65535.
+#define CUDA_MAX_BATCH 65535
+
 void *cuda_malloc_checked(size_t bytes, const char *what, int batch, const char *file, int line);
 #define CUDA_MALLOC(bytes, what, batch) cuda_malloc_checked((bytes), (what), (batch), __FILE__, __LINE__)
 void cuda_free(void *p);

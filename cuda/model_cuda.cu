@@ -118,6 +118,10 @@ static void alloc_batch(model *m, cuda_model *d, const nn_ctx *ctx, int batch) {
 cuda_model *cuda_model_get(model *m, const nn_ctx *ctx, int batch) {
     if (!ctx || ctx->backend != NN_CUDA || !ctx->cuda)
         NN_DIE("the CUDA model path needs a CUDA context (cuda_ctx_init)");
+    if (batch > CUDA_MAX_BATCH)
+        NN_DIE("batch size %d is over the GPU path's limit of %d (the samples of a batch are one "
+               "grid dimension of the conv and augmentation kernels); use a smaller --batch",
+               batch, CUDA_MAX_BATCH);
     cuda_model *d = m->dev;
     if (!d) {
         d = (cuda_model *)nn_calloc(sizeof *d, "CUDA model");
@@ -348,6 +352,10 @@ void cuda_step_queue(model *m, const nn_ctx *ctx, int n, const float *x, const a
 extern "C" int cuda_model_upload(struct model *m, const nn_ctx *ctx, int batch, char *err) {
     if (!ctx || ctx->backend != NN_CUDA) return nn_fail(err, "cuda_model_upload: not a CUDA context");
     if (batch < 1) return nn_fail(err, "cuda_model_upload: batch %d is not positive", batch);
+    if (batch > CUDA_MAX_BATCH)
+        return nn_fail(err, "batch size %d is over the GPU path's limit of %d (the samples of a "
+                       "batch are one grid dimension of the conv and augmentation kernels); use a "
+                       "smaller --batch", batch, CUDA_MAX_BATCH);
     cuda_model *d = cuda_model_get(m, ctx, batch);
     size_t bytes = m->nparams * sizeof(float);
     cudaStream_t s = ctx_stream(ctx);

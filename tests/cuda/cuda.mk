@@ -20,7 +20,7 @@ test-cuda: test-cuda-kernels
 ifneq ($(NVCC),)
 test-cuda-build: $(BIN)/nn $(CUDA_TESTS)
 test-cuda-kernels: test-cuda-build
-	@NN=$(BIN)/nn tests/cuda/run_cuda.sh $(CUDA_TESTS)
+	@NN=$(BIN)/nn tests/cuda/run_cuda.sh $(CUDA_TESTS) tests/cuda/oom_check.sh
 else
 test-cuda-build test-cuda-kernels:
 	@echo "SKIP test-cuda: this build has no CUDA (nvcc not found, or NO_CUDA=1)"

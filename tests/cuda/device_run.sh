@@ -6,6 +6,7 @@
 #   tests     tests/cuda/test_cuda_{ops,model,catsdogs,tf32} (what make test-cuda runs; TESTS picks)
 #   sanitize  compute-sanitizer memcheck on ops, model and tf32, racecheck on ops and tf32
 #             (NN_TEST_QUICK=1; SAN_SPECS picks, e.g. "memcheck:tf32 racecheck:tf32")
+#   oom       tests/cuda/oom_check.sh: an absurd batch gets a clear out-of-memory line
 #   bench     bench/gpu_bench.sh (BENCH_E2E=1 adds the end-to-end training timings)
 #   tf32      tests/cuda/test_cuda_tf32 (TF32 GEMM error, 50 steps TF32 vs FP32), then nn bench
 #             at batch 32, 256, 1024 with FP32 and NN_TF32=1 alternately, in the same run
@@ -67,6 +68,9 @@ for st in $STAGES; do
     profile_nn)
         echo "== profile_nn ($(($(date +%s) - T0)) s)"
         NN="$L $G/bin/nn" OUT=$OUT timeout 150 bash bench/profile_gpu.sh 2>&1 | tee "$OUT/profile_nn.log" ;;
+    oom)
+        echo "== oom ($(($(date +%s) - T0)) s)"
+        NN="$L $G/bin/nn" timeout 120 bash tests/cuda/oom_check.sh 2>&1 | tee "$OUT/oom.log" ;;
     bench)
         echo "== bench ($(($(date +%s) - T0)) s)"
         NN="$L $G/bin/nn" OUT=$OUT BENCH_E2E=${BENCH_E2E:-0} timeout $((${BUDGET:-570} - ($(date +%s) - T0))) bash bench/gpu_bench.sh 2>&1 | tee "$OUT/bench.log" ;;

@@ -6,7 +6,7 @@ set -u
 pass=0; fail=0; skip=0
 log=$(mktemp); trap 'rm -f "$log"' EXIT
 for bin in "$@"; do
-    "$bin" >"$log" 2>&1
+    case $bin in *.sh) bash "$bin" >"$log" 2>&1 ;; *) "$bin" >"$log" 2>&1 ;; esac
     rc=$?
     cat "$log"
     p=$(grep -c '^PASS ' "$log"); f=$(grep -c '^FAIL ' "$log"); s=$(grep -c '^SKIP ' "$log")
