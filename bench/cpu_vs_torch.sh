@@ -3,7 +3,8 @@
 #   training: `nn bench --device cpu --batch 32` against PyTorch training the same model
 #             (the article's CNN, Adam, BCE from logits, random 64x64x3 inputs), the method of
 #             ../shared/yardstick/torch_cpu_cnn.py: 5 warm-up steps, then 40 timed;
-#   prediction: one image, nn bench --mode predict --batch 1 against torch.sigmoid(m(x)) under
+#   prediction: one image, nn bench --mode predict --batch 1 (its default: one thread, as nn
+#             predict runs one image) against torch.sigmoid(m(x)) under
 #             no_grad, 200 timed calls.
 # The two alternate for ROUNDS rounds (default 3) and the best round of each is kept, because
 # the machine is shared: a figure taken while other work runs is low, never high. Both the
@@ -55,7 +56,7 @@ nn_train() {   # prints "ms/step-mean ms/step-median"
              END {print a, b}'
 }
 nn_predict() {   # prints "ms/call-mean ms/call-median"
-    "$NN" bench --device cpu --mode predict --batch 1 --threads "$THREADS" --warmup 5 --steps 200 |
+    "$NN" bench --device cpu --mode predict --batch 1 --warmup 5 --steps 200 |
         awk '/ms\/call mean/ {for (i = 1; i < NF; i++) {if ($(i + 1) == "ms/call") a = $i; if ($(i + 1) == "median,") b = $i}}
              END {print a, b}'
 }

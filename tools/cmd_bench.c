@@ -30,7 +30,8 @@ static void usage(FILE *f) {
 "  --mode M       train (default) or predict: time model_predict on --batch images instead\n"
 "                 (--batch 1 gives the one-image latency)\n"
 "  --device D     cpu (default) or cuda (fails with the reason when no GPU can be used)\n"
-"  --threads N    CPU threads (default: all cores)\n"
+"  --threads N    CPU threads (default: all cores; one in predict mode below 8 images, as\n"
+"                nn predict does: there starting and joining threads costs more than it saves)\n"
 "  --seed N       seed of the weights and the random data (default 1)\n"
 "  --profile      where a training step's time goes instead: per layer and pass, with GFLOP/s,\n"
 "                 GB/s and the fraction of this machine's peaks (nn/profile.h)\n"
@@ -95,6 +96,7 @@ int cmd_bench(int argc, char **argv) {
         return 1;
     }
     nn_ctx ctx;
+    if (threads == 0 && !train && batch < 8) threads = 1;   // what nn predict does (cmd_predict.c)
     if (setup_device(device, threads, &ctx, NULL, NULL, err) != 0) {
         fprintf(stderr, "nn bench: %s\n", err);
         model_free(&m);
