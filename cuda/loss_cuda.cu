@@ -3,6 +3,9 @@
 // 256 threads walks it: each thread takes samples i, i+256, ..., writes dz for them and keeps
 // its loss sum (double, as the C path) and right count; a fixed-order tree in shared memory adds
 // the threads' shares, so the result does not depend on scheduling.
+// Also here: the fused head (head_kernel, one block of up to 1024 threads): the last dense layer
+// (in -> 1 unit), the loss and that layer's backward and Adam for small batches; warps take
+// samples for the dot products, then threads take input features for dW and dh (see below).
 #include "cuda_common.h"
 #include "kernels.h"
 
