@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "cuda_common.h"
+#include "tile_load.cuh"
 #include "kernels.h"
 
 extern "C" {
@@ -88,66 +89,14 @@ sgemm_tile(int transa, int transb, int M, int N, int K, int kchunk, float alpha,
         for (int i = 0; i < GA; i++) {
             int e = tid + i * NT;
             float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-            if (e < BM * BK / 4) {
-                if (!transa) {
-                    int gm = m0 + e / (BK / 4), gk = k0 + (e % (BK / 4)) * 4;
-                    if (gm < M) {
-                        const float *p = A + (size_t)gm * lda + gk;
-                        if (va && gk + 3 < kend) v = *reinterpret_cast<const float4 *>(p);
-                        else {
-                            if (gk < kend) v.x = p[0];
-                            if (gk + 1 < kend) v.y = p[1];
-                            if (gk + 2 < kend) v.z = p[2];
-                            if (gk + 3 < kend) v.w = p[3];
-                        }
-                    }
-                } else {
-                    int gm = m0 + (e % (BM / 4)) * 4, gk = k0 + e / (BM / 4);
-                    if (gk < kend) {
-                        const float *p = A + (size_t)gk * lda + gm;
-                        if (va && gm + 3 < M) v = *reinterpret_cast<const float4 *>(p);
-                        else {
-                            if (gm < M) v.x = p[0];
-                            if (gm + 1 < M) v.y = p[1];
-                            if (gm + 2 < M) v.z = p[2];
-                            if (gm + 3 < M) v.w = p[3];
-                        }
-                    }
-                }
-            }
+            if (e < BM * BK / 4) v = tile_load4<BM, BK>(A, lda, transa, e, m0, M, k0, kend, va);
             ra[i] = v;
         }
 #pragma unroll
         for (int i = 0; i < GB; i++) {
             int e = tid + i * NT;
             float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-            if (e < BK * BN / 4) {
-                if (!transb) {
-                    int gn = n0 + (e % (BN / 4)) * 4, gk = k0 + e / (BN / 4);
-                    if (gk < kend) {
-                        const float *p = B + (size_t)gk * ldb + gn;
-                        if (vb && gn + 3 < N) v = *reinterpret_cast<const float4 *>(p);
-                        else {
-                            if (gn < N) v.x = p[0];
-                            if (gn + 1 < N) v.y = p[1];
-                            if (gn + 2 < N) v.z = p[2];
-                            if (gn + 3 < N) v.w = p[3];
-                        }
-                    }
-                } else {
-                    int gn = n0 + e / (BK / 4), gk = k0 + (e % (BK / 4)) * 4;
-                    if (gn < N) {
-                        const float *p = B + (size_t)gn * ldb + gk;
-                        if (vb && gk + 3 < kend) v = *reinterpret_cast<const float4 *>(p);
-                        else {
-                            if (gk < kend) v.x = p[0];
-                            if (gk + 1 < kend) v.y = p[1];
-                            if (gk + 2 < kend) v.z = p[2];
-                            if (gk + 3 < kend) v.w = p[3];
-                        }
-                    }
-                }
-            }
+            if (e < BK * BN / 4) v = tile_load4<BN, BK>(B, ldb, !transb, e, n0, N, k0, kend, vb);
             rb[i] = v;
         }
     };
