@@ -22,11 +22,8 @@
 #include "../nn/keras_json.h"
 #include "../nn/rng.h"
 #include "test.h"
+#include "test_tmpdir.h"
 
-static char tmpdir[64];
-
-#define PLEN 512   // tmpdir (< 64) + a file name (< 256)
-static void tpath(char *buf, const char *name) { snprintf(buf, PLEN, "%s/%s", tmpdir, name); }
 
 // The round-trip model: every option a cfg can set, non-default Adam settings and state.
 static const char *RT_CFG =
@@ -599,19 +596,6 @@ static void test_killed_save_keeps_old_model(void) {
 
 // ------------------------------------------------------------------------------------------
 
-static void cleanup(void) {
-    DIR *d = opendir(tmpdir);
-    struct dirent *e;
-    char p[PLEN];
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        tpath(p, e->d_name);
-        unlink(p);
-    }
-    if (d) closedir(d);
-    rmdir(tmpdir);
-}
-
 // --predict MODEL.h5 OUT.txt: nn's predictions on the fixed inputs, as text for
 // tests/oracles/keras_load_nn.py: a line "N H W C", N lines of inputs, N lines of outputs.
 static int write_predictions(const char *mpath, const char *out) {
@@ -663,8 +647,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (argc == 4 && !strcmp(argv[1], "--predict")) return write_predictions(argv[2], argv[3]);
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/nn-test-h5-XXXXXX");
-    if (!mkdtemp(tmpdir)) NN_DIE("mkdtemp: %s", strerror(errno));
+    tmpdir_make("h5");
     RUN(test_roundtrip_exact);
     RUN(test_no_classes_defaults);
     RUN(test_keras3_fixture);

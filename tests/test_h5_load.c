@@ -32,11 +32,8 @@
 #include "../nn/keras_json.h"
 #include "../nn/rng.h"
 #include "test.h"
+#include "test_tmpdir.h"
 
-static char tmpdir[64];
-
-#define PLEN 512
-static void tpath(char *buf, const char *name) { snprintf(buf, PLEN, "%s/%s", tmpdir, name); }
 
 // Small: every dataset under 64 KiB, all sent inline by the child.
 static const char *SMALL_CFG =
@@ -425,23 +422,9 @@ static void test_weights_only_bad_copies(void) {
 
 // ------------------------------------------------------------------------------------------
 
-static void cleanup(void) {
-    DIR *d = opendir(tmpdir);
-    struct dirent *e;
-    char p[PLEN];
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        tpath(p, e->d_name);
-        unlink(p);
-    }
-    if (d) closedir(d);
-    rmdir(tmpdir);
-}
-
 int main(void) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/nn-test-h5-load-XXXXXX");
-    if (!mkdtemp(tmpdir)) NN_DIE("mkdtemp: %s", strerror(errno));
+    tmpdir_make("h5-load");
     RUN(test_weights_only_small);
     RUN(test_weights_only_mapped);
     RUN(test_no_adam_state);
