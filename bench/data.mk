@@ -11,4 +11,4 @@ bench-data: $(DATA_BENCH)
 	@DATA_BENCH=$(DATA_BENCH) bash bench/data_bench.sh
 
 # The data tests share tests/test_data.h, which the generic test rule does not know about.
-$(BUILD)/tests/test_data $(BUILD)/tests/test_data_augment $(BUILD)/tests/test_data_jpeg: tests/test_data.h
+$(BUILD)/tests/test_data $(BUILD)/tests/test_data_augment $(BUILD)/tests/test_data_jpeg $(BUILD)/tests/test_data_jpeg_fast: tests/test_data.h

@@ -2,8 +2,9 @@
 // ImageDataGenerator(rescale=1/255, shear_range=0.2, zoom_range=0.2, horizontal_flip=True) give
 // them. Four stages, each its own file:
 //   dataset.c  list a folder: classes = sorted subfolders, files sorted within each class
-//   image.c    decode to RGB (JPEG: libjpeg-turbo as Pillow sets it up, jpeg.c; PNG, BMP,
-//              GIF: stb_image) and resize with Pillow's NEAREST rule
+//   image.c    decode to RGB (JPEG: libjpeg-turbo as Pillow sets it up, jpeg.c, or for a
+//              shrinking resize only the sampled pixels, jpeg_fast.c; PNG, BMP, GIF:
+//              stb_image) and resize with Pillow's NEAREST rule
 //   cache.c    decode every file once (threads), uint8 (N, H, W, 3) at the target size,
 //              optionally kept in a cache file across runs
 //   augment.c  Keras's random affine transform (shear in degrees, zoom x/y, flip), bilinear,
@@ -55,6 +56,9 @@ int image_load_rgb(const char *path, int h, int w, uint8_t *out, char *err);
 // NEAREST resize of an RGB image: src (sh, sw, 3) -> dst (dh, dw, 3), source index
 // floor((i + 0.5) * src / dst) as Pillow 9 computes it (a running double sum, see image.c).
 void image_resize_nearest(const uint8_t *src, int sh, int sw, uint8_t *dst, int dh, int dw);
+// That rule's source index for each of dst positions along one axis of src pixels (-1 where
+// Pillow leaves its fill colour).
+void image_nearest_table(int src, int dst, int *tab);
 // Decodes at the original size: *rgb (h, w, 3) is freed with image_free_decoded.
 int image_decode_rgb(const char *path, uint8_t **rgb, int *h, int *w, char *err);
 // image_load_rgb without its JPEG shortcut (the whole image decoded, then the resize): the

@@ -14,10 +14,14 @@
 //    x_k = 0.5*s + s + ... + s (s = src/dst), and takes (int)x_k. That is floor((k+0.5)*s) in
 //    exact arithmetic but differs from it where the sum's rounding crosses an integer (for
 //    instance 2 -> 7 pixels), so the table below is built the same way.
-//  - Speed: a JPEG is decoded row by row and only the rows NEAREST samples are asked of libjpeg
-//    (about 64 rows of a 375-row photo); libjpeg-turbo skips the colour conversion of the
-//    others (jpeg_skip_scanlines). The result is bit-identical to the full decode followed by
-//    the resize (image_load_rgb_slow; test_data.c and fuzz_image.c check it).
+//  - Speed: a JPEG whose resize reads at most a third of its pixels (a 64x64 sample of a photo)
+//    goes to jpeg_fast.c, which decodes the Huffman data and evaluates only the sampled pixels,
+//    exactly as libjpeg's inverse DCT, upsampling and colour conversion would have made them.
+//    Layouts it does not take go to libjpeg row by row, only the rows NEAREST samples being
+//    asked for (libjpeg-turbo skips the others' colour conversion: jpeg_skip_scanlines); a
+//    resize that reads every row decodes the whole image in one go. Each way the result is
+//    bit-identical to the full decode followed by the resize (image_load_rgb_slow;
+//    test_data_jpeg.c, test_data_jpeg_fast.c and fuzz_image.c check it).
 #define STB_IMAGE_IMPLEMENTATION
 #define STB_IMAGE_STATIC   // stb stays private to this file: no clash with another copy
 #define STBI_NO_STDIO      // files are read here, so that an empty or huge file gets its reason
@@ -47,7 +51,7 @@
 // Pillow's source index table for one axis: -1 where Pillow leaves the pixel unset (its fill
 // colour, 0); that happens only if the accumulated coordinate reaches src, which the tests
 // have not seen but the table handles as Pillow does.
-static void nearest_table(int src, int dst, int *tab) {
+void image_nearest_table(int src, int dst, int *tab) {
     double a = (double)src / (double)dst;
     double x = a * 0.5;
     for (int i = 0; i < dst; i++) {
@@ -65,8 +69,8 @@ void image_resize_nearest(const uint8_t *src, int sh, int sw, uint8_t *dst, int 
     int stack_tab[2 * 512];
     int *tab = dh + dw <= 2 * 512 ? stack_tab : nn_alloc((size_t)(dh + dw) * sizeof(int), "resize table");
     int *ytab = tab, *xtab = tab + dh;
-    nearest_table(sh, dh, ytab);
-    nearest_table(sw, dw, xtab);
+    image_nearest_table(sh, dh, ytab);
+    image_nearest_table(sw, dw, xtab);
     for (int y = 0; y < dh; y++) {
         uint8_t *o = dst + (size_t)y * dw * 3;
         if (ytab[y] < 0) {
@@ -276,14 +280,22 @@ static int jpeg_load_resized(const uint8_t *buf, int len, const char *path, int 
     jpeg_rows *j;
     int sh, sw;
     if (jpeg_rows_open(&j, buf, (size_t)len, path, &sh, &sw, err) < 0) return -1;
+    if (dh >= sh) {   // every row is read: decoding them in one go is quicker
+        jpeg_rows_free(j);
+        uint8_t *px;
+        if (jpeg_decode(buf, len, path, &px, &sh, &sw, err) < 0) return -1;
+        image_resize_nearest(px, sh, sw, dst, dh, dw);
+        image_free_decoded(px);
+        return 0;
+    }
     int *ytab = nn_alloc((size_t)(dh + dw) * sizeof(int), "resize table"), *xtab = ytab + dh;
     uint8_t *row = nn_alloc((size_t)sw * 3, "jpeg row");   // (sw, 3)
-    nearest_table(sh, dh, ytab);
-    nearest_table(sw, dw, xtab);
+    image_nearest_table(sh, dh, ytab);
+    image_nearest_table(sw, dw, xtab);
     int rc = 0, have = -1;   // have: the source row in `row`
     for (int y = 0; y < dh && rc == 0; y++) {
         uint8_t *o = dst + (size_t)y * dw * 3;
-        if (ytab[y] < 0) {   // Pillow's fill (see nearest_table)
+        if (ytab[y] < 0) {   // Pillow's fill (see image_nearest_table)
             memset(o, 0, (size_t)dw * 3);
             continue;
         }
@@ -324,7 +336,10 @@ static int decode_buf(const uint8_t *buf, int len, const char *path, uint8_t **r
 // Decoding and resizing of checked bytes; `fast`: a JPEG's rows the resize skips are skipped.
 static int load_buf(const uint8_t *buf, int len, const char *path, int h, int w, uint8_t *out,
                     int fast, char *err) {
-    if (fast && jpeg_is_jpeg(buf, (size_t)len)) return jpeg_load_resized(buf, len, path, h, w, out, err);
+    if (fast && jpeg_is_jpeg(buf, (size_t)len)) {
+        if (jpeg_fast_resize(buf, (size_t)len, h, w, out)) return 0;
+        return jpeg_load_resized(buf, len, path, h, w, out, err);
+    }
     uint8_t *px;
     int sh, sw;
     if (decode_buf(buf, len, path, &px, &sh, &sw, err) < 0) return -1;

@@ -26,4 +26,11 @@ int jpeg_rows_read(jpeg_rows *j, int y, uint8_t *rgb, char *err);
 int jpeg_rows_finish(jpeg_rows *j, char *err);
 void jpeg_rows_free(jpeg_rows *j);
 
+// jpeg_fast.c: the JPEG in buf straight to (dh, dw, 3) with Pillow's NEAREST resize, computing
+// only the pixels the resize reads, for the common layouts (baseline Huffman, gray or YCbCr
+// 4:4:4 / 4:2:2 / 4:2:0). 1 when done: dst then holds the bytes libjpeg's full decode and the
+// resize give. 0 when the file is anything else or irregular in any way (dst then undefined):
+// the caller decodes it with libjpeg, which also says what is wrong with a bad file.
+int jpeg_fast_resize(const uint8_t *buf, size_t len, int dh, int dw, uint8_t *dst);
+
 #endif

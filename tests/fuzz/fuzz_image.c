@@ -3,8 +3,9 @@
 // internet: whatever the bytes, the functions must return 0 or -1 with one error line naming
 // the input, never crash, leak or read out of bounds (ASan, UBSan and LeakSanitizer watch).
 // It also holds an invariant, checked on every input: decoding to the target size (for a JPEG,
-// libjpeg skipping the rows NEAREST does not sample: data/jpeg.c) gives the same bytes as the
-// full decode followed by image_resize_nearest, and both accept or refuse the same inputs. For
+// data/jpeg_fast.c evaluating only the sampled pixels, or libjpeg skipping the rows NEAREST
+// does not sample: data/jpeg.c) gives the same bytes as the full decode followed by
+// image_resize_nearest, and both accept or refuse the same inputs. For
 // PNG, BMP and GIF the two decode with the same code, so a difference means the decoder read
 // memory it never wrote (how the uninitialised palette of stb's BMP reader was found).
 // Two target sizes: 64x64 (the article's, a shrink for most inputs) and 7x13 (odd, an

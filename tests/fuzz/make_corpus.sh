@@ -36,6 +36,11 @@ save("optimized_9x9.jpg", pattern("RGB", 9, 9), quality=90, optimize=True)
 save("cmyk_8x8.jpg", pattern("CMYK", 8, 8), quality=80)
 save("tiny_3x2.jpg", pattern("RGB", 3, 2), quality=95)
 save("wide_97x3.jpg", pattern("RGB", 97, 3), quality=50, subsampling=2)
+# data/jpeg_fast.c takes a JPEG when the resize reads at most a third of its pixels: at 7x13,
+# anything from 273 pixels; these reach it in each layout it handles, one with restart markers
+for sub in (0, 1, 2):
+    save("fast_31x24_sub%d.jpg" % sub, pattern("RGB", 31, 24), quality=60, subsampling=sub)
+save("fast_gray_29x21.jpg", pattern("L", 29, 21), quality=60)
 # PNG: every colour type and bit depth family
 save("rgb_5x4.png", pattern("RGB", 5, 4))
 save("rgba_6x3.png", pattern("RGBA", 6, 3))
@@ -57,6 +62,41 @@ save("trns_4x4.gif", pattern("P", 4, 4), transparency=1)
 a, b = pattern("P", 6, 4), pattern("RGB", 6, 4).rotate(180).convert("P")
 a.save(os.path.join(out, "anim_6x4.gif"), save_all=True, append_images=[b], duration=50, loop=0)
 PY
+
+# A JPEG with restart markers (every 2 MCUs), which Pillow 9 cannot write: libjpeg directly.
+cat > "$C/../restart_writer.c" <<'EOF_C'
+#include <stdio.h>
+#include <jpeglib.h>
+int main(int argc, char **argv) {
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr e;
+    unsigned char row[40 * 3];
+    FILE *f = fopen(argv[1], "wb");
+    if (!f) return 1;
+    c.err = jpeg_std_error(&e);
+    jpeg_create_compress(&c);
+    jpeg_stdio_dest(&c, f);
+    c.image_width = 40, c.image_height = 25, c.input_components = 3, c.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, 50, TRUE);
+    c.restart_interval = 2;
+    jpeg_start_compress(&c, TRUE);
+    for (int y = 0; y < 25; y++) {
+        for (int x = 0; x < 40; x++) {
+            row[3 * x] = (unsigned char)(x * 53 + y * 17), row[3 * x + 1] = (unsigned char)(x * 7 + y * 91);
+            row[3 * x + 2] = (unsigned char)(x * y * 13);
+        }
+        JSAMPROW r = row;
+        jpeg_write_scanlines(&c, &r, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    return fclose(f) != 0;
+}
+EOF_C
+cc -o "$C/../restart_writer" "$C/../restart_writer.c" -ljpeg
+"$C/../restart_writer" "$C/image/fast_restart_40x25.jpg"
+rm -f "$C/../restart_writer" "$C/../restart_writer.c"
 
 # --- cfg: the article's model, every layer and option, comments, and typical mistakes
 cp models/catdog.cfg "$C/cfg/catdog.cfg"
