@@ -337,7 +337,19 @@ static int decode_buf(const uint8_t *buf, int len, const char *path, uint8_t **r
 static int load_buf(const uint8_t *buf, int len, const char *path, int h, int w, uint8_t *out,
                     int fast, char *err) {
     if (fast && jpeg_is_jpeg(buf, (size_t)len)) {
-        if (jpeg_fast_resize(buf, (size_t)len, h, w, out)) return 0;
+        // The header's own size says which way is quicker (a guess: libjpeg has the last word).
+        uint64_t sw = 0, sh = 0;
+        header_dims(buf, (size_t)len, &sw, &sh);
+        if (sh == 0 || (uint64_t)h * w * 3 <= sh * sw) {   // a shrink: the sampled pixels only
+            if (jpeg_fast_resize(buf, (size_t)len, h, w, out)) return 0;
+        } else if ((uint64_t)h >= sh) {   // every row read: the whole image in one go
+            uint8_t *px;
+            int dh, dw;
+            if (jpeg_decode(buf, len, path, &px, &dh, &dw, err) < 0) return -1;
+            image_resize_nearest(px, dh, dw, out, h, w);
+            image_free_decoded(px);
+            return 0;
+        }
         return jpeg_load_resized(buf, len, path, h, w, out, err);
     }
     uint8_t *px;
