@@ -12,3 +12,4 @@ bench-data: $(DATA_BENCH)
 
 # The data tests share tests/test_data.h, which the generic test rule does not know about.
 $(BUILD)/tests/test_data $(BUILD)/tests/test_data_augment $(BUILD)/tests/test_data_jpeg $(BUILD)/tests/test_data_jpeg_fast: tests/test_data.h
+$(BUILD)/tests/test_data_jpeg $(BUILD)/tests/test_data_jpeg_fast: tests/test_jpeg_write.h

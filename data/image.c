@@ -275,18 +275,15 @@ static int jpeg_decode(const uint8_t *buf, int len, const char *path, uint8_t **
 
 // A JPEG straight to (dh, dw, 3) with the NEAREST resize: only the source rows the resize reads
 // are asked of libjpeg, the others skipped. The same bytes as jpeg_decode + image_resize_nearest.
+// 1 (nothing done) when every row would be read: decoding them in one go is quicker then.
 static int jpeg_load_resized(const uint8_t *buf, int len, const char *path, int dh, int dw,
                              uint8_t *dst, char *err) {
     jpeg_rows *j;
     int sh, sw;
     if (jpeg_rows_open(&j, buf, (size_t)len, path, &sh, &sw, err) < 0) return -1;
-    if (dh >= sh) {   // every row is read: decoding them in one go is quicker
+    if (dh >= sh) {
         jpeg_rows_free(j);
-        uint8_t *px;
-        if (jpeg_decode(buf, len, path, &px, &sh, &sw, err) < 0) return -1;
-        image_resize_nearest(px, sh, sw, dst, dh, dw);
-        image_free_decoded(px);
-        return 0;
+        return 1;
     }
     int *ytab = nn_alloc((size_t)(dh + dw) * sizeof(int), "resize table"), *xtab = ytab + dh;
     uint8_t *row = nn_alloc((size_t)sw * 3, "jpeg row");   // (sw, 3)
@@ -337,20 +334,17 @@ static int decode_buf(const uint8_t *buf, int len, const char *path, uint8_t **r
 static int load_buf(const uint8_t *buf, int len, const char *path, int h, int w, uint8_t *out,
                     int fast, char *err) {
     if (fast && jpeg_is_jpeg(buf, (size_t)len)) {
-        // The header's own size says which way is quicker (a guess: libjpeg has the last word).
+        // The header's own size says which way is quicker (a guess: libjpeg has the last word):
+        // a shrink computes the sampled pixels only; otherwise libjpeg skips the unread rows,
+        // and when every row is read (below) decodes the whole image in one go.
         uint64_t sw = 0, sh = 0;
         header_dims(buf, (size_t)len, &sw, &sh);
-        if (sh == 0 || (uint64_t)h * w * 3 <= sh * sw) {   // a shrink: the sampled pixels only
-            if (jpeg_fast_resize(buf, (size_t)len, h, w, out)) return 0;
-        } else if ((uint64_t)h >= sh) {   // every row read: the whole image in one go
-            uint8_t *px;
-            int dh, dw;
-            if (jpeg_decode(buf, len, path, &px, &dh, &dw, err) < 0) return -1;
-            image_resize_nearest(px, dh, dw, out, h, w);
-            image_free_decoded(px);
+        if ((sh == 0 || (uint64_t)h * w * 3 <= sh * sw) && jpeg_fast_resize(buf, (size_t)len, h, w, out))
             return 0;
+        if (sh == 0 || (uint64_t)h < sh) {
+            int rc = jpeg_load_resized(buf, len, path, h, w, out, err);
+            if (rc <= 0) return rc;
         }
-        return jpeg_load_resized(buf, len, path, h, w, out, err);
     }
     uint8_t *px;
     int sh, sw;

@@ -51,6 +51,19 @@ static void mkdirs(const char *path) {
     mkdir(p, 0755);
 }
 
+// A whole file into memory (nn_free), *n its length; NULL when it cannot be opened.
+static uint8_t *read_bytes(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = nn_alloc((size_t)len + 1, "file");
+    *n = fread(b, 1, (size_t)len, f);
+    fclose(f);
+    return b;
+}
+
 static void write_bytes(const char *path, const void *data, size_t n) {
     FILE *f = fopen(path, "wb");
     if (!f) NN_DIE("cannot write %s: %s", path, strerror(errno));

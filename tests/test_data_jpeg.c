@@ -16,22 +16,10 @@
 // Tests that need the shared photos SKIP when ${NN_SHARED_DATA:-../shared/data} is absent.
 #include "test_data.h"
 
-#include <jpeglib.h>   // (after stdio.h: it needs FILE and size_t)
+#include "test_jpeg_write.h"   // (after stdio.h: jpeglib.h needs FILE and size_t)
 
 static const int k_sizes[][2] = {{64, 64}, {31, 47}, {300, 257}, {1, 1}, {3, 500}};
 #define NSIZES (int)(sizeof k_sizes / sizeof *k_sizes)
-
-static uint8_t *read_bytes(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = nn_alloc((size_t)len + 1, "file");
-    *n = fread(b, 1, (size_t)len, f);
-    fclose(f);
-    return b;
-}
 
 // The shortcut (image_load_rgb_mem) against decode + resize, at every size of k_sizes; both
 // must also agree on refusing. Returns 1 when they agree.
@@ -258,36 +246,27 @@ static void test_too_many_scans(void) {
 // A JPEG written here with libjpeg (mem dest): (h, w) pixels, `nc` components (1 gray, 3 YCbCr,
 // 4 CMYK), the first component sampled s[0] x s[1] and the others s[2] x s[3], progressive or
 // not. *n bytes, free().
+typedef struct layout {
+    const int *s;
+    int progressive;
+} layout;
+
+static void tune_layout(struct jpeg_compress_struct *c, const void *arg) {
+    const layout *l = arg;
+    jpeg_set_quality(c, 80, TRUE);
+    for (int k = 0; k < c->num_components; k++) {
+        c->comp_info[k].h_samp_factor = k ? l->s[2] : l->s[0];
+        c->comp_info[k].v_samp_factor = k ? l->s[3] : l->s[1];
+    }
+    if (l->progressive) jpeg_simple_progression(c);
+}
+
 static uint8_t *write_jpeg(int h, int w, int nc, const int *s, int progressive, size_t *n) {
     uint8_t *px = nn_alloc((size_t)h * w * nc, "pixels");
     fill_pixels(px, h, w, nc, (unsigned)(h * 31 + w + s[0] * 7 + s[1]));
-    struct jpeg_compress_struct c;
-    struct jpeg_error_mgr e;
-    c.err = jpeg_std_error(&e);   // a failure here is the test's own bug: libjpeg exits
-    jpeg_create_compress(&c);
-    unsigned char *out = NULL;
-    unsigned long len = 0;
-    jpeg_mem_dest(&c, &out, &len);
-    c.image_width = (JDIMENSION)w;
-    c.image_height = (JDIMENSION)h;
-    c.input_components = nc;
-    c.in_color_space = nc == 1 ? JCS_GRAYSCALE : nc == 3 ? JCS_RGB : JCS_CMYK;
-    jpeg_set_defaults(&c);
-    jpeg_set_quality(&c, 80, TRUE);
-    for (int k = 0; k < c.num_components; k++) {
-        c.comp_info[k].h_samp_factor = k ? s[2] : s[0];
-        c.comp_info[k].v_samp_factor = k ? s[3] : s[1];
-    }
-    if (progressive) jpeg_simple_progression(&c);
-    jpeg_start_compress(&c, TRUE);
-    while (c.next_scanline < c.image_height) {
-        JSAMPROW row = px + (size_t)c.next_scanline * w * nc;
-        jpeg_write_scanlines(&c, &row, 1);
-    }
-    jpeg_finish_compress(&c);
-    jpeg_destroy_compress(&c);
+    layout l = {s, progressive};
+    uint8_t *out = jpeg_write_mem(px, h, w, nc, tune_layout, &l, n);
     nn_free(px);
-    *n = len;
     return out;
 }
 

@@ -12,21 +12,9 @@
 // Tests that need the shared photos SKIP when ${NN_SHARED_DATA:-../shared/data} is absent.
 #include "test_data.h"
 
-#include <jpeglib.h>   // (after stdio.h: it needs FILE and size_t)
+#include "test_jpeg_write.h"   // (after stdio.h: jpeglib.h needs FILE and size_t)
 
 #include "../data/jpeg.h"
-
-static uint8_t *read_bytes(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = nn_alloc((size_t)len + 1, "file");
-    *n = fread(b, 1, (size_t)len, f);
-    fclose(f);
-    return b;
-}
 
 // 1 when the fast path takes buf at (dh, dw), 0 when it declines, -1 (after a FAIL) when it
 // takes it and differs from libjpeg's decode + resize or takes what libjpeg refuses.
@@ -85,38 +73,23 @@ static void fill(uint8_t *px, const spec *s) {
             }
 }
 
+static void tune_spec(struct jpeg_compress_struct *c, const void *arg) {
+    const spec *s = arg;
+    jpeg_set_quality(c, s->quality, TRUE);
+    c->comp_info[0].h_samp_factor = s->hs;
+    c->comp_info[0].v_samp_factor = s->vs;
+    for (int k = 1; k < c->num_components; k++) c->comp_info[k].h_samp_factor = c->comp_info[k].v_samp_factor = 1;
+    c->restart_interval = (unsigned)s->restart;
+    c->optimize_coding = s->optimize ? TRUE : FALSE;
+    c->arith_code = s->arith ? TRUE : FALSE;
+    if (s->progressive) jpeg_simple_progression(c);
+}
+
 static uint8_t *write_jpeg(const spec *s, size_t *n) {
     uint8_t *px = nn_alloc((size_t)s->h * s->w * s->nc, "pixels");
     fill(px, s);
-    struct jpeg_compress_struct c;
-    struct jpeg_error_mgr e;
-    c.err = jpeg_std_error(&e);   // a failure here is the test's own bug: libjpeg exits
-    jpeg_create_compress(&c);
-    unsigned char *out = NULL;
-    unsigned long len = 0;
-    jpeg_mem_dest(&c, &out, &len);
-    c.image_width = (JDIMENSION)s->w;
-    c.image_height = (JDIMENSION)s->h;
-    c.input_components = s->nc;
-    c.in_color_space = s->nc == 1 ? JCS_GRAYSCALE : s->nc == 3 ? JCS_RGB : JCS_CMYK;
-    jpeg_set_defaults(&c);
-    jpeg_set_quality(&c, s->quality, TRUE);
-    c.comp_info[0].h_samp_factor = s->hs;
-    c.comp_info[0].v_samp_factor = s->vs;
-    for (int k = 1; k < c.num_components; k++) c.comp_info[k].h_samp_factor = c.comp_info[k].v_samp_factor = 1;
-    c.restart_interval = (unsigned)s->restart;
-    c.optimize_coding = s->optimize ? TRUE : FALSE;
-    c.arith_code = s->arith ? TRUE : FALSE;
-    if (s->progressive) jpeg_simple_progression(&c);
-    jpeg_start_compress(&c, TRUE);
-    while (c.next_scanline < c.image_height) {
-        JSAMPROW row = px + (size_t)c.next_scanline * s->w * s->nc;
-        jpeg_write_scanlines(&c, &row, 1);
-    }
-    jpeg_finish_compress(&c);
-    jpeg_destroy_compress(&c);
+    uint8_t *out = jpeg_write_mem(px, s->h, s->w, s->nc, tune_spec, s, n);
     nn_free(px);
-    *n = len;
     return out;
 }
 
