@@ -120,7 +120,11 @@ static void build_tables(void) {
 static inline uint64_t load_be64(const uint8_t *p) {
     uint64_t x;
     memcpy(&x, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return x;
+#else
     return __builtin_bswap64(x);
+#endif
 }
 
 // afterwards 56 <= n <= 63: room for any symbol with its extra bits (16 + 15)
