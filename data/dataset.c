@@ -52,20 +52,6 @@ static void sv_free(strvec *s) {
     memset(s, 0, sizeof *s);
 }
 
-static int cmp_str(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static char *path_join(const char *a, const char *b) {
-    size_t la = strlen(a), lb = strlen(b);
-    int slash = la > 0 && a[la - 1] != '/';
-    char *p = nn_alloc(la + slash + lb + 1, "path");
-    memcpy(p, a, la);
-    if (slash) p[la] = '/';
-    memcpy(p + la + slash, b, lb + 1);
-    return p;
-}
-
 int data_is_image_name(const char *name) {
     static const char *ext[] = {"jpg", "jpeg", "png", "bmp", "gif"};
     size_t n = strlen(name);
@@ -113,7 +99,7 @@ static int walk_dir(walk *w, const char *root, int is_top) {
     struct dirent *de;
     while ((de = readdir(dp))) {
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-        char *p = path_join(root, de->d_name);
+        char *p = nn_path_join(root, de->d_name);
         struct stat st, lst;
         int have = stat(p, &st) == 0;
         if (have && S_ISDIR(st.st_mode)) {
@@ -129,7 +115,7 @@ static int walk_dir(walk *w, const char *root, int is_top) {
     }
     closedir(dp);
     if (w->e[me].files.n > 1)
-        qsort(w->e[me].files.v, (size_t)w->e[me].files.n, sizeof(char *), cmp_str);
+        qsort(w->e[me].files.v, (size_t)w->e[me].files.n, sizeof(char *), nn_cmp_str);
     for (int i = 0; i < subdirs.n; i++) walk_dir(w, subdirs.v[i], 0);
     sv_free(&subdirs);
     return 0;
@@ -141,7 +127,7 @@ static int list_class(strvec *paths, const char *class_dir) {
     if (walk_dir(&w, class_dir, 1) < 0) return -1;
     qsort(w.e, (size_t)w.n, sizeof *w.e, cmp_walk);
     for (int i = 0; i < w.n; i++) {
-        for (int j = 0; j < w.e[i].files.n; j++) sv_push(paths, path_join(w.e[i].root, w.e[i].files.v[j]));
+        for (int j = 0; j < w.e[i].files.n; j++) sv_push(paths, nn_path_join(w.e[i].root, w.e[i].files.v[j]));
         sv_free(&w.e[i].files);
         nn_free(w.e[i].root);
     }
@@ -172,7 +158,7 @@ int dataset_open(dataset *d, const char *dir, char *err) {
     struct dirent *de;
     while ((de = readdir(dp))) {
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-        char *p = path_join(dir, de->d_name);
+        char *p = nn_path_join(dir, de->d_name);
         struct stat st;
         if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) sv_push(&classes, nn_strdup(de->d_name));
         else if (data_is_image_name(de->d_name)) loose_images++;
@@ -189,14 +175,14 @@ int dataset_open(dataset *d, const char *dir, char *err) {
         return nn_fail(err, "%s: no class subfolders (expected one subfolder per class, e.g. "
                        "%s/cats/ and %s/dogs/)", dir, dir, dir);
     }
-    qsort(classes.v, (size_t)classes.n, sizeof(char *), cmp_str);
+    qsort(classes.v, (size_t)classes.n, sizeof(char *), nn_cmp_str);
 
     strvec paths = {0};
     int32_t *labels = NULL;
     int cap = 0;
     for (int c = 0; c < classes.n; c++) {
         int before = paths.n;
-        char *cd = path_join(dir, classes.v[c]);
+        char *cd = nn_path_join(dir, classes.v[c]);
         int rc = list_class(&paths, cd);
         nn_free(cd);
         if (rc < 0) {
@@ -259,7 +245,7 @@ int dataset_open_flat(dataset *d, const char *dir, char *err) {
     struct dirent *de;
     while ((de = readdir(dp))) {
         if (!data_is_image_name(de->d_name)) continue;
-        char *p = path_join(dir, de->d_name);
+        char *p = nn_path_join(dir, de->d_name);
         int reg = stat(p, &st) == 0 && S_ISREG(st.st_mode);
         nn_free(p);
         if (!reg) continue;
@@ -300,7 +286,7 @@ int dataset_open_flat(dataset *d, const char *dir, char *err) {
         if (i == 0 || strcmp(it[i].label, d->classes[d->nclasses - 1]) != 0)
             d->classes[d->nclasses++] = nn_strdup(it[i].label);
         d->labels[i] = d->nclasses - 1;
-        d->paths[i] = path_join(dir, it[i].name);
+        d->paths[i] = nn_path_join(dir, it[i].name);
         nn_free(it[i].name);
         nn_free(it[i].label);
     }

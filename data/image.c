@@ -61,6 +61,18 @@ void image_nearest_table(int src, int dst, int *tab) {
     }
 }
 
+// One output row (dw, 3) from one source row, by the column table (-1: Pillow's fill, black).
+static void resize_row(const uint8_t *row, const int *xtab, int dw, uint8_t *o) {
+    for (int x = 0; x < dw; x++, o += 3) {
+        if (xtab[x] < 0) {
+            o[0] = o[1] = o[2] = 0;
+        } else {
+            const uint8_t *p = row + (size_t)xtab[x] * 3;
+            o[0] = p[0], o[1] = p[1], o[2] = p[2];
+        }
+    }
+}
+
 void image_resize_nearest(const uint8_t *src, int sh, int sw, uint8_t *dst, int dh, int dw) {
     if (sh == dh && sw == dw) {
         memcpy(dst, src, (size_t)sh * sw * 3);
@@ -78,14 +90,7 @@ void image_resize_nearest(const uint8_t *src, int sh, int sw, uint8_t *dst, int 
             continue;
         }
         const uint8_t *row = src + (size_t)ytab[y] * sw * 3;
-        for (int x = 0; x < dw; x++, o += 3) {
-            if (xtab[x] < 0) {
-                o[0] = o[1] = o[2] = 0;
-            } else {
-                const uint8_t *p = row + (size_t)xtab[x] * 3;
-                o[0] = p[0], o[1] = p[1], o[2] = p[2];
-            }
-        }
+        resize_row(row, xtab, dw, o);
     }
     if (tab != stack_tab) nn_free(tab);
 }
@@ -304,14 +309,7 @@ static int jpeg_load_resized(const uint8_t *buf, int len, const char *path, int 
             memcpy(o, row, (size_t)sw * 3);
             continue;
         }
-        for (int x = 0; x < dw; x++, o += 3) {
-            if (xtab[x] < 0) {
-                o[0] = o[1] = o[2] = 0;
-            } else {
-                const uint8_t *p = row + (size_t)xtab[x] * 3;
-                o[0] = p[0], o[1] = p[1], o[2] = p[2];
-            }
-        }
+        resize_row(row, xtab, dw, o);
     }
     if (rc == 0) rc = jpeg_rows_finish(j, err);
     nn_free(row);

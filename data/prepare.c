@@ -93,25 +93,11 @@ static int cmp_number(const void *a, const void *b) {
     return c ? c : strcmp(x->name, y->name);
 }
 
-static int cmp_str(const void *a, const void *b) {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-static char *path_join(const char *a, const char *b) {
-    size_t la = strlen(a), lb = strlen(b);
-    int slash = la > 0 && a[la - 1] != '/';
-    char *p = nn_alloc(la + slash + lb + 1, "path");
-    memcpy(p, a, la);
-    if (slash) p[la] = '/';
-    memcpy(p + la + slash, b, lb + 1);
-    return p;
-}
-
 // DST/set/folder/name
 static char *target_path(const char *dst, int set, const char *folder, const char *name) {
-    char *s = path_join(dst, set_names[set]);
-    char *f = path_join(s, folder);
-    char *t = path_join(f, name);
+    char *s = nn_path_join(dst, set_names[set]);
+    char *f = nn_path_join(s, folder);
+    char *t = nn_path_join(f, name);
     nn_free(s);
     nn_free(f);
     return t;
@@ -128,7 +114,7 @@ static char *resolve_path(const char *p) {
     char *slash = strrchr(q, '/'), *out = NULL;
     if (slash) *slash = 0;
     char *parent = resolve_path(!slash ? "." : slash == q ? "/" : q);
-    if (parent) out = path_join(parent, slash ? slash + 1 : q);
+    if (parent) out = nn_path_join(parent, slash ? slash + 1 : q);
     free(parent);
     nn_free(q);
     return out;
@@ -293,11 +279,11 @@ static int list_source(const char *src, const prepare_opts *o, listing *L, prepa
     }
     closedir(dir);
     // Sorted, so the unlabelled names shown and every count do not depend on readdir's order.
-    if (nnames) qsort(names, (size_t)nnames, sizeof *names, cmp_str);
+    if (nnames) qsort(names, (size_t)nnames, sizeof *names, nn_cmp_str);
 
     char label[PREPARE_LABEL_MAX];
     for (int i = 0; i < nnames; i++) {
-        char *full = path_join(src, names[i]);
+        char *full = nn_path_join(src, names[i]);
         int ok = stat(full, &st) == 0;  // follows symbolic links: a link to a photo is a photo
         nn_free(full);
         const char *num;
@@ -356,7 +342,7 @@ static int list_source(const char *src, const prepare_opts *o, listing *L, prepa
         parse_name(L->files[i].name, label, NULL, NULL);
         all[i] = nn_strdup(label);
     }
-    qsort(all, (size_t)L->n, sizeof *all, cmp_str);
+    qsort(all, (size_t)L->n, sizeof *all, nn_cmp_str);
     L->labels = nn_alloc((size_t)L->n * sizeof *L->labels, "labels");
     for (int i = 0; i < L->n; i++) {
         if (L->nlabels && !strcmp(L->labels[L->nlabels - 1], all[i])) nn_free(all[i]);
@@ -366,7 +352,7 @@ static int list_source(const char *src, const prepare_opts *o, listing *L, prepa
     for (int i = 0; i < L->n; i++) {
         parse_name(L->files[i].name, label, NULL, NULL);
         char *key = label;
-        char **hit = bsearch(&key, L->labels, (size_t)L->nlabels, sizeof *L->labels, cmp_str);
+        char **hit = bsearch(&key, L->labels, (size_t)L->nlabels, sizeof *L->labels, nn_cmp_str);
         L->files[i].cls = (int)(hit - L->labels);
     }
     return 0;
@@ -419,7 +405,7 @@ static int check_existing(const char *src, const char *dst, listing *L, prepare_
             return -1;
         }
         char *t = target_path(dst, f->set, folder, f->name);
-        char *s = path_join(src, f->name);
+        char *s = nn_path_join(src, f->name);
         int rc = 0;
         if (lstat(t, &so) == 0) {
             if (stat(s, &ss) == 0 && stat(t, &so) == 0 && S_ISREG(so.st_mode) &&
@@ -473,7 +459,7 @@ static int check_dst(const char *src, const char *dst, const prepare_opts *o, li
         if (!S_ISDIR(sd.st_mode)) return nn_fail(err, "%s exists and is not a folder: choose another DST", dst);
         int prepared = 0;
         for (int s = 0; s < 2; s++) {
-            char *p = path_join(dst, set_names[s]);
+            char *p = nn_path_join(dst, set_names[s]);
             prepared |= lstat(p, &sd) == 0;
             nn_free(p);
         }
@@ -502,7 +488,7 @@ static int place_files(const char *src, const char *dst, const prepare_opts *o, 
     for (int i = 0; i < L->n; i++) {
         pfile *f = &L->files[i];
         if (f->done) continue;
-        char *s = path_join(src, f->name);
+        char *s = nn_path_join(src, f->name);
         char *t = target_path(dst, f->set, r->classes[f->cls].folder, f->name);
         int rc = 0, linked = 0;
         if (!use_copy) {

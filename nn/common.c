@@ -74,6 +74,20 @@ char *nn_strdup(const char *s) {
     return d;
 }
 
+char *nn_path_join(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    int slash = la > 0 && a[la - 1] != '/';
+    char *p = nn_alloc(la + slash + lb + 1, "path");
+    memcpy(p, a, la);
+    if (slash) p[la] = '/';
+    memcpy(p + la + slash, b, lb + 1);
+    return p;
+}
+
+int nn_cmp_str(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 double nn_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

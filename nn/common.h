@@ -28,6 +28,10 @@ void *nn_alloc(size_t bytes, const char *what) __attribute__((returns_nonnull, m
 void *nn_calloc(size_t bytes, const char *what) __attribute__((returns_nonnull, malloc));
 void nn_free(void *p);
 char *nn_strdup(const char *s);
+// "a/b" (no doubled slash), from nn_alloc.
+char *nn_path_join(const char *a, const char *b);
+// qsort/bsearch comparison of two char * by strcmp (byte order, as Python's sorted()).
+int nn_cmp_str(const void *a, const void *b);
 
 // Wall-clock seconds from a monotonic clock.
 double nn_now(void);

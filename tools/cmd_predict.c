@@ -58,7 +58,6 @@ static int is_image_name(const char *name) {
     return 0;
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 // A folder's images, sorted, recursing into subfolders (a class-folder layout works as is).
 static void list_folder(list *out, const char *dir, int depth) {
@@ -76,7 +75,7 @@ static void list_folder(list *out, const char *dir, int depth) {
             list_add(&names, path);
     }
     closedir(d);
-    if (names.n) qsort(names.s, (size_t)names.n, sizeof *names.s, cmp_str);
+    if (names.n) qsort(names.s, (size_t)names.n, sizeof *names.s, nn_cmp_str);
     for (int i = 0; i < names.n; i++) {
         struct stat st;
         if (stat(names.s[i], &st) == 0 && S_ISDIR(st.st_mode)) list_folder(out, names.s[i], depth + 1);
