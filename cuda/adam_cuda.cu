@@ -12,16 +12,7 @@
 
 #include "cuda_common.h"
 #include "kernels.h"
-
-__device__ __forceinline__ void adam_one(float g, float &w, float &m, float &v, float alpha,
-                                         float a1, float a2, float eps) {
-    // Written as nn/adam.c, with no fused multiply-adds, so both paths round alike.
-    float mi = __fadd_rn(m, __fmul_rn(__fsub_rn(g, m), a1));
-    float vi = __fadd_rn(v, __fmul_rn(__fsub_rn(__fmul_rn(g, g), v), a2));
-    m = mi;
-    v = vi;
-    w = __fsub_rn(w, __fdiv_rn(__fmul_rn(alpha, mi), __fadd_rn(sqrtf(vi), eps)));
-}
+#include "adam_update.cuh"
 
 __global__ void adam_kernel(size_t n, float *__restrict__ w, const float *__restrict__ g,
                             float *__restrict__ m, float *__restrict__ v, const float *alpha_arr,
@@ -34,13 +25,13 @@ __global__ void adam_kernel(size_t n, float *__restrict__ w, const float *__rest
     const float4 *g4 = reinterpret_cast<const float4 *>(g);
     for (size_t i = tid; i < n4; i += stride) {
         float4 gw = g4[i], ww = w4[i], mw = m4[i], vw = v4[i];
-        adam_one(gw.x, ww.x, mw.x, vw.x, alpha, a1, a2, eps);
-        adam_one(gw.y, ww.y, mw.y, vw.y, alpha, a1, a2, eps);
-        adam_one(gw.z, ww.z, mw.z, vw.z, alpha, a1, a2, eps);
-        adam_one(gw.w, ww.w, mw.w, vw.w, alpha, a1, a2, eps);
+        adam_update(gw.x, ww.x, mw.x, vw.x, alpha, a1, a2, eps);
+        adam_update(gw.y, ww.y, mw.y, vw.y, alpha, a1, a2, eps);
+        adam_update(gw.z, ww.z, mw.z, vw.z, alpha, a1, a2, eps);
+        adam_update(gw.w, ww.w, mw.w, vw.w, alpha, a1, a2, eps);
         w4[i] = ww, m4[i] = mw, v4[i] = vw;
     }
-    for (size_t i = n4 * 4 + tid; i < n; i += stride) adam_one(g[i], w[i], m[i], v[i], alpha, a1, a2, eps);
+    for (size_t i = n4 * 4 + tid; i < n; i += stride) adam_update(g[i], w[i], m[i], v[i], alpha, a1, a2, eps);
 }
 
 extern "C" void adam_step_cuda(const nn_ctx *ctx, const adam_cfg *c, const float *alpha,
@@ -72,7 +63,7 @@ __global__ void adam_ranges_kernel(adam_range_list R, float *__restrict__ w, con
     const size_t off = R.off[blockIdx.y], len = R.len[blockIdx.y];
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < len;
          i += (size_t)gridDim.x * blockDim.x)
-        adam_one(g[off + i], w[off + i], m[off + i], v[off + i], alpha, a1, a2, eps);
+        adam_update(g[off + i], w[off + i], m[off + i], v[off + i], alpha, a1, a2, eps);
 }
 
 extern "C" void adam_ranges_cuda(const nn_ctx *ctx, const adam_cfg *c, const float *alpha,

@@ -67,9 +67,8 @@ __global__ void conv_fwd_generic(conv_geom g, int n, const float *__restrict__ x
     const size_t total = (size_t)n * g.OH * g.OW * g.F;
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
          i += (size_t)gridDim.x * blockDim.x) {
-        int co = (int)(i % g.F);
-        size_t p = i / g.F;
-        int ow = (int)(p % g.OW), oh = (int)((p / g.OW) % g.OH), b = (int)(p / ((size_t)g.OW * g.OH));
+        nhwc e = nhwc_of(i, g.OH, g.OW, g.F);
+        int co = e.c, ow = e.w, oh = e.h, b = e.b;
         float s = 0.0f;
         for (int kh = 0; kh < g.KH; kh++) {
             int ih = oh * g.SH - g.PT + kh;
@@ -105,9 +104,8 @@ __global__ void conv_dx_generic(conv_geom g, int n, const float *__restrict__ dy
     const size_t total = (size_t)n * g.H * g.W * g.C;
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
          i += (size_t)gridDim.x * blockDim.x) {
-        int ci = (int)(i % g.C);
-        size_t p = i / g.C;
-        int iw = (int)(p % g.W), ih = (int)((p / g.W) % g.H), b = (int)(p / ((size_t)g.W * g.H));
+        nhwc e = nhwc_of(i, g.H, g.W, g.C);
+        int ci = e.c, iw = e.w, ih = e.h, b = e.b;
         float s = 0.0f;
         for (int kh = 0; kh < g.KH; kh++) {
             int t = ih + g.PT - kh;

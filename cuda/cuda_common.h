@@ -57,4 +57,17 @@ static inline cudaStream_t ctx_stream(const nn_ctx *ctx) {
 
 static inline unsigned cdiv(size_t a, size_t b) { return (unsigned)((a + b - 1) / b); }
 
+// Element i of an NHWC tensor (n, H, W, C) as its sample b, row h, column w and channel c: the
+// index arithmetic of every one-thread-per-element kernel (grid-stride over n*H*W*C).
+struct nhwc {
+    int b, h, w, c;
+};
+__device__ __forceinline__ nhwc nhwc_of(size_t i, int H, int W, int C) {
+    size_t p = i / C;
+    nhwc e;
+    e.c = (int)(i % C);
+    e.w = (int)(p % W), e.h = (int)((p / W) % H), e.b = (int)(p / ((size_t)W * H));
+    return e;
+}
+
 #endif

@@ -29,6 +29,7 @@
 #include "cuda_common.h"
 #include "tile_load.cuh"
 #include "kernels.h"
+#include "adam_update.cuh"
 
 extern "C" {
 #include "../nn/elementwise.h"
@@ -48,15 +49,6 @@ struct adam_epi {
     const int *step;
     float a1, a2, eps;
 };
-
-__device__ __forceinline__ void adam_update(float g, float &w, float &m, float &v, float alpha,
-                                            float a1, float a2, float eps) {
-    float mi = __fadd_rn(m, __fmul_rn(__fsub_rn(g, m), a1));
-    float vi = __fadd_rn(v, __fmul_rn(__fsub_rn(__fmul_rn(g, g), v), a2));
-    m = mi;
-    v = vi;
-    w = __fsub_rn(w, __fdiv_rn(__fmul_rn(alpha, mi), __fadd_rn(sqrtf(vi), eps)));
-}
 
 template <int BM, int BN, int BK, int TM, int TN, bool ADAM>
 __global__ void __launch_bounds__((BM / TM) * (BN / TN), 2)

@@ -17,21 +17,12 @@
 #include "cuda_common.h"
 #include "tile_load.cuh"
 #include "kernels.h"
+#include "adam_update.cuh"
 
 __device__ __forceinline__ float tf32_act(int act, float v) {
     if (act == ACT_RELU) return v > 0.0f ? v : 0.0f;
     if (act == ACT_SIGMOID) return 1.0f / (1.0f + expf(-v));
     return v;
-}
-
-// Keras's Adam, the same arithmetic as dense_cuda.cu's adam_update.
-__device__ __forceinline__ void tf32_adam(float g, float &w, float &m, float &v, float alpha,
-                                          float a1, float a2, float eps) {
-    float mi = __fadd_rn(m, __fmul_rn(__fsub_rn(g, m), a1));
-    float vi = __fadd_rn(v, __fmul_rn(__fsub_rn(__fmul_rn(g, g), v), a2));
-    m = mi;
-    v = vi;
-    w = __fsub_rn(w, __fdiv_rn(__fmul_rn(alpha, mi), __fadd_rn(sqrtf(vi), eps)));
 }
 
 __device__ __forceinline__ float to_tf32(float x) {
@@ -173,7 +164,7 @@ sgemm_tf32_tile(int transa, int transb, int M, int N, int K, int kchunk, float a
                     ws[((size_t)blockIdx.z * M + row) * N + col] = s;
                 } else if (ad.w) {
                     const size_t o = (size_t)row * ldc + col;
-                    tf32_adam(alpha * s, ad.w[o], ad.m[o], ad.v[o], lr, ad.a1, ad.a2, ad.eps);
+                    adam_update(alpha * s, ad.w[o], ad.m[o], ad.v[o], lr, ad.a1, ad.a2, ad.eps);
                 } else {
                     float *o = C + (size_t)row * ldc + col;
                     float v = alpha * s;

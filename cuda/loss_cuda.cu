@@ -8,6 +8,7 @@
 // samples for the dot products, then threads take input features for dW and dh (see below).
 #include "cuda_common.h"
 #include "kernels.h"
+#include "adam_update.cuh"
 
 __device__ __forceinline__ float sigmoid_stable(float z) {
     if (z >= 0.0f) return 1.0f / (1.0f + expf(-z));
@@ -69,15 +70,6 @@ extern "C" void sigmoid_cuda(const nn_ctx *ctx, int n, const float *z, float *ou
 // samples for the dot products (lanes stride the inputs, fixed shuffle tree); then threads take
 // input features for dW (a column of h, coalesced across threads) and for dh. Same arithmetic
 // as the layer-by-layer kernels (sgemm_small, bce_kernel, Adam), so the results agree with them.
-__device__ __forceinline__ void head_adam(float g, float &w, float &m, float &v, float alpha,
-                                          float a1, float a2, float eps) {
-    float mi = __fadd_rn(m, __fmul_rn(__fsub_rn(g, m), a1));
-    float vi = __fadd_rn(v, __fmul_rn(__fsub_rn(__fmul_rn(g, g), v), a2));
-    m = mi;
-    v = vi;
-    w = __fsub_rn(w, __fdiv_rn(__fmul_rn(alpha, mi), __fadd_rn(sqrtf(vi), eps)));
-}
-
 __global__ void __launch_bounds__(1024)
 head_kernel(int n, int in, const float *__restrict__ h, const float *__restrict__ lab, float *w,
             const float *bias, float *m, float *v, float *z, float *dh, float *db, float *loss,
@@ -129,7 +121,7 @@ head_kernel(int n, int in, const float *__restrict__ h, const float *__restrict_
     for (int k = threadIdx.x; k < in; k += blockDim.x) {
         float g = 0.0f;
         for (int i = 0; i < n; i++) g = fmaf(h[(size_t)i * in + k], dz[i], g);
-        head_adam(g, w[k], m[k], v[k], alpha, a1, a2, eps);
+        adam_update(g, w[k], m[k], v[k], alpha, a1, a2, eps);
     }
 }
 

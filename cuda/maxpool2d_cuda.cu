@@ -22,9 +22,8 @@ __global__ void maxpool_fwd(pool_geom g, int n, const float *__restrict__ x, flo
     const size_t total = (size_t)n * g.OH * g.OW * g.C;
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
          i += (size_t)gridDim.x * blockDim.x) {
-        int c = (int)(i % g.C);
-        size_t p = i / g.C;
-        int ow = (int)(p % g.OW), oh = (int)((p / g.OW) % g.OH), b = (int)(p / ((size_t)g.OW * g.OH));
+        nhwc e = nhwc_of(i, g.OH, g.OW, g.C);
+        int c = e.c, ow = e.w, oh = e.h, b = e.b;
         const float *xb = x + (size_t)b * g.H * g.W * g.C;
         float m = -INFINITY;
         int arg = -1;
@@ -49,9 +48,8 @@ __global__ void maxpool_bwd(pool_geom g, int n, const float *__restrict__ dy,
     const size_t total = (size_t)n * g.H * g.W * g.C;
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
          i += (size_t)gridDim.x * blockDim.x) {
-        int c = (int)(i % g.C);
-        size_t p = i / g.C;
-        int iw = (int)(p % g.W), ih = (int)((p / g.W) % g.H), b = (int)(p / ((size_t)g.W * g.H));
+        nhwc e = nhwc_of(i, g.H, g.W, g.C);
+        int c = e.c, iw = e.w, ih = e.h, b = e.b;
         int me = (ih * g.W + iw) * g.C + c;
         // Outputs whose window covers ih: oh*SH - PT <= ih <= oh*SH - PT + KH - 1.
         int t = ih + g.PT, u = iw + g.PL;

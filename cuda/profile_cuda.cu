@@ -338,14 +338,7 @@ static void gpu_round(model *m, const nn_ctx *ctx, int n, const adam_cfg *opt, c
 extern "C" int profile_cuda(model *m, const nn_ctx *ctx, int batch, int warmup, int reps,
                             profile *p, char *err) {
     if (!ctx || ctx->backend != NN_CUDA || !ctx->cuda) return nn_fail(err, "profile_cuda: not a CUDA context");
-    if (model_output_size(m) != 1)
-        return nn_fail(err, "the profile trains a binary model; this one has %zu outputs",
-                       model_output_size(m));
-    if (batch < 1 || reps < 1 || warmup < 0)
-        return nn_fail(err, "profile: batch %d, rounds %d, warm-up %d out of range", batch, reps, warmup);
-    memset(p, 0, sizeof *p);
-    p->batch = batch;
-    p->reps = reps;
+    if (profile_begin(m, batch, warmup, reps, p, err)) return -1;
     snprintf(p->device, sizeof p->device, "cuda (%s, %d SMs)", ctx->cuda->name, ctx->cuda->sm_count);
     cudaStream_t s = ctx_stream(ctx);
     peaks_cuda(ctx, &p->peak);

@@ -91,5 +91,14 @@ static inline float *layer_bias(const model *mo, float *arena, int i) { return a
 // Errors name the file, the line and what is wrong.
 int model_load_cfg(model *m, const char *path, char *err);
 int model_parse_cfg(model *m, const char *text, const char *name, char *err);
+// The article's CNN, as models/catdog.cfg holds it (nn train's built-in model when that file is
+// not found, and the tests' reference model).
+#define MODEL_CATDOG_CFG                               \
+    "input 64 64 3\n"                                  \
+    "conv2d filters=32 kernel=3 activation=relu\n"     \
+    "maxpool2d pool=2\n"                               \
+    "flatten\n"                                        \
+    "dense units=128 activation=relu\n"                \
+    "dense units=1 activation=sigmoid\n"
 
 #endif

@@ -454,9 +454,7 @@ static void cpu_pass(model *m, const nn_ctx *ctx, int n, const float *x, const f
     sample[r->adam] = nn_now() - t;
 }
 
-int profile_cpu(model *m, const nn_ctx *ctx, int batch, int warmup, int reps, profile *p,
-                char *err) {
-    if (ctx->backend != NN_CPU) return nn_fail(err, "profile_cpu: not a CPU context");
+int profile_begin(const model *m, int batch, int warmup, int reps, profile *p, char *err) {
     if (model_output_size(m) != 1)
         return nn_fail(err, "the profile trains a binary model; this one has %zu outputs",
                        model_output_size(m));
@@ -465,6 +463,13 @@ int profile_cpu(model *m, const nn_ctx *ctx, int batch, int warmup, int reps, pr
     memset(p, 0, sizeof *p);
     p->batch = batch;
     p->reps = reps;
+    return 0;
+}
+
+int profile_cpu(model *m, const nn_ctx *ctx, int batch, int warmup, int reps, profile *p,
+                char *err) {
+    if (ctx->backend != NN_CPU) return nn_fail(err, "profile_cpu: not a CPU context");
+    if (profile_begin(m, batch, warmup, reps, p, err)) return -1;
     snprintf(p->device, sizeof p->device, "cpu (%d threads, sgemm %s)", omp_get_max_threads(), sgemm_isa());
     profile_peaks_cpu(&p->peak);
     model_alloc_batch(m, batch);

@@ -112,6 +112,9 @@ double profile_sum_ms(const profile *p);
 // Median of v[0..n) (sorts v).
 double profile_median(double *v, int n);
 void profile_print(const profile *p, FILE *f);
+// The checks and start both profilers share: a binary model, batch and rounds in range; p
+// cleared with batch and reps set. 0, or -1 with err.
+int profile_begin(const model *m, int batch, int warmup, int reps, profile *p, char *err);
 
 // --- measuring ----------------------------------------------------------------------------------
 

@@ -75,6 +75,18 @@ static void catdog_parses(void) {
     CHECK(!strcmp(c->name, "conv2d") && !strcmp(p->name, "max_pooling2d") &&
           !strcmp(d->name, "dense") && !strcmp(o->name, "dense_1"));
     CHECK(m.nparams == 3937409);
+    // MODEL_CATDOG_CFG (nn train's built-in model, the tests' reference) is the same model.
+    model b;
+    rc = model_parse_cfg(&b, MODEL_CATDOG_CFG, "MODEL_CATDOG_CFG", err);
+    CHECK_MSG(rc == 0, "%s", err);
+    if (rc == 0) {
+        CHECK(b.nlayers == m.nlayers && b.nparams == m.nparams);
+        for (int i = 0; i < b.nlayers && i < m.nlayers; i++)
+            CHECK_MSG(b.layers[i].kind == m.layers[i].kind && b.layers[i].act == m.layers[i].act &&
+                      b.layers[i].out.h == m.layers[i].out.h && b.layers[i].out.w == m.layers[i].out.w &&
+                      b.layers[i].out.c == m.layers[i].out.c, "layer %d differs", i);
+        model_free(&b);
+    }
     model_free(&m);
 }
 

@@ -12,13 +12,7 @@
 #include "../nn/profile.h"
 #include "test.h"
 
-static const char catdog_cfg[] =
-    "input 64 64 3\n"
-    "conv2d filters=32 kernel=3 activation=relu\n"
-    "maxpool2d pool=2\n"
-    "flatten\n"
-    "dense units=128 activation=relu\n"
-    "dense units=1 activation=sigmoid\n";
+static const char catdog_cfg[] = MODEL_CATDOG_CFG;
 
 static int load_catdog(model *m) {
     char err[NN_ERRLEN];

@@ -30,13 +30,7 @@
 
 // The article's CNN, used when --model is not given and models/catdog.cfg is not found (nn run
 // from another folder).
-static const char builtin_cfg[] =
-    "input 64 64 3\n"
-    "conv2d filters=32 kernel=3 activation=relu\n"
-    "maxpool2d pool=2\n"
-    "flatten\n"
-    "dense units=128 activation=relu\n"
-    "dense units=1 activation=sigmoid\n";
+static const char builtin_cfg[] = MODEL_CATDOG_CFG;
 
 typedef struct opts {
     const char *data, *val, *cfg, *out, *resume, *log, *cache, *device, *write_synthetic;

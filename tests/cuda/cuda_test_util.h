@@ -109,4 +109,21 @@ static inline float *cpu_scratch(const layer *l, int n) {
     return s ? hbuf(s) : NULL;
 }
 
+// Random images (n, H, W, C) in [0, 1) with a learnable label: is the top half brighter than the
+// bottom? (A per-image bias pushes the halves apart.)
+static inline void learnable_batch(rng *r, int n, int H, int W, int C, float *x, float *y) {
+    for (int i = 0; i < n; i++) {
+        double top = 0, bot = 0;
+        float *xi = x + (size_t)i * H * W * C;
+        double bias = rng_uniform(r) * 0.2 - 0.1;
+        for (int p = 0; p < H * W * C; p++) {
+            int row = p / (W * C);
+            xi[p] = (float)NN_MIN(0.999, NN_MAX(0.0, rng_uniform(r) + (row < H / 2 ? bias : -bias)));
+            if (row < H / 2) top += xi[p];
+            else bot += xi[p];
+        }
+        y[i] = top > bot ? 1.0f : 0.0f;
+    }
+}
+
 #endif

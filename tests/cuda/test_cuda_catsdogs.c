@@ -10,13 +10,7 @@
 #include "../../nn/model.h"
 #include "cuda_test_util.h"
 
-static const char *catdog_cfg =
-    "input 64 64 3\n"
-    "conv2d filters=32 kernel=3 activation=relu\n"
-    "maxpool2d pool=2\n"
-    "flatten\n"
-    "dense units=128 activation=relu\n"
-    "dense units=1 activation=sigmoid\n";
+static const char *catdog_cfg = MODEL_CATDOG_CFG;
 
 static double accuracy(const float *z, const int32_t *lab, int n) {
     int right = 0;

@@ -14,13 +14,7 @@
 #include "../../nn/model.h"
 #include "cuda_test_util.h"
 
-static const char *catdog_cfg =
-    "input 64 64 3\n"
-    "conv2d filters=32 kernel=3 activation=relu\n"
-    "maxpool2d pool=2\n"
-    "flatten\n"
-    "dense units=128 activation=relu\n"
-    "dense units=1 activation=sigmoid\n";
+static const char *catdog_cfg = MODEL_CATDOG_CFG;
 
 static void build(model *m, const char *cfg, uint64_t seed) {
     char err[NN_ERRLEN];
@@ -38,23 +32,6 @@ static double rel_diff(const float *a, const float *b, size_t n) {
     return sqrt(num / (den > 0 ? den : 1));
 }
 
-// Random images in [0, 1) with a learnable label: is the top half brighter than the bottom?
-static void make_batch(rng *r, const model *m, int n, float *x, float *y) {
-    int H = m->input.h, W = m->input.w, C = m->input.c;
-    for (int i = 0; i < n; i++) {
-        double top = 0, bot = 0;
-        float *xi = x + (size_t)i * H * W * C;
-        double bias = rng_uniform(r) * 0.2 - 0.1;
-        for (int p = 0; p < H * W * C; p++) {
-            int row = p / (W * C);
-            xi[p] = (float)NN_MIN(0.999, NN_MAX(0.0, rng_uniform(r) + (row < H / 2 ? bias : -bias)));
-            if (row < H / 2) top += xi[p];
-            else bot += xi[p];
-        }
-        y[i] = top > bot ? 1.0f : 0.0f;
-    }
-}
-
 static void test_forward_article(void) {
     NEED_GPU();
     model m;
@@ -64,7 +41,7 @@ static void test_forward_article(void) {
     float *x = hbuf(n * in), *yc = hbuf(n), *yg = hbuf(n), y[64];
     rng r;
     rng_seed(&r, 2);
-    make_batch(&r, &m, n, x, y);
+    learnable_batch(&r, n, m.input.h, m.input.w, m.input.c, x, y);
     nn_ctx cpu = cpu_ctx();
     for (int logits = 0; logits < 2; logits++) {
         memcpy(yc, model_forward(&m, &cpu, n, x, logits), n * sizeof(float));
@@ -91,7 +68,7 @@ static void train_pair(const char *label, const char *cfg, int steps, int batch,
     int worst_step = -1;
     for (int s = 0; s < steps && !t_cur_failed; s++) {
         int n = s % 7 == 6 ? batch - 1 : batch;   // a short batch now and then
-        make_batch(&r, &a, n, x, y);
+        learnable_batch(&r, n, a.input.h, a.input.w, a.input.c, x, y);
         int ca = 0, cb = 0;
         float la = model_train_step(&a, &cpu, n, x, y, &opt, &ca);
         float lb = model_train_step(&b, &gpu, n, x, y, &opt, &cb);
@@ -295,7 +272,7 @@ static void test_predict_chunks(void) {
     float *x = hbuf(n * in), *pc = hbuf(n), *pg = hbuf(n), y[64];
     rng r;
     rng_seed(&r, 4);
-    make_batch(&r, &m, n, x, y);
+    learnable_batch(&r, n, m.input.h, m.input.w, m.input.c, x, y);
     nn_ctx cpu = cpu_ctx();
     model_predict(&m, &cpu, n, x, pc);
     model_predict(&m, &gpu, n, x, pg);

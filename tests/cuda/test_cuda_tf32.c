@@ -89,28 +89,7 @@ static void test_tf32_gemm_article(void) {
     gemm_case("dense dW", 1, 0, in, 128, n, 0.0f, 0, ACT_LINEAR);
 }
 
-static const char *catdog_cfg =
-    "input 64 64 3\n"
-    "conv2d filters=32 kernel=3 activation=relu\n"
-    "maxpool2d pool=2\n"
-    "flatten\n"
-    "dense units=128 activation=relu\n"
-    "dense units=1 activation=sigmoid\n";
-
-// Random images with a learnable label (top half brighter than the bottom?).
-static void make_batch(rng *r, int n, int hw, float *x, float *y) {
-    for (int i = 0; i < n; i++) {
-        double top = 0, bot = 0, bias = rng_uniform(r) * 0.2 - 0.1;
-        float *xi = x + (size_t)i * hw * hw * 3;
-        for (int p = 0; p < hw * hw * 3; p++) {
-            int row = p / (hw * 3);
-            xi[p] = (float)NN_MIN(0.999, NN_MAX(0.0, rng_uniform(r) + (row < hw / 2 ? bias : -bias)));
-            if (row < hw / 2) top += xi[p];
-            else bot += xi[p];
-        }
-        y[i] = top > bot ? 1.0f : 0.0f;
-    }
-}
+static const char *catdog_cfg = MODEL_CATDOG_CFG;
 
 static void test_tf32_train_50_steps(void) {
     NEED_GPU();
@@ -130,7 +109,7 @@ static void test_tf32_train_50_steps(void) {
     int worst_step = -1;
     float first[2] = {0, 0}, last[2] = {0, 0};
     for (int s = 0; s < steps && !t_cur_failed; s++) {
-        make_batch(&r, batch, a.input.h, x, y);
+        learnable_batch(&r, batch, a.input.h, a.input.w, a.input.c, x, y);
         int ca = 0, cb = 0;
         cuda_set_tf32(&gpu, 0);
         float la = model_train_step(&a, &gpu, batch, x, y, &opt, &ca);
