@@ -560,3 +560,17 @@ extern "C" void conv2d_pool_backward_cuda(const layer *conv, const layer *pool, 
     float *db = conv->bsize ? dw + (conv->boff - conv->woff) : NULL;
     sum_rows_launch(s, blocks, rows * F, db ? rows * F : kf, ws, dw, kf, db);
 }
+
+// --- the layer's CUDA slots (layers/conv2d.c's table entry points here)
+
+static size_t conv2d_cuda_scratch(const layer *l, const nn_ctx *ctx, int n) {
+    return conv2d_cuda_ws_floats(l, ctx, n);
+}
+static void conv2d_cuda_fwd(const layer *l, const nn_ctx *ctx, const layer_io *io) {
+    conv2d_forward_cuda(l, ctx, io->n, io->x, io->w, io->y, io->act);
+}
+static void conv2d_cuda_bwd(const layer *l, const nn_ctx *ctx, const layer_io *io) {
+    conv2d_backward_cuda(l, ctx, io->n, io->x, io->w, io->y, io->dy, io->dx, io->dw, io->act,
+                         io->ws, io->ws_floats);
+}
+extern "C" const layer_impl conv2d_cuda = {conv2d_cuda_scratch, conv2d_cuda_fwd, conv2d_cuda_bwd};

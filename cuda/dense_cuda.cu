@@ -664,3 +664,14 @@ extern "C" void dense_backward_adam_cuda(const layer *l, const nn_ctx *ctx, int 
     if (dx) dense_dx(ctx, n, in, out, dy, w, dx, ws, ws_floats);
     sgemm_adam_cuda(ctx, 1, 0, in, out, n, x, in, dy, out, w, m, v, out, opt, alpha, step);
 }
+
+// --- the layer's CUDA slots (layers/dense.c's table entry points here)
+
+static void dense_cuda_fwd(const layer *l, const nn_ctx *ctx, const layer_io *io) {
+    dense_forward_cuda(l, ctx, io->n, io->x, io->w, io->y, io->act, io->ws, io->ws_floats);
+}
+static void dense_cuda_bwd(const layer *l, const nn_ctx *ctx, const layer_io *io) {
+    dense_backward_cuda(l, ctx, io->n, io->x, io->w, io->y, io->dy, io->dx, io->dw, io->act,
+                        io->ws, io->ws_floats);
+}
+extern "C" const layer_impl dense_cuda = {dense_cuda_ws_floats, dense_cuda_fwd, dense_cuda_bwd};

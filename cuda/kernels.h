@@ -112,10 +112,11 @@ void maxpool2d_backward_cuda(const layer *l, const nn_ctx *ctx, int n, const flo
                              float *dx, const int32_t *aux);
 
 // --- loss_cuda.cu: fused sigmoid + binary cross-entropy + gradient + accuracy
-// z, y (n) logits and labels; dz (n) = (sigmoid(z) - y) / n when non-NULL. The mean loss goes to
-// loss[step] and the number right to correct[step] (either may be NULL).
-void bce_logits_cuda(const nn_ctx *ctx, int n, const float *z, const float *y, float *dz,
-                     float *loss, int *correct, const int *step);
+// z, y (n) logits and labels; dz (n) = (sigmoid(z) - y) / grad_n when non-NULL (grad_n: n, or a
+// data-parallel step's global batch). The mean loss goes to loss[step] and the number right to
+// correct[step] (either may be NULL).
+void bce_logits_cuda(const nn_ctx *ctx, int n, int grad_n, const float *z, const float *y,
+                     float *dz, float *loss, int *correct, const int *step);
 // The binary head fused: for the last layer dense(in -> 1) on h (n, in): logits z (n, may be
 // NULL), the loss and right count into loss[step] / correct[step], dh (n, in) = dz w^T from the
 // weights before the update, the bias gradient into *db (may be NULL), and w's dW = h^T dz

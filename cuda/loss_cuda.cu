@@ -17,13 +17,13 @@ __device__ __forceinline__ float sigmoid_stable(float z) {
 }
 
 __global__ void __launch_bounds__(256)
-bce_kernel(int n, const float *__restrict__ z, const float *__restrict__ y, float *dz,
+bce_kernel(int n, int grad_n, const float *__restrict__ z, const float *__restrict__ y, float *dz,
            float *loss, int *correct, const int *step) {
     __shared__ double ls[256];
     __shared__ int cs[256];
     double sum = 0.0;
     int right = 0;
-    const float fn = (float)n;   // the C path divides by (float)n
+    const float fn = (float)grad_n;   // the C path divides by (float)grad_n
     for (int i = threadIdx.x; i < n; i += 256) {
         const double zi = z[i], yi = y[i];
         sum += fmax(zi, 0.0) - zi * yi + log1p(exp(-fabs(zi)));
@@ -47,9 +47,9 @@ bce_kernel(int n, const float *__restrict__ z, const float *__restrict__ y, floa
     }
 }
 
-extern "C" void bce_logits_cuda(const nn_ctx *ctx, int n, const float *z, const float *y,
+extern "C" void bce_logits_cuda(const nn_ctx *ctx, int n, int grad_n, const float *z, const float *y,
                                 float *dz, float *loss, int *correct, const int *step) {
-    bce_kernel<<<1, 256, 0, ctx_stream(ctx)>>>(n, z, y, dz, loss, correct, step);
+    bce_kernel<<<1, 256, 0, ctx_stream(ctx)>>>(n, grad_n, z, y, dz, loss, correct, step);
     CUDA_CHECK_LAUNCH();
 }
 

@@ -89,3 +89,13 @@ extern "C" void maxpool2d_backward_cuda(const layer *l, const nn_ctx *ctx, int n
     maxpool_bwd<<<grid_for(ctx, total), 256, 0, ctx_stream(ctx)>>>(g, n, dy, dx, aux);
     CUDA_CHECK_LAUNCH();
 }
+
+// --- the layer's CUDA slots (layers/maxpool2d.c's table entry points here)
+
+static void maxpool2d_cuda_fwd(const layer *l, const nn_ctx *ctx, const layer_io *io) {
+    maxpool2d_forward_cuda(l, ctx, io->n, io->x, io->y, io->aux);
+}
+static void maxpool2d_cuda_bwd(const layer *l, const nn_ctx *ctx, const layer_io *io) {
+    if (io->dx) maxpool2d_backward_cuda(l, ctx, io->n, io->dy, io->dx, io->aux);
+}
+extern "C" const layer_impl maxpool2d_cuda = {NULL, maxpool2d_cuda_fwd, maxpool2d_cuda_bwd};

@@ -1,5 +1,6 @@
-// model_cuda.h: the device mirror of a model (internal to cuda/): what model_cuda.cu allocates
-// once per model and batch size, and train_cuda.cu strings into steps, epochs and CUDA graphs.
+// model_cuda.h: the device mirror of a model (internal to cuda/): its run (nn/step.h: arenas,
+// activations, the plan with the GPU's fusions) in device memory, plus what the GPU path keeps
+// besides: the side stream, the per-step arrays one CUDA graph reads, the uploaded image set.
 #ifndef NN_MODEL_CUDA_H
 #define NN_MODEL_CUDA_H
 
@@ -8,28 +9,17 @@
 
 extern "C" {
 #include "../nn/model.h"
+#include "../nn/step.h"
 }
 
 struct cuda_model {
-    int batch;                        // activations are sized for this many samples
-    size_t nparams;
-    float *w, *g, *m, *v;             // the four arenas, same layout as the host's
-    float *y[MODEL_MAX_LAYERS];       // (batch, out_i); flatten's aliases its input
-    int32_t *aux[MODEL_MAX_LAYERS];   // maxpool argmax
-    int owns_y[MODEL_MAX_LAYERS];
-    int fused;                        // layers 0 and 1 run as conv2d_pool_*
-    int fuse_adam;                    // dense kernels get Adam in their dW product's epilogue
+    model_run r;                      // must stay first: the backend's functions get &d->r
+    const nn_cuda *cuda;              // the device state it was made with (its stream)
     cudaStream_t side;                // second stream: the big dense dW + Adam overlaps the layers
     cudaEvent_t fork, join;           // below it (both captured into the graph as two branches)
     const float *side_reads;          // the gradient buffer the side work reads (NULL: none)
-    int nranges;                      // then the arena's Adam covers only these ranges
-    size_t roff[ADAM_MAX_RANGES], rlen[ADAM_MAX_RANGES];
-    uint8_t *arg;                     // (batch, pooled) window positions of the fused pool
     float *x;                         // (batch, in) input batch
     float *labels;                    // (batch)
-    float *dbuf[2];                   // ping-pong gradients, batch * largest gradient
-    float *ws;                        // scratch for split-K and dW partial sums
-    size_t ws_floats;
     // per-step state, read by the kernels through device pointers so a graph can replay
     int *step;                        // (1) step counter within a call
     int cap;                          // capacity of the per-step arrays below
@@ -57,11 +47,11 @@ struct cuda_model {
 struct cuda_model *cuda_model_get(struct model *m, const nn_ctx *ctx, int batch);
 void cuda_model_ensure_steps(struct model *m, int steps, int count);
 void cuda_model_drop_graph(struct cuda_model *d);
-// Queues forward (logits: last sigmoid left out) for n samples of d->x; returns the output.
+// Queues forward (logits: last sigmoid left out) for n samples of x (device); returns the output.
 const float *cuda_forward_queue(struct model *m, const nn_ctx *ctx, int n, const float *x, int logits);
-// Queues loss, backward and Adam for n samples (d->labels), after cuda_forward_queue(logits=1).
-void cuda_train_queue(struct model *m, const nn_ctx *ctx, int n, const float *x, const adam_cfg *opt);
-// A whole training step (forward, loss, backward, Adam) with every fusion that applies.
-void cuda_step_queue(struct model *m, const nn_ctx *ctx, int n, const float *x, const adam_cfg *opt);
+// A whole training step (forward, loss, backward, Adam) of n samples of x and d->labels, with
+// every fusion the plan holds; h: the profiler's hook (NULL: none).
+void cuda_step_queue(struct model *m, const nn_ctx *ctx, int n, const float *x, const adam_cfg *opt,
+                     const step_hook *h);
 
 #endif

@@ -121,35 +121,41 @@ static void peaks_cuda(const nn_ctx *ctx, prof_peaks *pk) {
 
 // --- one profiling round
 
-// Event pairs of one round, reused from round to round.
-struct op_timer {
+// The hook: each pass of the walk between its own pair of events on the main stream.
+struct event_clock {
     cudaStream_t s;
+    const model_run *r;
+    const prof_plan_rows *ro;
     std::vector<cudaEvent_t> ev;
-    int k = 0;
-    int start() {
-        while ((int)ev.size() < 2 * k + 2) {
+    std::vector<int> rows;   // the row of each event pair this round
+    void begin(int row) {
+        size_t k = rows.size();
+        while (ev.size() < 2 * k + 2) {
             cudaEvent_t e;
             CUDA_CHECK(cudaEventCreate(&e));
             ev.push_back(e);
         }
+        rows.push_back(row);
         CUDA_CHECK(cudaEventRecord(ev[2 * k], s));
-        return k;
     }
-    void stop() {
-        CUDA_CHECK(cudaEventRecord(ev[2 * k + 1], s));
-        k++;
-    }
-    double ms(int i) {
+    void end() { CUDA_CHECK(cudaEventRecord(ev[2 * (rows.size() - 1) + 1], s)); }
+    double ms(size_t k) {
         float t = 0;
-        CUDA_CHECK(cudaEventElapsedTime(&t, ev[2 * i], ev[2 * i + 1]));
+        CUDA_CHECK(cudaEventElapsedTime(&t, ev[2 * k], ev[2 * k + 1]));
         return t;
     }
-    ~op_timer() {
+    ~event_clock() {
         for (cudaEvent_t e : ev) cudaEventDestroy(e);
     }
 };
 
-struct share { int row, op, sign; };   // row += sign * time of op
+static void clock_begin(void *user, const model *m, const step_node *nd, step_phase ph, int n) {
+    (void)m, (void)n;
+    event_clock *c = (event_clock *)user;
+    c->begin(profile_row_of(c->ro, c->r, nd, ph));
+}
+
+static void clock_end(void *user) { ((event_clock *)user)->end(); }
 
 // What a round needs besides the model's own buffers.
 struct prof_inputs {
@@ -157,182 +163,24 @@ struct prof_inputs {
     int32_t *lab;         // (n)
     int32_t *order;       // (n) 0, 1, ...
     aug_params *aug;      // (n)
-    float *dsave;         // a copy of dy, as large as the largest gradient
+    int aug_row;
 };
 
 static void gpu_round(model *m, const nn_ctx *ctx, int n, const adam_cfg *opt, const prof_inputs &in,
-                      profile *p, op_timer &T, std::vector<share> &sh) {
+                      event_clock &c) {
     cuda_model *d = m->dev;
     cudaStream_t s = ctx_stream(ctx);
-    T.k = 0;
-    sh.clear();
-    auto timed = [&](int row, auto &&launch) {
-        int k = T.start();
-        launch();
-        T.stop();
-        sh.push_back({row, k, 1});
-        return k;
-    };
+    c.rows.clear();
     prof_spin<<<1, 1, 0, s>>>(4000000LL);   // ~2 ms: the host queues the round meanwhile
     CUDA_CHECK_LAUNCH();
-    char fused_name[sizeof p->rows[0].what] = "";   // the fused conv + pool's row
-    if (d->fused) snprintf(fused_name, sizeof fused_name, "%s + %s", m->layers[0].name, m->layers[1].name);
-
     if (in.pixels) {
-        int row = profile_row(p, "augmentation (GPU)", "kernel", flops_augment(n, m->input.h, m->input.w),
-                              bytes_augment(n, m->input.h, m->input.w), 0);
-        timed(row, [&] {
-            augment_batch_cuda(ctx, in.pixels, in.lab, m->input.h, m->input.w, in.order, in.aug,
-                               d->step, n, n, d->x, d->labels);
-        });
+        c.begin(in.aug_row);
+        augment_batch_cuda(ctx, in.pixels, in.lab, m->input.h, m->input.w, in.order, in.aug, d->step,
+                           n, n, d->x, d->labels);
+        c.end();
     }
-
-    // forward, as cuda_forward_queue
-    const float *cur = d->x;
-    for (int i = 0; i < m->nlayers; i++) {
-        const layer *l = &m->layers[i];
-        act_kind act = profile_act(m, i);
-        const float *w = d->w + l->woff;
-        if (d->fused && i == 0) {
-            const layer *pool = &m->layers[1];
-            int row = profile_row(p, fused_name, "forward (fused)", flops_conv_pool(l, pool, PROF_FORWARD, n),
-                                  bytes_conv_pool(l, pool, PROF_FORWARD, n), 1);
-            timed(row, [&] { conv2d_pool_forward_cuda(l, pool, ctx, n, cur, w, d->y[1], d->arg); });
-            cur = d->y[1];
-            i++;
-            continue;
-        }
-        auto row = [&]() {
-            return profile_row(p, l->name, "forward", flops_layer(l, PROF_FORWARD, n, act),
-                               bytes_layer(l, PROF_FORWARD, n, act), 1);
-        };
-        size_t sz = (size_t)n * shape3_size(l->in);
-        switch (l->kind) {
-        case LAYER_CONV2D: timed(row(), [&] { conv2d_forward_cuda(l, ctx, n, cur, w, d->y[i], act); }); break;
-        case LAYER_MAXPOOL2D:
-            timed(row(), [&] { maxpool2d_forward_cuda(l, ctx, n, cur, d->y[i], d->aux[i]); });
-            break;
-        case LAYER_FLATTEN:   // aliases its input: no kernel, no row (unless the model starts with it)
-            if (d->y[i] != cur)
-                timed(row(), [&] {
-                    CUDA_CHECK(cudaMemcpyAsync(d->y[i], cur, sz * sizeof(float), cudaMemcpyDeviceToDevice, s));
-                });
-            break;
-        case LAYER_DENSE:
-            timed(row(), [&] { dense_forward_cuda(l, ctx, n, cur, w, d->y[i], act, d->ws, d->ws_floats); });
-            break;
-        case LAYER_ACTIVATION:
-            timed(row(), [&] {
-                if (act == ACT_RELU) ew_apply_cuda(ctx, EW_RELU, DT_F32, sz, cur, NULL, d->y[i]);
-                else if (act == ACT_SIGMOID) ew_apply_cuda(ctx, EW_SIGMOID, DT_F32, sz, cur, NULL, d->y[i]);
-                else CUDA_CHECK(cudaMemcpyAsync(d->y[i], cur, sz * sizeof(float), cudaMemcpyDeviceToDevice, s));
-            });
-            break;
-        default: NN_DIE("layer %d: kind %d has no CUDA path", i + 1, (int)l->kind);
-        }
-        cur = d->y[i];
-    }
-
-    // loss, backward and Adam, as cuda_train_queue
-    float *dcur = d->dbuf[0], *dnext = d->dbuf[1];
-    const float *z = d->y[m->nlayers - 1];
-    int lrow = profile_row(p, "loss (BCE from logits)", "forward+grad", flops_loss(n), bytes_loss(n), 1);
-    timed(lrow, [&] { bce_logits_cuda(ctx, n, z, d->labels, dcur, d->loss, d->correct, d->step); });
-    for (int i = m->nlayers - 1; i >= 0; i--) {
-        const layer *l = &m->layers[i];
-        act_kind act = profile_act(m, i);
-        const float *xin = i ? d->y[i - 1] : d->x;
-        const float *w = d->w + l->woff;
-        float *gw = d->g + l->woff;
-        if (d->fused && i == 1) {
-            const layer *conv = &m->layers[0];
-            int row = profile_row(p, fused_name, "bwd weights (fused)",
-                                  flops_conv_pool(conv, l, PROF_BWD_WEIGHTS, n),
-                                  bytes_conv_pool(conv, l, PROF_BWD_WEIGHTS, n), 1);
-            timed(row, [&] {
-                conv2d_pool_backward_cuda(conv, l, ctx, n, d->x, d->y[1], d->arg, dcur,
-                                          d->g + conv->woff, d->ws, d->ws_floats);
-            });
-            break;
-        }
-        switch (l->kind) {
-        case LAYER_CONV2D:
-        case LAYER_DENSE: {
-            // With d->fuse_adam a dense layer's backward is two calls, as cuda_train_queue makes
-            // them: dense_backward_dx_cuda (activation gradient, bias gradient, dx), then dW
-            // straight into Adam (sgemm_adam_cuda; the step runs it on a second stream for the
-            // big layer, here it is timed alone on the main one).
-            const bool adam = l->kind == LAYER_DENSE && d->fuse_adam;
-            auto bwd = [&](float *dx) {
-                if (l->kind == LAYER_CONV2D)
-                    conv2d_backward_cuda(l, ctx, n, xin, w, d->y[i], dcur, dx, gw, act, d->ws, d->ws_floats);
-                else if (adam)
-                    dense_backward_dx_cuda(l, ctx, n, w, d->y[i], dcur, dx, gw, act, d->ws, d->ws_floats);
-                else
-                    dense_backward_cuda(l, ctx, n, xin, w, d->y[i], dcur, dx, gw, act, d->ws, d->ws_floats);
-            };
-            auto dw_adam = [&] {
-                sgemm_adam_cuda(ctx, 1, 0, l->in.c, l->units, n, xin, l->in.c, dcur, l->units,
-                                d->w + l->woff, d->m + l->woff, d->v + l->woff, l->units, opt, d->alpha,
-                                d->step);
-            };
-            int rw = adam ? profile_row(p, l->name, "bwd weights+Adam", flops_dense_adam(l, n, act),
-                                        bytes_dense_adam(l, n, act), 1)
-                          : profile_row(p, l->name, "bwd weights", flops_layer(l, PROF_BWD_WEIGHTS, n, act),
-                                        bytes_layer(l, PROF_BWD_WEIGHTS, n, act), 1);
-            if (!i) {
-                timed(rw, [&] { bwd(NULL); });
-                if (adam) timed(rw, dw_adam);
-                break;
-            }
-            int ri = profile_row(p, l->name, "bwd input", flops_layer(l, PROF_BWD_INPUT, n, act),
-                                 bytes_layer(l, PROF_BWD_INPUT, n, act), 1);
-            size_t ny = (size_t)n * shape3_size(l->out) * sizeof(float);
-            CUDA_CHECK(cudaMemcpyAsync(in.dsave, dcur, ny, cudaMemcpyDeviceToDevice, s));
-            int kw = timed(rw, [&] { bwd(NULL); });
-            CUDA_CHECK(cudaMemcpyAsync(dcur, in.dsave, ny, cudaMemcpyDeviceToDevice, s));
-            timed(ri, [&] { bwd(dnext); });
-            sh.push_back({ri, kw, -1});
-            if (adam) timed(rw, dw_adam);
-            break;
-        }
-        case LAYER_MAXPOOL2D:
-            if (i) {
-                int row = profile_row(p, l->name, "bwd input", flops_layer(l, PROF_BWD_INPUT, n, act),
-                                      bytes_layer(l, PROF_BWD_INPUT, n, act), 1);
-                timed(row, [&] { maxpool2d_backward_cuda(l, ctx, n, dcur, dnext, d->aux[i]); });
-            }
-            break;
-        case LAYER_FLATTEN: continue;   // the gradient passes through unchanged
-        case LAYER_ACTIVATION: {
-            size_t sz = (size_t)n * shape3_size(l->in);
-            if (act != ACT_LINEAR) {
-                int row = profile_row(p, l->name, "bwd input", flops_layer(l, PROF_BWD_INPUT, n, act),
-                                      bytes_layer(l, PROF_BWD_INPUT, n, act), 1);
-                timed(row, [&] {
-                    ew_apply_cuda(ctx, act == ACT_RELU ? EW_RELU_GRAD : EW_SIGMOID_GRAD, DT_F32, sz,
-                                  d->y[i], dcur, dcur);
-                });
-            }
-            continue;   // dx = dy, in place
-        }
-        default: NN_DIE("layer %d: kind %d has no CUDA path", i + 1, (int)l->kind);
-        }
-        float *t = dcur;
-        dcur = dnext;
-        dnext = t;
-    }
-    if (d->fuse_adam) {   // the parameters whose Adam was not fused into their gradient
-        size_t rest = 0;
-        for (int j = 0; j < d->nranges; j++) rest += d->rlen[j];
-        int arow = profile_row(p, "Adam (rest of the arena)", "update", flops_adam(rest), bytes_adam(rest), 1);
-        timed(arow, [&] {
-            adam_ranges_cuda(ctx, opt, d->alpha, d->step, d->nranges, d->roff, d->rlen, d->w, d->g, d->m, d->v);
-        });
-    } else {
-        int arow = profile_row(p, "Adam", "update", flops_adam(d->nparams), bytes_adam(d->nparams), 1);
-        timed(arow, [&] { adam_step_cuda(ctx, opt, d->alpha, d->step, d->nparams, d->w, d->g, d->m, d->v); });
-    }
+    const step_hook hook = {clock_begin, clock_end, &c};
+    cuda_step_queue(m, ctx, n, d->x, opt, &hook);
 }
 
 extern "C" int profile_cuda(model *m, const nn_ctx *ctx, int batch, int warmup, int reps,
@@ -345,16 +193,15 @@ extern "C" int profile_cuda(model *m, const nn_ctx *ctx, int batch, int warmup, 
 
     cuda_model *d = cuda_model_get(m, ctx, batch);
     cuda_model_ensure_steps(m, 1, batch);
-    const size_t P = d->nparams, pb = (P ? P : 1) * sizeof(float);
+    const size_t P = m->nparams, pb = (P ? P : 1) * sizeof(float);
     // The state the rounds and the timed steps change, put back at the end.
     float *keep = (float *)CUDA_MALLOC(3 * pb, "profile: saved weights and Adam state", -1);
-    CUDA_CHECK(cudaMemcpyAsync(keep, d->w, pb, cudaMemcpyDeviceToDevice, s));
-    CUDA_CHECK(cudaMemcpyAsync((char *)keep + pb, d->m, pb, cudaMemcpyDeviceToDevice, s));
-    CUDA_CHECK(cudaMemcpyAsync((char *)keep + 2 * pb, d->v, pb, cudaMemcpyDeviceToDevice, s));
+    CUDA_CHECK(cudaMemcpyAsync(keep, d->r.w, pb, cudaMemcpyDeviceToDevice, s));
+    CUDA_CHECK(cudaMemcpyAsync((char *)keep + pb, d->r.m, pb, cudaMemcpyDeviceToDevice, s));
+    CUDA_CHECK(cudaMemcpyAsync((char *)keep + 2 * pb, d->r.v, pb, cudaMemcpyDeviceToDevice, s));
 
     // Random inputs, labels and images (seeded), Adam's first step size, step counter 0.
-    size_t in = shape3_size(m->input), most = in;
-    for (int i = 0; i < m->nlayers; i++) most = NN_MAX(most, shape3_size(m->layers[i].out));
+    size_t in = shape3_size(m->input);
     rng r;
     rng_seed(&r, 12345);
     std::vector<float> hx((size_t)batch * in), hy(batch);
@@ -366,8 +213,9 @@ extern "C" int profile_cuda(model *m, const nn_ctx *ctx, int batch, int warmup, 
     float alpha = adam_alpha(&opt, 1);
     CUDA_CHECK(cudaMemcpy(d->alpha, &alpha, sizeof alpha, cudaMemcpyHostToDevice));
     CUDA_CHECK(cudaMemset(d->step, 0, sizeof(int)));
+    prof_plan_rows ro;
+    profile_plan_rows(m, &d->r, batch, p, &ro);
     prof_inputs pin = {};
-    pin.dsave = (float *)CUDA_MALLOC((size_t)batch * most * sizeof(float), "profile: gradient copy", batch);
     if (m->input.c == 3) {
         size_t npix = (size_t)batch * in;
         std::vector<uint8_t> px(npix);
@@ -383,19 +231,22 @@ extern "C" int profile_cuda(model *m, const nn_ctx *ctx, int batch, int warmup, 
         CUDA_CHECK(cudaMemcpy(pin.lab, lab.data(), batch * sizeof(int32_t), cudaMemcpyHostToDevice));
         CUDA_CHECK(cudaMemcpy(pin.order, ord.data(), batch * sizeof(int32_t), cudaMemcpyHostToDevice));
         CUDA_CHECK(cudaMemcpy(pin.aug, aug.data(), batch * sizeof(aug_params), cudaMemcpyHostToDevice));
+        pin.aug_row = profile_row(p, "augmentation (GPU)", "kernel", flops_augment(batch, m->input.h, m->input.w),
+                                  bytes_augment(batch, m->input.h, m->input.w), 0);
     }
 
-    op_timer T;
-    T.s = s;
-    std::vector<share> sh;
-    std::vector<std::vector<double>> samples;
+    event_clock clk;
+    clk.s = s;
+    clk.r = &d->r;
+    clk.ro = &ro;
+    std::vector<std::vector<double>> samples(p->nrows);
     for (int k = -warmup; k < reps; k++) {
-        gpu_round(m, ctx, batch, &opt, pin, p, T, sh);
+        gpu_round(m, ctx, batch, &opt, pin, clk);
         CUDA_CHECK(cudaStreamSynchronize(s));
         if (k < 0) continue;
         std::vector<double> val(p->nrows, 0.0);
-        for (const share &e : sh) val[e.row] += e.sign * T.ms(e.op);
-        samples.resize(p->nrows);
+        for (size_t e = 0; e < clk.rows.size(); e++)
+            if (clk.rows[e] >= 0) val[clk.rows[e]] += clk.ms(e);
         for (int j = 0; j < p->nrows; j++) samples[j].push_back(val[j]);
     }
     for (int j = 0; j < p->nrows; j++)
@@ -411,21 +262,19 @@ extern "C" int profile_cuda(model *m, const nn_ctx *ctx, int batch, int warmup, 
              "training step replayed as one CUDA graph (nn bench's step), median of %d", reps);
     snprintf(p->step2_what, sizeof p->step2_what, "the same kernels launched one by one, median of %d", reps);
     snprintf(p->note, sizeof p->note,
-             "Rows: device time of each kernel of the step launched alone between CUDA events, the "
+             "Rows: device time of each pass of the step walk (nn/step.c) between CUDA events, the "
              "launches queued behind a spin\nkernel so the events time the GPU's work, not the host's "
-             "gaps. A layer with weights and an input gradient runs its\nbackward twice from the same "
-             "dy: dx = NULL (bwd weights), then whole; bwd input is the difference. bwd weights+Adam: a "
-             "dense kernel's Adam\nruns in its dW product's epilogue (NN_CUDA_FUSE=0 unfuses); the step "
-             "runs the big one on a second stream beside the\nlayers below it, so the rows, each timed "
-             "alone, may add up to more than the graph step. augmentation* "
-             "builds a batch from uint8 images on the device; nn bench's step takes its inputs "
-             "ready-made.");
+             "gaps. backward+Adam: a dense kernel's Adam runs in its dW\nproduct's epilogue "
+             "(NN_CUDA_FUSE=0 unfuses); the step runs the big one on a second stream beside the "
+             "layers below it,\nhere inline, so the rows may add up to more than the graph step. "
+             "augmentation* builds a batch from uint8 images on\nthe device; nn bench's step takes "
+             "its inputs ready-made.");
 
-    CUDA_CHECK(cudaMemcpyAsync(d->w, keep, pb, cudaMemcpyDeviceToDevice, s));
-    CUDA_CHECK(cudaMemcpyAsync(d->m, (char *)keep + pb, pb, cudaMemcpyDeviceToDevice, s));
-    CUDA_CHECK(cudaMemcpyAsync(d->v, (char *)keep + 2 * pb, pb, cudaMemcpyDeviceToDevice, s));
+    CUDA_CHECK(cudaMemcpyAsync(d->r.w, keep, pb, cudaMemcpyDeviceToDevice, s));
+    CUDA_CHECK(cudaMemcpyAsync(d->r.m, (char *)keep + pb, pb, cudaMemcpyDeviceToDevice, s));
+    CUDA_CHECK(cudaMemcpyAsync(d->r.v, (char *)keep + 2 * pb, pb, cudaMemcpyDeviceToDevice, s));
     CUDA_CHECK(cudaStreamSynchronize(s));
     cuda_free(keep);
-    cuda_free(pin.dsave), cuda_free(pin.pixels), cuda_free(pin.lab), cuda_free(pin.order), cuda_free(pin.aug);
+    cuda_free(pin.pixels), cuda_free(pin.lab), cuda_free(pin.order), cuda_free(pin.aug);
     return rc;
 }

@@ -60,7 +60,7 @@ static void queue_step(model *m, const nn_ctx *ctx, const cuda_images *im, int u
     if (im)
         augment_batch_cuda(ctx, im->pixels, im->labels, im->h, im->w, d->order,
                            use_aug ? d->aug : NULL, d->step, batch, n, d->x, d->labels);
-    cuda_step_queue(m, ctx, n, d->x, opt);
+    cuda_step_queue(m, ctx, n, d->x, opt, NULL);
     if (advance) step_advance_cuda(ctx, d->step);
 }
 
@@ -101,7 +101,7 @@ extern "C" int cuda_model_train_images(struct model *m, const nn_ctx *ctx, const
             return nn_fail(err, "order[%d] = %d is not an image index (0..%d)", i, order[i], im->n - 1);
     if (count == 0) return 0;
     const int steps = (count + batch - 1) / batch, full = count / batch, rem = count % batch;
-    cuda_model *d = cuda_model_get(m, ctx, NN_MAX(batch, m->dev ? m->dev->batch : batch));
+    cuda_model *d = cuda_model_get(m, ctx, NN_MAX(batch, m->dev ? m->dev->r.batch : batch));
     cuda_model_ensure_steps(m, steps, count);
     cudaStream_t s = ctx_stream(ctx);
 
@@ -123,6 +123,7 @@ extern "C" int cuda_model_train_images(struct model *m, const nn_ctx *ctx, const
     CUDA_CHECK(cudaMemcpyAsync(d->h_correct, d->correct, steps * sizeof(int), cudaMemcpyDeviceToHost, s));
     CUDA_CHECK(cudaStreamSynchronize(s));
     m->t += steps;
+    m->dev_newer = 1;
     if (step_loss) memcpy(step_loss, d->h_loss, steps * sizeof(float));
     if (step_correct) memcpy(step_correct, d->h_correct, steps * sizeof(int));
     return steps;
@@ -132,7 +133,7 @@ extern "C" int cuda_model_train_cache(struct model *m, const nn_ctx *ctx, const 
                                       const int32_t *order, const aug_params *aug, int count,
                                       int batch, const adam_cfg *opt, float *step_loss,
                                       int *step_correct, char *err) {
-    cuda_model *d = cuda_model_get(m, ctx, NN_MAX(batch, m->dev ? m->dev->batch : batch));
+    cuda_model *d = cuda_model_get(m, ctx, NN_MAX(batch, m->dev ? m->dev->r.batch : batch));
     if (!d->images || d->images_key != (const void *)c->pixels || d->images_n != c->n) {
         if (d->images) cuda_images_free(d->images);
         cuda_model_drop_graph(d);
@@ -156,7 +157,7 @@ extern "C" int cuda_model_logits_images(struct model *m, const nn_ctx *ctx, cons
         return nn_fail(err, "the model takes %dx%dx%d inputs, the images are %dx%dx3", m->input.h,
                        m->input.w, m->input.c, im->h, im->w);
     if (count <= 0) return 0;
-    cuda_model *d = cuda_model_get(m, ctx, NN_MAX(batch, m->dev ? m->dev->batch : batch));
+    cuda_model *d = cuda_model_get(m, ctx, NN_MAX(batch, m->dev ? m->dev->r.batch : batch));
     const int steps = (count + batch - 1) / batch;
     cuda_model_ensure_steps(m, steps, count);
     cudaStream_t s = ctx_stream(ctx);
@@ -264,6 +265,7 @@ extern "C" int cuda_bench_train(struct model *m, const nn_ctx *ctx, int batch, i
     time_steps(m, ctx, batch, warmup, iters, graph ? train_graph : train_eager, ms_median, ms_p10,
                ms_p90);
     if (graph) cuda_model_drop_graph(d);
+    m->dev_newer = 1;   // the timed steps trained the device's copy
     return 0;
 }
 

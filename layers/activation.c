@@ -1,5 +1,6 @@
 // activation.c: relu / sigmoid / linear as functions (used inside conv2d and dense) and as a
 // layer of their own (Keras's Activation). Both go through the engine's elementwise op.
+#include <stddef.h>
 #include <string.h>
 
 #include "../nn/elementwise.h"
@@ -18,27 +19,47 @@ void act_backward(act_kind a, size_t n, const float *y, float *dy) {
 static int activation_setup(layer *l, shape3 in, char *err) {
     (void)err;
     l->in = l->out = in;
-    l->wsize = l->bsize = 0;
-    l->aux_per_sample = 0;
     return 0;
 }
 
-static void activation_fwd(const layer *l, const nn_ctx *ctx, int n, const float *x,
-                           const float *w, float *y, int32_t *aux, act_kind act, float *scratch) {
-    (void)ctx, (void)w, (void)aux, (void)scratch;
-    size_t sz = (size_t)n * shape3_size(l->in);
-    if (y != x) memcpy(y, x, sz * sizeof(float));
-    act_forward(act, sz, y);
+static void activation_fwd(const layer *l, const nn_ctx *ctx, const layer_io *io) {
+    (void)ctx;
+    size_t sz = (size_t)io->n * shape3_size(l->in);
+    if (io->y != io->x) memcpy(io->y, io->x, sz * sizeof(float));
+    act_forward(io->act, sz, io->y);
 }
 
-static void activation_bwd(const layer *l, const nn_ctx *ctx, int n, const float *x,
-                           const float *w, const float *y, float *dy, float *dx, float *dw,
-                           const int32_t *aux, act_kind act, float *scratch) {
-    (void)ctx, (void)x, (void)w, (void)dw, (void)aux, (void)scratch;
-    size_t sz = (size_t)n * shape3_size(l->in);
-    act_backward(act, sz, y, dy);
-    if (dx) memcpy(dx, dy, sz * sizeof(float));
+// dx may be dy itself (the model passes it so: the gradient is transformed in place).
+static void activation_bwd(const layer *l, const nn_ctx *ctx, const layer_io *io) {
+    (void)ctx;
+    size_t sz = (size_t)io->n * shape3_size(l->in);
+    act_backward(io->act, sz, io->y, io->dy);
+    if (io->dx && io->dx != io->dy) memcpy(io->dx, io->dy, sz * sizeof(float));
 }
 
-const layer_ops activation_ops = {"activation", "Activation", "activation", activation_setup, NULL,
-                                  activation_fwd, activation_bwd};
+// relu 1 op per element (max, or the gradient's select); sigmoid forward 3 (exp, add, divide),
+// its gradient 3 (dy * y * (1 - y)); linear none. Forward reads x and writes y; backward reads
+// y and dy and writes dx.
+static double activation_flops(const layer *l, prof_pass p, int n, act_kind act) {
+    if (p == PROF_BWD_WEIGHTS || act == ACT_LINEAR) return 0;
+    return (double)n * shape3_size(l->in) * (act == ACT_RELU ? 1 : 3);
+}
+
+static double activation_bytes(const layer *l, prof_pass p, int n, act_kind act) {
+    (void)act;
+    if (p == PROF_BWD_WEIGHTS) return 0;
+    return 4.0 * n * shape3_size(l->in) * (p == PROF_FORWARD ? 2 : 3);
+}
+
+static const layer_opt activation_opts[] = {
+    {.cfg = "fn", .keras = "activation", .type = OPT_ACT, .off = offsetof(layer, act), .required = 1},
+    {0},
+};
+
+extern const layer_impl activation_cuda;
+const layer_ops activation_ops = {
+    .type = "activation", .keras_class = "Activation", .keras_prefix = "activation",
+    .opts = activation_opts, .setup = activation_setup,
+    .flops = activation_flops, .bytes = activation_bytes,
+    .c = {NULL, activation_fwd, activation_bwd}, .cuda = &activation_cuda,
+};

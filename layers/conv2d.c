@@ -15,6 +15,7 @@
 // region. With fewer samples than threads (one-image prediction) the samples run one after
 // the other and sgemm spreads each product over the threads instead.
 #include <omp.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "../nn/common.h"
@@ -46,9 +47,8 @@ static int conv2d_setup(layer *l, shape3 in, char *err) {
                        (double)l->kh * l->kw * in.c * l->filters, LAYER_MAX_PARAMS);
     l->in = in;
     l->out = (shape3){oh, ow, l->filters, 0};
-    l->wsize = (size_t)l->kh * l->kw * in.c * l->filters;
-    l->bsize = l->use_bias ? (size_t)l->filters : 0;
-    l->aux_per_sample = 0;
+    layer_add_param(l, "kernel", 4, (int[]){l->kh, l->kw, in.c, l->filters});
+    if (l->use_bias) layer_add_param(l, "bias", 1, (int[]){l->filters});
     return 0;
 }
 
@@ -68,7 +68,8 @@ static int conv_slots(int n) { return NN_MAX(1, NN_MIN(n, omp_get_num_procs()));
 
 // Scratch: a col buffer per thread, then the per-sample weight and bias gradients that
 // backward sums in sample order (so dW does not depend on which thread took which sample).
-static size_t conv2d_scratch(const layer *l, int n) {
+static size_t conv2d_scratch(const layer *l, const nn_ctx *ctx, int n) {
+    (void)ctx;
     return (col_is_input(l) ? 0 : (size_t)conv_slots(n) * col_floats(l)) +
            (size_t)n * (l->wsize + l->bsize);
 }
@@ -144,9 +145,12 @@ static void forward_one(const layer *l, const float *xs, const float *w, const f
     act_forward(act, (size_t)P * F, ys);
 }
 
-static void conv2d_fwd(const layer *l, const nn_ctx *ctx, int n, const float *x, const float *w,
-                       float *y, int32_t *aux, act_kind act, float *scratch) {
-    (void)ctx, (void)aux;
+static void conv2d_fwd(const layer *l, const nn_ctx *ctx, const layer_io *io) {
+    (void)ctx;
+    const int n = io->n;
+    const float *x = io->x, *w = io->w;
+    float *y = io->y, *scratch = io->ws;
+    const act_kind act = io->act;
     const size_t in_sz = shape3_size(l->in), out_sz = shape3_size(l->out), cf = col_floats(l);
     const float *bias = l->use_bias ? w + (l->boff - l->woff) : NULL;
     int nth = NN_MIN(conv_slots(n), omp_get_max_threads()), par = n >= 2 && nth >= 2;
@@ -187,10 +191,12 @@ static void backward_one(const layer *l, const float *xs, const float *w, const 
     }
 }
 
-static void conv2d_bwd(const layer *l, const nn_ctx *ctx, int n, const float *x, const float *w,
-                       const float *y, float *dy, float *dx, float *dw, const int32_t *aux,
-                       act_kind act, float *scratch) {
-    (void)ctx, (void)aux;
+static void conv2d_bwd(const layer *l, const nn_ctx *ctx, const layer_io *io) {
+    (void)ctx;
+    const int n = io->n;
+    const float *x = io->x, *w = io->w, *y = io->y;
+    float *dy = io->dy, *dx = io->dx, *dw = io->dw, *scratch = io->ws;
+    const act_kind act = io->act;
     const size_t in_sz = shape3_size(l->in), out_sz = shape3_size(l->out), cf = col_floats(l);
     const size_t wn = l->wsize, bn = l->bsize, pn = wn + bn;
     float *db = l->use_bias ? dw + (l->boff - l->woff) : NULL;
@@ -213,5 +219,44 @@ static void conv2d_bwd(const layer *l, const nn_ctx *ctx, int n, const float *x,
     }
 }
 
-const layer_ops conv2d_ops = {"conv2d", "Conv2D", "conv2d", conv2d_setup, conv2d_scratch,
-                              conv2d_fwd, conv2d_bwd};
+// --- the table entry
+
+static void conv2d_init(const layer *l, float *w, rng *r) {
+    layer_glorot(w, l->wsize, (double)l->kh * l->kw * l->in.c, (double)l->kh * l->kw * l->filters, r);
+    if (l->bsize) memset(w + (l->boff - l->woff), 0, l->bsize * sizeof(float));
+}
+
+// K = kh*kw*cin taps, P = oh*ow output pixels, F filters: each of the three passes (forward
+// y = x . W + b; weights dW = col^T dz; input dx = col2im(dz . W^T)) is 2 n P F K.
+static double conv2d_flops(const layer *l, prof_pass p, int n, act_kind act) {
+    (void)p, (void)act;
+    return 2.0 * n * (double)shape3_size(l->out) * l->kh * l->kw * l->in.c;
+}
+
+static const layer_opt conv2d_opts[] = {
+    {.cfg = "filters", .keras = "filters", .type = OPT_INT, .off = offsetof(layer, filters), .lo = 1, .hi = 1 << 20, .required = 1},
+    {.cfg = "kernel", .keras = "kernel_size", .type = OPT_DIMS, .off = offsetof(layer, kh), .required = 1},
+    {.cfg = "stride", .keras = "strides", .type = OPT_DIMS, .off = offsetof(layer, sh)},
+    {.cfg = "padding", .keras = "padding", .type = OPT_PAD, .off = offsetof(layer, padding)},
+    {.keras = "data_format", .type = OPT_FIXED, .json = "\"channels_last\"", .check = 1},
+    {.keras = "dilation_rate", .type = OPT_FIXED, .json = "[1, 1]", .check = 1},
+    {.keras = "groups", .type = OPT_FIXED, .json = "1", .check = 1},
+    {.cfg = "activation", .keras = "activation", .type = OPT_ACT, .off = offsetof(layer, act)},
+    {.cfg = "bias", .keras = "use_bias", .type = OPT_BOOL, .off = offsetof(layer, use_bias), .def = 1},
+    {.keras = "kernel_initializer", .type = OPT_FIXED, .json = KERAS_GLOROT},
+    {.keras = "bias_initializer", .type = OPT_FIXED, .json = KERAS_ZEROS},
+    {.keras = "kernel_regularizer", .type = OPT_FIXED, .json = "null"},
+    {.keras = "bias_regularizer", .type = OPT_FIXED, .json = "null"},
+    {.keras = "activity_regularizer", .type = OPT_FIXED, .json = "null"},
+    {.keras = "kernel_constraint", .type = OPT_FIXED, .json = "null"},
+    {.keras = "bias_constraint", .type = OPT_FIXED, .json = "null"},
+    {0},
+};
+
+extern const layer_impl conv2d_cuda;
+const layer_ops conv2d_ops = {
+    .type = "conv2d", .keras_class = "Conv2D", .keras_alias = "Convolution2D", .keras_prefix = "conv2d",
+    .opts = conv2d_opts, .setup = conv2d_setup, .init = conv2d_init,
+    .flops = conv2d_flops, .bytes = layer_bytes_product,
+    .c = {conv2d_scratch, conv2d_fwd, conv2d_bwd}, .cuda = &conv2d_cuda,
+};

@@ -6,6 +6,7 @@
 // first maximum in scan order (rows, then columns), as PyTorch does; with 'same' padding the
 // padded cells are skipped, never taken as zeros, as TensorFlow does (every window holds at
 // least one real pixel because the padding is smaller than the window).
+#include <stddef.h>
 #include <string.h>
 
 #include "../nn/common.h"
@@ -32,7 +33,6 @@ static int maxpool2d_setup(layer *l, shape3 in, char *err) {
     }
     l->in = in;
     l->out = (shape3){oh, ow, in.c, 0};
-    l->wsize = l->bsize = 0;
     l->aux_per_sample = (size_t)oh * ow * in.c;
     return 0;
 }
@@ -70,9 +70,12 @@ POOL_CLONES static void pool_window(const float *xs, int W, int C, int y0, int x
         }
 }
 
-static void maxpool2d_fwd(const layer *l, const nn_ctx *ctx, int n, const float *x, const float *w,
-                          float *y, int32_t *aux, act_kind act, float *scratch) {
-    (void)ctx, (void)w, (void)act, (void)scratch;
+static void maxpool2d_fwd(const layer *l, const nn_ctx *ctx, const layer_io *io) {
+    (void)ctx;
+    const int n = io->n;
+    const float *x = io->x;
+    float *y = io->y;
+    int32_t *aux = io->aux;
     const int H = l->in.h, W = l->in.w, C = l->in.c, OH = l->out.h, OW = l->out.w;
     const size_t in_sz = shape3_size(l->in), out_sz = shape3_size(l->out);
 #pragma omp parallel for collapse(2) schedule(static) if ((size_t)n * out_sz > 16384)
@@ -124,10 +127,12 @@ static void unpool_sample(const layer *l, float *dxs, const float *dys, const in
     }
 }
 
-static void maxpool2d_bwd(const layer *l, const nn_ctx *ctx, int n, const float *x, const float *w,
-                          const float *y, float *dy, float *dx, float *dw, const int32_t *aux,
-                          act_kind act, float *scratch) {
-    (void)ctx, (void)x, (void)w, (void)y, (void)dw, (void)act, (void)scratch;
+static void maxpool2d_bwd(const layer *l, const nn_ctx *ctx, const layer_io *io) {
+    (void)ctx;
+    const int n = io->n;
+    const float *dy = io->dy;
+    float *dx = io->dx;
+    const int32_t *aux = io->aux;
     if (!dx) return;
     const size_t in_sz = shape3_size(l->in), out_sz = shape3_size(l->out);
     const int disjoint = l->sh == l->kh && l->sw == l->kw;
@@ -146,5 +151,36 @@ static void maxpool2d_bwd(const layer *l, const nn_ctx *ctx, int n, const float 
     }
 }
 
-const layer_ops maxpool2d_ops = {"maxpool2d", "MaxPooling2D", "max_pooling2d", maxpool2d_setup,
-                                 NULL, maxpool2d_fwd, maxpool2d_bwd};
+// --- the table entry
+
+// Forward compares kh*kw - 1 times per output and writes the output and the int32 index of its
+// max; the input pass adds each output's gradient into dx at that index. No weights.
+static double maxpool2d_flops(const layer *l, prof_pass p, int n, act_kind act) {
+    (void)act;
+    if (p == PROF_BWD_WEIGHTS) return 0;
+    double y = (double)n * shape3_size(l->out);
+    return p == PROF_FORWARD ? y * (l->kh * l->kw - 1) : y;
+}
+
+static double maxpool2d_bytes(const layer *l, prof_pass p, int n, act_kind act) {
+    (void)act;
+    if (p == PROF_BWD_WEIGHTS) return 0;
+    double x = (double)n * shape3_size(l->in), y = (double)n * shape3_size(l->out);
+    return 4 * (x + 2 * y);   // forward: x in, y and index out; backward: dy and index in, dx out
+}
+
+static const layer_opt maxpool2d_opts[] = {
+    {.cfg = "pool", .keras = "pool_size", .type = OPT_DIMS, .off = offsetof(layer, kh), .def = 2},
+    {.cfg = "padding", .keras = "padding", .type = OPT_PAD, .off = offsetof(layer, padding)},
+    {.cfg = "stride", .keras = "strides", .type = OPT_DIMS, .off = offsetof(layer, sh)},
+    {.keras = "data_format", .type = OPT_FIXED, .json = "\"channels_last\"", .check = 1},
+    {0},
+};
+
+extern const layer_impl maxpool2d_cuda;
+const layer_ops maxpool2d_ops = {
+    .type = "maxpool2d", .keras_class = "MaxPooling2D", .keras_alias = "MaxPool2D",
+    .keras_prefix = "max_pooling2d", .opts = maxpool2d_opts, .setup = maxpool2d_setup,
+    .flops = maxpool2d_flops, .bytes = maxpool2d_bytes,
+    .c = {NULL, maxpool2d_fwd, maxpool2d_bwd}, .cuda = &maxpool2d_cuda,
+};

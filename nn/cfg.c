@@ -40,8 +40,49 @@ static int split_words(char *line, char **words, int max) {
     return n;
 }
 
-static int layer_option(layer *l, const char *key, const char *val, char *why) {
-    int k = l->kind;
+// "filters, kernel, stride, ..., name": the cfg keys a kind takes, for error messages.
+static void cfg_keys(const layer_ops *ops, char *buf, size_t len) {
+    size_t o = 0;
+    buf[0] = 0;
+    for (const layer_opt *p = ops->opts; p && (p->cfg || p->keras) && o < len; p++)
+        if (p->cfg) o += snprintf(buf + o, len - o, "%s, ", p->cfg);
+    if (o < len) snprintf(buf + o, len - o, "name");
+}
+
+static int set_option(layer *l, const layer_opt *o, const char *key, const char *val, char *why) {
+    char *f = (char *)l + o->off;
+    int v;
+    switch (o->type) {
+    case OPT_INT:
+        if (parse_dims(val, &v, NULL) || v < o->lo || v > o->hi)
+            return nn_fail(why, "%s='%s' is not a positive integer", key, val);
+        *(int *)f = v;
+        return 0;
+    case OPT_DIMS:
+        if (parse_dims(val, (int *)f, (int *)f + 1))
+            return nn_fail(why, "%s='%s' is not N or HxW with positive integers", key, val);
+        return 0;
+    case OPT_PAD:
+        if (!strcmp(val, "valid")) *(pad_kind *)f = PAD_VALID;
+        else if (!strcmp(val, "same")) *(pad_kind *)f = PAD_SAME;
+        else return nn_fail(why, "%s='%s' (expected valid or same)", key, val);
+        return 0;
+    case OPT_ACT:
+        if (act_parse(val, (act_kind *)f) != 0)
+            return nn_fail(why, "unknown activation '%s' (expected %s)", val, act_list());
+        return 0;
+    case OPT_BOOL:
+        if (!strcmp(val, "1") || !strcmp(val, "true")) *(int *)f = 1;
+        else if (!strcmp(val, "0") || !strcmp(val, "false")) *(int *)f = 0;
+        else return nn_fail(why, "%s='%s' (expected true or false)", key, val);
+        return 0;
+    case OPT_FIXED: break;
+    }
+    return nn_fail(why, "option '%s' cannot be set", key);
+}
+
+// One key=value of a layer line, through the kind's option table (layers/layer.h).
+static int layer_option(layer *l, const char *key, const char *val, int *given, char *why) {
     if (!strcmp(key, "name")) {
         if (strlen(val) >= sizeof l->name) return nn_fail(why, "name '%s' is too long", val);
         for (const char *c = val; *c; c++)
@@ -50,37 +91,31 @@ static int layer_option(layer *l, const char *key, const char *val, char *why) {
         strcpy(l->name, val);
         return 0;
     }
-    if ((k == LAYER_CONV2D || k == LAYER_DENSE || k == LAYER_ACTIVATION) &&
-        (!strcmp(key, "activation") || (k == LAYER_ACTIVATION && !strcmp(key, "fn")))) {
-        if (act_parse(val, &l->act) != 0)
-            return nn_fail(why, "unknown activation '%s' (expected linear, relu or sigmoid)", val);
-        return 0;
-    }
-    if (k == LAYER_CONV2D && !strcmp(key, "filters"))
-        return parse_dims(val, &l->filters, NULL) ? nn_fail(why, "filters='%s' is not a positive integer", val) : 0;
-    if (k == LAYER_DENSE && !strcmp(key, "units"))
-        return parse_dims(val, &l->units, NULL) ? nn_fail(why, "units='%s' is not a positive integer", val) : 0;
-    if ((k == LAYER_CONV2D && !strcmp(key, "kernel")) || (k == LAYER_MAXPOOL2D && !strcmp(key, "pool")))
-        return parse_dims(val, &l->kh, &l->kw) ? nn_fail(why, "%s='%s' is not N or HxW with positive integers", key, val) : 0;
-    if ((k == LAYER_CONV2D || k == LAYER_MAXPOOL2D) && !strcmp(key, "stride"))
-        return parse_dims(val, &l->sh, &l->sw) ? nn_fail(why, "stride='%s' is not N or HxW with positive integers", val) : 0;
-    if ((k == LAYER_CONV2D || k == LAYER_MAXPOOL2D) && !strcmp(key, "padding")) {
-        if (!strcmp(val, "valid")) l->padding = PAD_VALID;
-        else if (!strcmp(val, "same")) l->padding = PAD_SAME;
-        else return nn_fail(why, "padding='%s' (expected valid or same)", val);
-        return 0;
-    }
-    if ((k == LAYER_CONV2D || k == LAYER_DENSE) && !strcmp(key, "bias")) {
-        if (!strcmp(val, "1") || !strcmp(val, "true")) l->use_bias = 1;
-        else if (!strcmp(val, "0") || !strcmp(val, "false")) l->use_bias = 0;
-        else return nn_fail(why, "bias='%s' (expected true or false)", val);
-        return 0;
-    }
-    static const char *allowed[LAYER_KIND_COUNT] = {
-        "filters, kernel, stride, padding, activation, bias, name",
-        "pool, stride, padding, name", "name", "units, activation, bias, name", "fn, name"};
-    return nn_fail(why, "unknown option '%s' for %s (expected %s)", key,
-                   layer_ops_of(l->kind)->type, allowed[k]);
+    const layer_ops *ops = layer_ops_of(l->kind);
+    int k = 0;
+    for (const layer_opt *o = ops->opts; o && (o->cfg || o->keras); o++, k++)
+        if (o->cfg && !strcmp(o->cfg, key)) {
+            given[k] = 1;
+            return set_option(l, o, key, val, why);
+        }
+    char keys[256];
+    cfg_keys(ops, keys, sizeof keys);
+    return nn_fail(why, "unknown option '%s' for %s (expected %s)", key, ops->type, keys);
+}
+
+// "conv2d needs filters=N and kernel=N": the required options a line left out.
+static int check_required(const layer_ops *ops, const int *given, char *why) {
+    char need[256] = "";
+    size_t o = 0;
+    int k = 0, missing = 0;
+    for (const layer_opt *p = ops->opts; p && (p->cfg || p->keras); p++, k++)
+        if (p->cfg && p->required) {
+            const char *form = p->type == OPT_ACT ? "relu|sigmoid|linear" : "N";
+            o += snprintf(need + o, o < sizeof need ? sizeof need - o : 0, "%s%s=%s",
+                          o ? " and " : "", p->cfg, form);
+            missing |= !given[k];
+        }
+    return missing ? nn_fail(why, "%s needs %s", ops->type, need) : 0;
 }
 
 static int parse_line(model *m, char *text, int *have_input, char *why) {
@@ -99,27 +134,20 @@ static int parse_line(model *m, char *text, int *have_input, char *why) {
         return 0;
     }
     const layer_ops *ops = layer_ops_by_type(w[0]);
-    if (!ops)
-        return nn_fail(why, "unknown layer '%s' (expected input, conv2d, maxpool2d, flatten, dense or activation)", w[0]);
+    if (!ops) return nn_fail(why, "unknown layer '%s' (expected input, %s)", w[0], layer_type_list());
     if (!*have_input) return nn_fail(why, "the first line must be 'input H W C'");
     layer l;
-    memset(&l, 0, sizeof l);
     for (int k = 0; k < LAYER_KIND_COUNT; k++)
-        if (layer_ops_of(k) == ops) l.kind = k;
-    l.use_bias = 1;
-    l.sh = l.sw = 0;   // 0: the layer's default (1 for conv, the window for pooling)
+        if (layer_ops_of(k) == ops) layer_defaults(&l, k);
+    int given[64] = {0};
     for (int i = 1; i < n; i++) {
         char *eq = strchr(w[i], '=');
         if (!eq || eq == w[i] || !eq[1])
             return nn_fail(why, "'%s' is not key=value", w[i]);
         *eq = 0;
-        if (layer_option(&l, w[i], eq + 1, why) != 0) return -1;
+        if (layer_option(&l, w[i], eq + 1, given, why) != 0) return -1;
     }
-    if (l.kind == LAYER_CONV2D && (!l.filters || !l.kh))
-        return nn_fail(why, "conv2d needs filters=N and kernel=N");
-    if (l.kind == LAYER_DENSE && !l.units) return nn_fail(why, "dense needs units=N");
-    if (l.kind == LAYER_MAXPOOL2D && !l.kh) l.kh = l.kw = 2;   // Keras's default pool_size
-    if (l.kind == LAYER_ACTIVATION && n == 1) return nn_fail(why, "activation needs fn=relu|sigmoid|linear");
+    if (check_required(ops, given, why)) return -1;
     char err[NN_ERRLEN];
     if (model_add(m, &l, err) != 0) return nn_fail(why, "%s", err);
     return 0;
@@ -148,7 +176,7 @@ int model_parse_cfg(model *m, const char *text, const char *name, char *err) {
             // Shape errors (dense without flatten, a kernel larger than its input) belong to
             // this line too: set up a copy of the new layer on the shape that reaches it.
             layer probe = m->layers[m->nlayers - 1];
-            if (layer_ops_of(probe.kind)->setup(&probe, cur, why) != 0)
+            if (layer_setup(&probe, cur, why) != 0)
                 rc = nn_fail(err, "%s:%d: %s", name, lineno, why);
             cur = probe.out;
         }

@@ -3,6 +3,7 @@
 #ifndef NN_CTX_H
 #define NN_CTX_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum { NN_CPU = 0, NN_CUDA = 1 } nn_backend;
@@ -21,5 +22,10 @@ typedef struct nn_ctx {
 
 // A context for the C path with defaults (all cores, seed 1).
 nn_ctx nn_ctx_cpu(void);
+// Gives back what the context holds (a GPU context's stream and state); free the models made
+// on it first. The context is then the C path's.
+void nn_ctx_free(nn_ctx *ctx);
+// "cuda (NVIDIA H200)", "cpu (2 threads, sgemm avx2+fma)".
+void nn_ctx_describe(const nn_ctx *ctx, char *buf, size_t len);
 
 #endif

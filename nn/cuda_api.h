@@ -22,7 +22,7 @@ void cuda_ctx_free(nn_ctx *ctx);
 
 // The model's device mirror: arenas and activations for `batch` samples, allocated once.
 int cuda_model_upload(struct model *m, const nn_ctx *ctx, int batch, char *err);
-void cuda_model_download(struct model *m, const nn_ctx *ctx);   // weights, Adam state, t
+void cuda_model_download(struct model *m);   // weights, Adam state (model_sync calls it)
 void cuda_model_free(struct model *m);
 
 // Same contracts as model_forward / model_train_step / model_predict; x and labels are host

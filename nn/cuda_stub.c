@@ -5,6 +5,12 @@
 #include "common.h"
 #include "cuda_api.h"
 #include "elementwise.h"
+#include "../layers/layer.h"
+#include "../layers/registry.h"
+
+// Every layer's CUDA slot exists and is empty: layer_impl_for reports the missing path.
+#define EMPTY_CUDA_SLOT(KIND, type) const layer_impl type##_cuda = {0};
+LAYER_LIST(EMPTY_CUDA_SLOT)
 
 #define NO_CUDA_MSG "this nn was built without CUDA (nvcc was not found, or NO_CUDA=1)"
 
@@ -27,7 +33,7 @@ int cuda_model_upload(struct model *m, const nn_ctx *ctx, int batch, char *err) 
     return nn_fail(err, NO_CUDA_MSG);
 }
 
-void cuda_model_download(struct model *m, const nn_ctx *ctx) { (void)m, (void)ctx; }
+void cuda_model_download(struct model *m) { (void)m; }
 void cuda_model_free(struct model *m) { (void)m; }
 
 const float *cuda_model_forward(struct model *m, const nn_ctx *ctx, int n, const float *x,

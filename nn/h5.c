@@ -125,16 +125,10 @@ static int put_dataset(hid_t g, const char *path, int rank, const hsize_t *dims,
     return rc;
 }
 
-// The shapes Keras gives a layer's kernel and bias. Returns the kernel's rank (0: no weights).
-int h5_param_dims(const layer *l, hsize_t kdims[4], hsize_t *bdim) {
-    *bdim = l->bsize;
-    if (l->wsize == 0) return 0;
-    if (l->kind == LAYER_CONV2D) {
-        kdims[0] = l->kh, kdims[1] = l->kw, kdims[2] = l->in.c, kdims[3] = l->filters;
-        return 4;
-    }
-    kdims[0] = l->in.c, kdims[1] = l->units;
-    return 2;
+// A parameter tensor's Keras shape as HDF5 dims; returns its rank.
+int h5_param_dims(const layer_param *p, hsize_t dims[4]) {
+    for (int i = 0; i < p->rank; i++) dims[i] = (hsize_t)p->dims[i];
+    return p->rank;
 }
 
 // ------------------------------------------------------------------------------------------
@@ -169,17 +163,18 @@ static int write_contents(const model *m, hid_t f) {
             rc = -1;
             break;
         }
-        hsize_t kd[4], bd;
-        int krank = h5_param_dims(l, kd, &bd);
-        char kname[128], bname[128];
-        snprintf(kname, sizeof kname, "sequential/%s/kernel", l->name);
-        snprintf(bname, sizeof bname, "sequential/%s/bias", l->name);
-        const char *wn[2] = {kname, bname};
-        rc |= put_strings(g, "weight_names", wn, krank ? 1 + (bd > 0) : 0, 0);
-        if (krank)
-            rc |= put_dataset(g, kname, krank, kd, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, m->w + l->woff);
-        if (krank && bd)
-            rc |= put_dataset(g, bname, 1, &bd, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, m->w + l->boff);
+        char names_[LAYER_MAX_TENSORS][160];
+        const char *wn[LAYER_MAX_TENSORS];
+        for (int k = 0; k < l->ntensors; k++) {
+            snprintf(names_[k], sizeof names_[k], "sequential/%s/%s", l->name, l->params[k].name);
+            wn[k] = names_[k];
+        }
+        rc |= put_strings(g, "weight_names", wn, l->ntensors, 0);
+        for (int k = 0; k < l->ntensors && !rc; k++) {
+            hsize_t d[4];
+            int rank = h5_param_dims(&l->params[k], d);
+            rc |= put_dataset(g, wn[k], rank, d, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, m->w + l->params[k].off);
+        }
         H5Gclose(g);
     }
     hid_t top = rc ? -1 : H5Gcreate2(mw, "top_level_model_weights", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -193,8 +188,9 @@ static int write_contents(const model *m, hid_t f) {
     hid_t ow = H5Gcreate2(f, "optimizer_weights", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (ow < 0) return -1;
     int nw = 2;
-    char (*wn)[160] = nn_alloc(sizeof(*wn) * (2 + 4 * (size_t)m->nlayers), "optimizer names");
-    const char **wp = nn_alloc(sizeof(*wp) * (2 + 4 * (size_t)m->nlayers), "optimizer names");
+    const size_t most = 2 + 2 * LAYER_MAX_TENSORS * (size_t)m->nlayers;
+    char (*wn)[160] = nn_alloc(sizeof(*wn) * most, "optimizer names");
+    const char **wp = nn_alloc(sizeof(*wp) * most, "optimizer names");
     snprintf(wn[0], sizeof wn[0], "adam/iteration");
     snprintf(wn[1], sizeof wn[1], "adam/learning_rate");
     long long t = m->t;
@@ -203,15 +199,16 @@ static int write_contents(const model *m, hid_t f) {
     rc |= put_dataset(ow, wn[1], 0, NULL, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, &lr);
     for (int i = 0; i < m->nlayers && !rc; i++) {
         const layer *l = &m->layers[i];
-        hsize_t kd[4], bd;
-        int krank = h5_param_dims(l, kd, &bd);
-        for (int p = 0; p < (krank ? 1 + (bd > 0) : 0) && !rc; p++) {
-            size_t off = p ? l->boff : l->woff;
+        for (int k = 0; k < l->ntensors && !rc; k++) {
+            const layer_param *p = &l->params[k];
+            if (p->fixed) continue;   // moving statistics: not the optimizer's
+            hsize_t d[4];
+            int rank = h5_param_dims(p, d);
             for (int s = 0; s < 2; s++) {
-                snprintf(wn[nw], sizeof wn[nw], "adam/sequential_%s_%s_%s", l->name,
-                         p ? "bias" : "kernel", s ? "velocity" : "momentum");
-                rc |= put_dataset(ow, wn[nw], p ? 1 : krank, p ? &bd : kd, H5T_IEEE_F32LE,
-                                  H5T_NATIVE_FLOAT, (s ? m->v : m->m) + off);
+                snprintf(wn[nw], sizeof wn[nw], "adam/sequential_%s_%s_%s", l->name, p->name,
+                         s ? "velocity" : "momentum");
+                rc |= put_dataset(ow, wn[nw], rank, d, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT,
+                                  (s ? m->v : m->m) + p->off);
                 nw++;
             }
         }

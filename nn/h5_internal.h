@@ -13,7 +13,7 @@ void h5_quiet(void);                        // no error printing by libhdf5 itse
 const char *h5_reason(char buf[160]);       // the innermost message of HDF5's error stack
 void h5_close(hid_t id);                    // closes any kind of id; -1 is ignored
 hid_t h5_str_type(int utf8);                // a variable-length string type
-int h5_param_dims(const layer *l, hsize_t kdims[4], hsize_t *bdim);   // Keras's weight shapes
+int h5_param_dims(const layer_param *p, hsize_t dims[4]);   // a tensor's Keras shape; its rank
 
 // One range of a parameter arena, in the order they were read. Either the float32 values lie,
 // little-endian and contiguous, in the model file at file_off (the parent reads them there
@@ -47,7 +47,7 @@ typedef struct h5_loaded {
 #define FRAME_MAGIC 0x4c35486eu   // "nH5L"
 #define FRAME_VERSION 1u
 #define MAX_CLASS_NAME 4096u
-#define MAX_SEGS (3 * 2 * MODEL_MAX_LAYERS)   // a kernel and a bias a layer, three arenas
+#define MAX_SEGS (3 * LAYER_MAX_TENSORS * MODEL_MAX_LAYERS)   // every tensor of every layer, three arenas
 
 typedef struct {
     uint32_t magic, version;

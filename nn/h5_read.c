@@ -312,23 +312,26 @@ static int read_weights(rd *r, hid_t f, model *m) {
             break;
         }
         if (nw > 0) {
-            while (li < m->nlayers && m->layers[li].wsize == 0) li++;
+            while (li < m->nlayers && m->layers[li].ntensors == 0) li++;
             if (li == m->nlayers) {
                 rc = nn_fail(r->err, "%s: model_weights has weights for more layers than model_config describes", r->path);
             } else {
                 layer *l = &m->layers[li];
-                hsize_t kd[4], bd;
-                int krank = h5_param_dims(l, kd, &bd), want = 1 + (bd > 0);
                 char what[160];
-                snprintf(what, sizeof what, "layer '%s'", l->name);
-                if (nw != want) {
-                    rc = nn_fail(r->err, "%s: layer '%s' has %d weights in the file, the model needs %d (kernel%s)",
-                                 r->path, l->name, nw, want, bd ? " and bias" : "");
+                if (nw != l->ntensors) {
+                    char list[160] = "";
+                    size_t o = 0;
+                    for (int t = 0; t < l->ntensors && o < sizeof list; t++)
+                        o += snprintf(list + o, sizeof list - o, "%s%s", t ? " and " : "", l->params[t].name);
+                    rc = nn_fail(r->err, "%s: layer '%s' has %d weights in the file, the model needs %d (%s)",
+                                 r->path, l->name, nw, l->ntensors, list);
                 } else {
-                    snprintf(what, sizeof what, "layer '%s' kernel", l->name);
-                    rc = read_floats(r, g, wn[0], krank, kd, m->w + l->woff, what);
-                    snprintf(what, sizeof what, "layer '%s' bias", l->name);
-                    if (!rc && bd) rc = read_floats(r, g, wn[1], 1, &bd, m->w + l->boff, what);
+                    for (int t = 0; t < l->ntensors && !rc; t++) {
+                        hsize_t d[4];
+                        int rank = h5_param_dims(&l->params[t], d);
+                        snprintf(what, sizeof what, "layer '%s' %s", l->name, l->params[t].name);
+                        rc = read_floats(r, g, wn[t], rank, d, m->w + l->params[t].off, what);
+                    }
                 }
                 li++;
                 k++;
@@ -340,7 +343,7 @@ static int read_weights(rd *r, hid_t f, model *m) {
     free_strings(names, nnames);
     H5Gclose(mw);
     if (rc) return rc;
-    while (li < m->nlayers && m->layers[li].wsize == 0) li++;
+    while (li < m->nlayers && m->layers[li].ntensors == 0) li++;
     if (li < m->nlayers)
         return nn_fail(r->err, "%s: model_weights has weights for %d layers, model_config has more (layer '%s' has none)",
                        r->path, k, m->layers[li].name);
@@ -405,12 +408,11 @@ static int read_optimizer(rd *r, hid_t f, model *m) {
         H5Gclose(ow);
         return -1;
     }
-    // The parameter tensors in variable order: (layer, 0 = kernel / 1 = bias).
-    int np = 0, pl[2 * MODEL_MAX_LAYERS], pb[2 * MODEL_MAX_LAYERS];
-    for (int i = 0; i < m->nlayers; i++) {
-        if (m->layers[i].wsize) pl[np] = i, pb[np++] = 0;
-        if (m->layers[i].wsize && m->layers[i].bsize) pl[np] = i, pb[np++] = 1;
-    }
+    // The trained parameter tensors in variable order: (layer, tensor).
+    int np = 0, pl[LAYER_MAX_TENSORS * MODEL_MAX_LAYERS], pb[LAYER_MAX_TENSORS * MODEL_MAX_LAYERS];
+    for (int i = 0; i < m->nlayers; i++)
+        for (int t = 0; t < m->layers[i].ntensors; t++)
+            if (!m->layers[i].params[t].fixed) pl[np] = i, pb[np++] = t;
     int *mi = nn_alloc(sizeof(int) * (size_t)(nw + 1), "optimizer index");
     int *vi = nn_alloc(sizeof(int) * (size_t)(nw + 1), "optimizer index");
     int *oi = nn_alloc(sizeof(int) * (size_t)(nw + 1), "optimizer index");
@@ -435,14 +437,14 @@ static int read_optimizer(rd *r, hid_t f, model *m) {
     int moments = !(r->flags & H5_LOAD_WEIGHTS_ONLY);
     for (int j = 0; j < np && !rc && moments; j++) {
         const layer *l = &m->layers[pl[j]];
-        hsize_t kd[4], bd;
-        int krank = h5_param_dims(l, kd, &bd);
-        size_t off = pb[j] ? l->boff : l->woff;
+        const layer_param *p = &l->params[pb[j]];
+        hsize_t d[4];
+        int rank = h5_param_dims(p, d);
         char what[160];
-        snprintf(what, sizeof what, "optimizer_weights: layer '%s' %s first moment", l->name, pb[j] ? "bias" : "kernel");
-        rc = read_floats(r, ow, wn[mi[j]], pb[j] ? 1 : krank, pb[j] ? &bd : kd, m->m + off, what);
-        snprintf(what, sizeof what, "optimizer_weights: layer '%s' %s second moment", l->name, pb[j] ? "bias" : "kernel");
-        if (!rc) rc = read_floats(r, ow, wn[vi[j]], pb[j] ? 1 : krank, pb[j] ? &bd : kd, m->v + off, what);
+        snprintf(what, sizeof what, "optimizer_weights: layer '%s' %s first moment", l->name, p->name);
+        rc = read_floats(r, ow, wn[mi[j]], rank, d, m->m + p->off, what);
+        snprintf(what, sizeof what, "optimizer_weights: layer '%s' %s second moment", l->name, p->name);
+        if (!rc) rc = read_floats(r, ow, wn[vi[j]], rank, d, m->v + p->off, what);
     }
     if (!rc) {
         m->t = (long)t;

@@ -64,15 +64,6 @@ static void add_dtype_policy(cJSON *o) {
     cJSON_AddNullToObject(d, "registered_name");
 }
 
-static void add_initializer(cJSON *o, const char *key, const char *cls) {
-    cJSON *i = add_obj(o, key);
-    cJSON_AddStringToObject(i, "module", "keras.initializers");
-    cJSON_AddStringToObject(i, "class_name", cls);
-    cJSON *c = add_obj(i, "config");
-    if (!strcmp(cls, "GlorotUniform")) cJSON_AddNullToObject(c, "seed");
-    cJSON_AddNullToObject(i, "registered_name");
-}
-
 // The keys every Keras 3 layer config starts with.
 static cJSON *layer_head(cJSON *layers, const char *cls, const char *name) {
     cJSON *l = cJSON_CreateObject();
@@ -85,15 +76,22 @@ static cJSON *layer_head(cJSON *layers, const char *cls, const char *name) {
     return c;
 }
 
-static void add_weights_config(cJSON *c, int use_bias, int conv) {
-    cJSON_AddBoolToObject(c, "use_bias", use_bias);
-    add_initializer(c, "kernel_initializer", "GlorotUniform");
-    add_initializer(c, "bias_initializer", "Zeros");
-    cJSON_AddNullToObject(c, "kernel_regularizer");
-    cJSON_AddNullToObject(c, "bias_regularizer");
-    if (conv) cJSON_AddNullToObject(c, "activity_regularizer");
-    cJSON_AddNullToObject(c, "kernel_constraint");
-    cJSON_AddNullToObject(c, "bias_constraint");
+// One option of a layer as Keras writes it (layers/layer.h's table).
+static void add_option(cJSON *c, const layer *l, const layer_opt *o) {
+    const char *f = (const char *)l + o->off;
+    switch (o->type) {
+    case OPT_INT: cJSON_AddNumberToObject(c, o->keras, *(const int *)f); break;
+    case OPT_DIMS: add_pair(c, o->keras, ((const int *)f)[0], ((const int *)f)[1]); break;
+    case OPT_PAD: cJSON_AddStringToObject(c, o->keras, *(const pad_kind *)f == PAD_SAME ? "same" : "valid"); break;
+    case OPT_ACT: cJSON_AddStringToObject(c, o->keras, act_name(*(const act_kind *)f)); break;
+    case OPT_BOOL: cJSON_AddBoolToObject(c, o->keras, *(const int *)f); break;
+    case OPT_FIXED: {
+        cJSON *v = cJSON_Parse(o->json);
+        if (!v) NN_DIE("layer option %s: '%s' is not JSON", o->keras, o->json);
+        cJSON_AddItemToObject(c, o->keras, v);
+        break;
+    }
+    }
 }
 
 static char *print_free(cJSON *root) {
@@ -127,41 +125,10 @@ char *keras_model_config_json(const model *m) {
 
     for (int i = 0; i < m->nlayers; i++) {
         const layer *l = &m->layers[i];
-        const char *cls = layer_ops_of(l->kind)->keras_class;
-        cJSON *c = layer_head(layers, cls, l->name);
-        const char *pad = l->padding == PAD_SAME ? "same" : "valid";
-        switch (l->kind) {
-        case LAYER_CONV2D:
-            cJSON_AddNumberToObject(c, "filters", l->filters);
-            add_pair(c, "kernel_size", l->kh, l->kw);
-            add_pair(c, "strides", l->sh, l->sw);
-            cJSON_AddStringToObject(c, "padding", pad);
-            cJSON_AddStringToObject(c, "data_format", "channels_last");
-            add_pair(c, "dilation_rate", 1, 1);
-            cJSON_AddNumberToObject(c, "groups", 1);
-            cJSON_AddStringToObject(c, "activation", act_name(l->act));
-            add_weights_config(c, l->use_bias, 1);
-            break;
-        case LAYER_MAXPOOL2D:
-            add_pair(c, "pool_size", l->kh, l->kw);
-            cJSON_AddStringToObject(c, "padding", pad);
-            add_pair(c, "strides", l->sh, l->sw);
-            cJSON_AddStringToObject(c, "data_format", "channels_last");
-            break;
-        case LAYER_FLATTEN:
-            cJSON_AddStringToObject(c, "data_format", "channels_last");
-            break;
-        case LAYER_DENSE:
-            cJSON_AddNumberToObject(c, "units", l->units);
-            cJSON_AddStringToObject(c, "activation", act_name(l->act));
-            add_weights_config(c, l->use_bias, 0);
-            break;
-        case LAYER_ACTIVATION:
-            cJSON_AddStringToObject(c, "activation", act_name(l->act));
-            break;
-        default:
-            NN_DIE("layer kind %d has no Keras config", (int)l->kind);
-        }
+        const layer_ops *ops = layer_ops_of(l->kind);
+        cJSON *c = layer_head(layers, ops->keras_class, l->name);
+        for (const layer_opt *o = ops->opts; o && (o->cfg || o->keras); o++)
+            if (o->keras) add_option(c, l, o);
     }
     cJSON_AddItemToObject(cfg, "build_input_shape", batch_shape(m->input));
     return print_free(root);
@@ -257,89 +224,84 @@ static int get_batch_shape(const cJSON *c, shape3 *s) {
     return parse_shape(v && !cJSON_IsNull(v) ? v : get(c, "batch_input_shape"), s);
 }
 
-static int get_act(const cJSON *c, const char *where, act_kind *a, char *err) {
-    const cJSON *v = get(c, "activation");
+// A fixed option's value in a file matches what nn writes: equal JSON, null, or for a pair
+// [a, a] the single number a (Keras accepts either).
+static int fixed_matches(const cJSON *want, const cJSON *got) {
+    if (!got || cJSON_IsNull(got) || cJSON_Compare(want, got, 1)) return 1;
+    if (cJSON_IsArray(want) && cJSON_GetArraySize(want) == 2 && cJSON_IsNumber(got)) {
+        const cJSON *a = cJSON_GetArrayItem(want, 0), *b = cJSON_GetArrayItem(want, 1);
+        return a->valuedouble == got->valuedouble && b->valuedouble == got->valuedouble;
+    }
+    if (cJSON_IsArray(got) && cJSON_GetArraySize(got) == 1)
+        return fixed_matches(want, cJSON_GetArrayItem(got, 0));
+    return 0;
+}
+
+// One option of a layer from its Keras config (absent: the table's default, already set).
+static int get_option(const cJSON *c, layer *l, const layer_opt *o, const char *where, char *err) {
+    char *f = (char *)l + o->off;
+    const cJSON *v = get(c, o->keras);
     if (!v || cJSON_IsNull(v)) {
-        *a = ACT_LINEAR;
+        // A Keras config always holds its sizes; an absent activation is linear.
+        if (o->required && o->type == OPT_INT)
+            return nn_fail(err, "%s: %s is missing or not a positive integer", where, o->keras);
+        if (o->required && o->type == OPT_DIMS)
+            return nn_fail(err, "%s: %s is missing or not positive integers", where, o->keras);
         return 0;
     }
-    const char *s = cJSON_IsString(v) ? v->valuestring : get_str(v, "class_name");
-    if (!s) return nn_fail(err, "%s: activation is neither a name nor a serialized function", where);
-    if (act_parse(s, a) != 0)
-        return nn_fail(err, "%s: activation '%s' is not supported (nn knows linear, relu, sigmoid)",
-                       where, s);
+    switch (o->type) {
+    case OPT_INT:
+        if (!is_int(v, o->lo, o->hi))
+            return nn_fail(err, "%s: %s is missing or not a positive integer", where, o->keras);
+        *(int *)f = v->valueint;
+        return 0;
+    case OPT_DIMS:
+        if (get_pair(c, o->keras, (int *)f, (int *)f + 1) < 0)
+            return nn_fail(err, "%s: %s is %snot positive integers", where, o->keras,
+                           o->required ? "missing or " : "");
+        return 0;
+    case OPT_PAD: {
+        const char *p = cJSON_IsString(v) ? v->valuestring : "?";
+        if (!strcmp(p, "valid")) *(pad_kind *)f = PAD_VALID;
+        else if (!strcmp(p, "same")) *(pad_kind *)f = PAD_SAME;
+        else return nn_fail(err, "%s: %s '%s' is not supported (valid or same)", where, o->keras, p);
+        return 0;
+    }
+    case OPT_ACT: {
+        const char *a = cJSON_IsString(v) ? v->valuestring : get_str(v, "class_name");
+        if (!a) return nn_fail(err, "%s: %s is neither a name nor a serialized function", where, o->keras);
+        if (act_parse(a, (act_kind *)f) != 0)
+            return nn_fail(err, "%s: %s '%s' is not supported (nn knows %s)", where, o->keras, a, act_list());
+        return 0;
+    }
+    case OPT_BOOL: *(int *)f = cJSON_IsTrue(v); return 0;
+    case OPT_FIXED: {
+        if (!o->check) return 0;
+        cJSON *want = cJSON_Parse(o->json);
+        int ok = want && fixed_matches(want, v);
+        cJSON_Delete(want);
+        if (!ok) {
+            char *got = cJSON_PrintUnformatted(v);
+            nn_fail(err, "%s: %s %s is not supported (nn needs %s)", where, o->keras, got ? got : "?", o->json);
+            cJSON_free(got);
+            return -1;
+        }
+        return 0;
+    }
+    }
     return 0;
-}
-
-static int check_channels_last(const cJSON *c, const char *where, char *err) {
-    const char *df = get_str(c, "data_format");
-    if (df && strcmp(df, "channels_last"))
-        return nn_fail(err, "%s: data_format '%s' is not supported (nn is channels_last, NHWC)", where, df);
-    return 0;
-}
-
-static int get_padding(const cJSON *c, const char *where, pad_kind *p, char *err) {
-    const char *s = get_str(c, "padding");
-    if (!s || !strcmp(s, "valid")) *p = PAD_VALID;
-    else if (!strcmp(s, "same")) *p = PAD_SAME;
-    else return nn_fail(err, "%s: padding '%s' is not supported (valid or same)", where, s);
-    return 0;
-}
-
-static int get_use_bias(const cJSON *c) {
-    const cJSON *v = get(c, "use_bias");
-    return v ? cJSON_IsTrue(v) : 1;
 }
 
 // One non-input layer of the config into l. where: "layer 2 'conv2d' (Conv2D)" for errors.
 static int parse_layer(const char *cls, const cJSON *c, layer *l, const char *where, char *err) {
-    memset(l, 0, sizeof *l);
-    l->use_bias = 1;
-    int r;
-    if (!strcmp(cls, "Conv2D") || !strcmp(cls, "Convolution2D")) {
-        l->kind = LAYER_CONV2D;
-        const cJSON *f = get(c, "filters");
-        if (!is_int(f, 1, DIM_MAX)) return nn_fail(err, "%s: filters is missing or not a positive integer", where);
-        l->filters = f->valueint;
-        if (get_pair(c, "kernel_size", &l->kh, &l->kw) != 1)
-            return nn_fail(err, "%s: kernel_size is missing or not positive integers", where);
-        if ((r = get_pair(c, "strides", &l->sh, &l->sw)) < 0)
-            return nn_fail(err, "%s: strides is not positive integers", where);
-        int d1 = 1, d2 = 1;
-        if (get_pair(c, "dilation_rate", &d1, &d2) < 0 || d1 != 1 || d2 != 1)
-            return nn_fail(err, "%s: dilation_rate other than 1 is not supported", where);
-        const cJSON *g = get(c, "groups");
-        if (g && !cJSON_IsNull(g) && !is_int(g, 1, 1))
-            return nn_fail(err, "%s: groups other than 1 is not supported", where);
-        if (check_channels_last(c, where, err) || get_padding(c, where, &l->padding, err) ||
-            get_act(c, where, &l->act, err))
-            return -1;
-        l->use_bias = get_use_bias(c);
-    } else if (!strcmp(cls, "MaxPooling2D") || !strcmp(cls, "MaxPool2D")) {
-        l->kind = LAYER_MAXPOOL2D;
-        if ((r = get_pair(c, "pool_size", &l->kh, &l->kw)) < 0)
-            return nn_fail(err, "%s: pool_size is not positive integers", where);
-        if (r == 0) l->kh = l->kw = 2;
-        if (get_pair(c, "strides", &l->sh, &l->sw) < 0)
-            return nn_fail(err, "%s: strides is not positive integers", where);
-        if (check_channels_last(c, where, err) || get_padding(c, where, &l->padding, err)) return -1;
-    } else if (!strcmp(cls, "Flatten")) {
-        l->kind = LAYER_FLATTEN;
-        if (check_channels_last(c, where, err)) return -1;
-    } else if (!strcmp(cls, "Dense")) {
-        l->kind = LAYER_DENSE;
-        const cJSON *u = get(c, "units");
-        if (!is_int(u, 1, DIM_MAX)) return nn_fail(err, "%s: units is missing or not a positive integer", where);
-        l->units = u->valueint;
-        if (get_act(c, where, &l->act, err)) return -1;
-        l->use_bias = get_use_bias(c);
-    } else if (!strcmp(cls, "Activation")) {
-        l->kind = LAYER_ACTIVATION;
-        if (get_act(c, where, &l->act, err)) return -1;
-    } else {
-        return nn_fail(err, "%s: layer class %s is not supported (nn knows InputLayer, Conv2D, "
-                            "MaxPooling2D, Flatten, Dense, Activation)", where, cls);
-    }
+    const layer_ops *ops = layer_ops_by_keras(cls);
+    if (!ops)
+        return nn_fail(err, "%s: layer class %s is not supported (nn knows InputLayer, %s)", where,
+                       cls, layer_keras_list());
+    for (int k = 0; k < LAYER_KIND_COUNT; k++)
+        if (layer_ops_of(k) == ops) layer_defaults(l, k);
+    for (const layer_opt *o = ops->opts; o && (o->cfg || o->keras); o++)
+        if (o->keras && get_option(c, l, o, where, err)) return -1;
     const char *name = get_str(c, "name");
     if (name) {
         if (strlen(name) >= sizeof l->name || strchr(name, '/'))

@@ -11,13 +11,15 @@ float sigmoidf_stable(float z) {
     return e / (1.0f + e);
 }
 
-float bce_logits(int n, const float *z, const float *y, float *dz) {
+float bce_logits(int n, const float *z, const float *y, float *dz) { return bce_logits_n(n, z, y, dz, n); }
+
+float bce_logits_n(int n, const float *z, const float *y, float *dz, int grad_n) {
     double sum = 0;
     for (int i = 0; i < n; i++) {
         double zi = z[i], yi = y[i];
         // -[y log s(z) + (1-y) log(1-s(z))] rewritten without log(0) or exp overflow.
         sum += fmax(zi, 0.0) - zi * yi + log1p(exp(-fabs(zi)));
-        if (dz) dz[i] = (sigmoidf_stable(z[i]) - y[i]) / (float)n;
+        if (dz) dz[i] = (sigmoidf_stable(z[i]) - y[i]) / (float)grad_n;
     }
     return n ? (float)(sum / n) : 0.0f;
 }

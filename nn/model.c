@@ -1,6 +1,7 @@
-// model.c: building a sequential model, its arenas and buffers, and running it on the C path.
-// The CUDA path (cuda/) mirrors the arenas on the device and is entered from the same calls
-// when ctx->backend == NN_CUDA.
+// model.c: building a sequential model and its arenas, and the calls that run it on either
+// backend. The step itself (the walk over the layers) is nn/step.c's; the CUDA path (cuda/)
+// mirrors the arenas on the device and is entered from the same calls when ctx->backend ==
+// NN_CUDA.
 #include "model.h"
 
 #include <math.h>
@@ -11,6 +12,7 @@
 #include "cuda_api.h"
 #include "loss.h"
 #include "rng.h"
+#include "step.h"
 
 // --- building
 
@@ -56,20 +58,24 @@ int model_finalize(model *m, char *err) {
         for (int j = 0; j < i; j++)
             if (strcmp(m->layers[j].name, l->name) == 0)
                 return nn_fail(err, "layer %d: name '%s' is used twice", i + 1, l->name);
-        const layer_ops *ops = layer_ops_of(l->kind);
-        l->wsize = l->bsize = 0;
-        if (ops->setup(l, cur, lerr) != 0)
+        if (layer_setup(l, cur, lerr) != 0)
             return nn_fail(err, "layer %d (%s): %s", i + 1, l->name, lerr);
         if ((double)l->out.h * l->out.w * l->out.c > LAYER_MAX_ACTIVATION)
             return nn_fail(err, "layer %d (%s): output %dx%dx%d is beyond nn's limit of %u values a "
                            "sample", i + 1, l->name, l->out.h, l->out.w, l->out.c, LAYER_MAX_ACTIVATION);
-        if (off + l->wsize + l->bsize > LAYER_MAX_PARAMS)
+        size_t need = layer_nparams(l);
+        if (off + need > LAYER_MAX_PARAMS)
             return nn_fail(err, "layer %d (%s): the model reaches %zu parameters, beyond nn's limit "
-                           "of %u", i + 1, l->name, off + l->wsize + l->bsize, LAYER_MAX_PARAMS);
-        l->woff = off;
-        off += l->wsize;
-        l->boff = off;
-        off += l->bsize;
+                           "of %u", i + 1, l->name, off + need, LAYER_MAX_PARAMS);
+        // The tensors in order; woff/boff are the first two (kernel, bias) and woff is where the
+        // layer's parameters begin even when it has none (its pass gets w = arena + woff).
+        l->woff = l->boff = off;
+        for (int k = 0; k < l->ntensors; k++) {
+            l->params[k].off = off;
+            off += l->params[k].size;
+        }
+        if (l->ntensors > 1) l->boff = l->params[1].off;
+        else l->boff = off;
         cur = l->out;
     }
     m->nparams = off;
@@ -82,23 +88,9 @@ int model_finalize(model *m, char *err) {
     return 0;
 }
 
-static void free_batch(model *m) {
-    for (int i = 0; i < m->nlayers; i++) {
-        nn_free(m->y[i]);
-        nn_free(m->aux[i]);
-        m->y[i] = NULL;
-        m->aux[i] = NULL;
-    }
-    nn_free(m->dbuf[0]);
-    nn_free(m->dbuf[1]);
-    nn_free(m->scratch);
-    m->dbuf[0] = m->dbuf[1] = m->scratch = NULL;
-    m->batch = 0;
-}
-
 void model_free(model *m) {
     if (m->dev) cuda_model_free(m);
-    free_batch(m);
+    step_host_free(m);
     if (m->w_release) m->w_release(m);
     else nn_free(m->w);
     nn_free(m->g);
@@ -108,106 +100,70 @@ void model_free(model *m) {
     memset(m, 0, sizeof *m);
 }
 
+// Keras's initializers, layer by layer from one generator (Glorot-uniform kernels, zero biases).
 void model_init_weights(model *m, uint64_t seed) {
     rng r;
     rng_seed(&r, seed);
     for (int i = 0; i < m->nlayers; i++) {
         const layer *l = &m->layers[i];
-        if (l->wsize == 0) continue;
-        double fan_in, fan_out;
-        if (l->kind == LAYER_CONV2D) {
-            fan_in = (double)l->kh * l->kw * l->in.c;
-            fan_out = (double)l->kh * l->kw * l->filters;
-        } else {
-            fan_in = (double)l->in.c;
-            fan_out = (double)l->units;
-        }
-        double limit = sqrt(6.0 / (fan_in + fan_out));
-        float *k = m->w + l->woff;
-        for (size_t j = 0; j < l->wsize; j++) k[j] = (float)rng_uniform_range(&r, -limit, limit);
-        memset(m->w + l->boff, 0, l->bsize * sizeof(float));
+        const layer_ops *ops = layer_ops_of(l->kind);
+        if (ops->init && l->ntensors) ops->init(l, m->w + l->woff, &r);
     }
     memset(m->m, 0, m->nparams * sizeof(float));
     memset(m->v, 0, m->nparams * sizeof(float));
     m->t = 0;
 }
 
-void model_alloc_batch(model *m, int batch) {
-    if (batch <= m->batch) return;
-    free_batch(m);
-    size_t most = shape3_size(m->input), scratch = 0;
-    for (int i = 0; i < m->nlayers; i++) {
-        const layer *l = &m->layers[i];
-        size_t sz = shape3_size(l->out);
-        m->y[i] = nn_alloc((size_t)batch * sz * sizeof(float), "activations");
-        if (l->aux_per_sample)
-            m->aux[i] = nn_alloc((size_t)batch * l->aux_per_sample * sizeof(int32_t), "pool indices");
-        most = NN_MAX(most, sz);
-        const layer_ops *ops = layer_ops_of(l->kind);
-        if (ops->scratch_floats) scratch = NN_MAX(scratch, ops->scratch_floats(l, batch));
+void model_alloc_batch(model *m, int batch) { step_host_run(m, NULL, batch); }
+
+// --- where it runs
+
+int model_to(model *m, const nn_ctx *ctx, int batch, char *err) {
+    if (batch < 1) return nn_fail(err, "batch %d is not positive", batch);
+    if (!ctx || ctx->backend != NN_CUDA) {
+        step_host_run(m, ctx, batch);
+        return 0;
     }
-    m->dbuf[0] = nn_alloc((size_t)batch * most * sizeof(float), "gradient buffer");
-    m->dbuf[1] = nn_alloc((size_t)batch * most * sizeof(float), "gradient buffer");
-    m->scratch_floats = scratch;
-    m->scratch = scratch ? nn_alloc(scratch * sizeof(float), "layer scratch") : NULL;
-    m->batch = batch;
+    return cuda_model_upload(m, ctx, batch, err);
 }
 
-// --- running
+void model_sync(model *m) {
+    if (m->dev && m->dev_newer) cuda_model_download(m);
+    m->dev_newer = 0;
+}
 
-// The activation a layer applies in this pass: the last sigmoid is left to the loss when
-// logits are asked for.
-static act_kind pass_act(const model *m, int i, int logits) {
+act_kind model_pass_act(const model *m, int i, int logits) {
     const layer *l = &m->layers[i];
     if (logits && i == m->nlayers - 1 && l->act == ACT_SIGMOID) return ACT_LINEAR;
     return l->act;
 }
 
+// --- running
+
 const float *model_forward(model *m, const nn_ctx *ctx, int n, const float *x, int logits) {
     if (ctx->backend == NN_CUDA) return cuda_model_forward(m, ctx, n, x, logits);
-    if (n > m->batch) model_alloc_batch(m, n);
-    const float *cur = x;
-    for (int i = 0; i < m->nlayers; i++) {
-        const layer *l = &m->layers[i];
-        layer_ops_of(l->kind)->forward(l, ctx, n, cur, m->w + l->woff, m->y[i], m->aux[i],
-                                       pass_act(m, i, logits), m->scratch);
-        cur = m->y[i];
-    }
-    return cur;
+    model_run *r = step_host_run(m, ctx, n);
+    return step_forward(m, r, ctx, n, x, logits, NULL);
 }
 
 void model_backward(model *m, const nn_ctx *ctx, int n, const float *x, const float *dlogits) {
-    size_t out = model_output_size(m);
-    float *dcur = m->dbuf[0], *dnext = m->dbuf[1];
-    memcpy(dcur, dlogits, (size_t)n * out * sizeof(float));
-    for (int i = m->nlayers - 1; i >= 0; i--) {
-        const layer *l = &m->layers[i];
-        const float *xin = i ? m->y[i - 1] : x;
-        layer_ops_of(l->kind)->backward(l, ctx, n, xin, m->w + l->woff, m->y[i], dcur,
-                                        i ? dnext : NULL, m->g + l->woff, m->aux[i],
-                                        pass_act(m, i, 1), m->scratch);
-        float *t = dcur;
-        dcur = dnext;
-        dnext = t;
-    }
+    if (ctx->backend == NN_CUDA) NN_DIE("model_backward: the C path's alone (the GPU trains whole steps)");
+    model_run *r = step_host_run(m, ctx, n);
+    memcpy(r->dbuf[0], dlogits, (size_t)n * model_output_size(m) * sizeof(float));
+    step_backward(m, r, ctx, n, x, r->nnodes - 1, r->dbuf[0], NULL, NULL);
 }
 
 float model_train_step(model *m, const nn_ctx *ctx, int n, const float *x, const float *labels,
                        const adam_cfg *opt, int *correct) {
-    if (ctx->backend == NN_CUDA) return cuda_model_train_step(m, ctx, n, x, labels, opt, correct);
     if (model_output_size(m) != 1)
         NN_DIE("training needs a model with one output (binary), this one has %zu",
                model_output_size(m));
-    if (n > m->batch) model_alloc_batch(m, n);
-    const float *z = model_forward(m, ctx, n, x, 1);
-    // dlogits lives in dbuf[1]: model_backward copies it into dbuf[0] before the layers run.
-    float *dz = m->dbuf[1];
-    float loss = bce_logits(n, z, labels, dz);
-    if (correct) *correct = binary_correct(n, z, labels);
-    model_backward(m, ctx, n, x, dz);
+    if (ctx->backend == NN_CUDA) return cuda_model_train_step(m, ctx, n, x, labels, opt, correct);
+    model_run *r = step_host_run(m, ctx, n);
     m->t++;
-    adam_step(opt, m->t, m->nparams, m->w, m->g, m->m, m->v);
-    return loss;
+    step_train(m, r, ctx, n, n, x, labels, opt, NULL);
+    if (correct) *correct = r->correct;
+    return r->loss;
 }
 
 void model_predict(model *m, const nn_ctx *ctx, int n, const float *x, float *out) {
@@ -216,11 +172,11 @@ void model_predict(model *m, const nn_ctx *ctx, int n, const float *x, float *ou
         return;
     }
     size_t in = shape3_size(m->input), osz = model_output_size(m);
-    int chunk = m->batch > 0 ? m->batch : NN_MIN(n, 256);
-    if (chunk > m->batch) model_alloc_batch(m, chunk);
+    int chunk = m->host && m->host->batch > 0 ? m->host->batch : NN_MIN(n, 256);
+    model_run *r = step_host_run(m, ctx, chunk);
     for (int s = 0; s < n; s += chunk) {
         int k = NN_MIN(chunk, n - s);
-        const float *y = model_forward(m, ctx, k, x + (size_t)s * in, 0);
+        const float *y = step_forward(m, r, ctx, k, x + (size_t)s * in, 0, NULL);
         memcpy(out + (size_t)s * osz, y, (size_t)k * osz * sizeof(float));
     }
 }
@@ -248,6 +204,18 @@ static void fmt_shape(shape3 s, char *buf, size_t len) {
     else snprintf(buf, len, "(None, %d, %d, %d)", s.h, s.w, s.c);
 }
 
+void model_fmt_kernel(const layer *l, char *buf, size_t len) {
+    if (l->ntensors == 0) {
+        snprintf(buf, len, "none");
+        return;
+    }
+    const layer_param *p = &l->params[0];
+    size_t o = snprintf(buf, len, "(");
+    for (int i = 0; i < p->rank && o < len; i++)
+        o += snprintf(buf + o, len - o, "%s%d", i ? ", " : "", p->dims[i]);
+    if (o < len) snprintf(buf + o, len - o, p->rank == 1 ? ",)" : ")");
+}
+
 void model_summary(const model *m, FILE *f) {
     const char *rule = "______________________________________________________________________";
     fprintf(f, "Model: \"sequential\"\n%s\n", rule);
@@ -258,7 +226,7 @@ void model_summary(const model *m, FILE *f) {
         char name[128], shape[64], count[32];
         snprintf(name, sizeof name, "%s (%s)", l->name, layer_ops_of(l->kind)->keras_class);
         fmt_shape(l->out, shape, sizeof shape);
-        fmt_count(l->wsize + l->bsize, count, sizeof count);
+        fmt_count(layer_nparams(l), count, sizeof count);
         fprintf(f, " %-33s %-24s%s\n", name, shape, count);
         fprintf(f, "%s\n", i + 1 < m->nlayers ? "" : "======================================================================");
     }

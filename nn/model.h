@@ -23,26 +23,21 @@ typedef struct model {
 
     // parameter arenas, nparams floats each (host memory; the CUDA path mirrors them)
     size_t nparams;
-    float *w;                     // weights: kernel then bias of each layer in order
+    float *w;                     // weights: each layer's tensors in order (kernel, then bias)
     float *g;                     // gradients
     float *m, *v;                 // Adam's first and second moments
     long t;                       // Adam iterations done (Keras's optimizer.iterations)
     int epoch;                    // epochs completed (for --resume)
     adam_cfg opt;                 // Adam's settings, kept in the .h5 training_config (lr 0: defaults)
 
-    // activations for up to `batch` samples (C path), allocated by model_alloc_batch
-    int batch;
-    float *y[MODEL_MAX_LAYERS];   // y[i]: (batch, layers[i].out) output of layer i
-    int32_t *aux[MODEL_MAX_LAYERS];
-    float *dbuf[2];               // ping-pong gradient buffers, batch * largest activation
-    float *scratch;               // per-model scratch for layers (im2col etc.)
-    size_t scratch_floats;
-
     // class names (folder names), saved in the .h5 file; may be empty
     int nclasses;
     char *classes[16];
 
+    // Where the model runs (nn/step.h): the C path's buffers and plan, and the device mirror.
+    struct model_run *host;       // NULL until the C path first runs the model
     struct cuda_model *dev;       // NULL unless the model lives on a GPU too
+    int dev_newer;                // the device's weights and Adam state are ahead of the host's
 
     // Set when w was not allocated by model_finalize (a weights-only .h5 load maps the model
     // file's pages in place, nn/h5_probe.c): model_free calls it instead of nn_free(w).
@@ -61,14 +56,25 @@ void model_free(model *m);
 // Keras's defaults: Glorot-uniform kernels (limit sqrt(6 / (fan_in + fan_out))), zero biases.
 void model_init_weights(model *m, uint64_t seed);
 
-// Allocates the activation buffers for `batch` samples (no-op when already large enough).
+// Allocates the C path's buffers for `batch` samples (no-op when already large enough).
 void model_alloc_batch(model *m, int batch);
 
-// --- running on the C path (these dispatch to cuda/ when ctx->backend == NN_CUDA)
+// --- where it runs
+// Makes the model ready to run on ctx's backend for batches of up to `batch` samples: on a GPU
+// the device mirror is made (or grown) and the host's weights and Adam state are copied to it.
+// 0, or -1 with err (a batch beyond the backend's limit).
+int model_to(model *m, const nn_ctx *ctx, int batch, char *err);
+// Brings the host copy up to date (weights, Adam state) when a device trained the model; a
+// no-op otherwise. Saving and checking weights call it first.
+void model_sync(model *m);
+// The activation layer i applies in a pass: with logits, the last sigmoid is left to the loss.
+act_kind model_pass_act(const model *m, int i, int logits);
+
+// --- running (on ctx's backend; x and labels are host memory, results come back to the host)
 // Forward pass of n <= batch samples x (n, input). Returns the output buffer (n, out of last
 // layer). With `logits` set, a last sigmoid is left out (the loss works from logits).
 const float *model_forward(model *m, const nn_ctx *ctx, int n, const float *x, int logits);
-// Backward pass after model_forward(..., logits=1): dlogits (n, out) -> m->g.
+// Backward pass after model_forward(..., logits=1): dlogits (n, out) -> m->g (C path only).
 void model_backward(model *m, const nn_ctx *ctx, int n, const float *x, const float *dlogits);
 // One full training step: forward, binary cross-entropy from logits, backward, Adam.
 // labels (n) in {0, 1}. Returns the mean loss; *correct gets the number of right predictions.
@@ -80,6 +86,8 @@ void model_predict(model *m, const nn_ctx *ctx, int n, const float *x, float *ou
 // --- describing
 size_t model_output_size(const model *m);   // per sample
 shape3 model_output_shape(const model *m);
+// "(3, 3, 3, 32)" for a layer's first parameter tensor, "none" without one.
+void model_fmt_kernel(const layer *l, char *buf, size_t len);
 // Keras-style table: layer (type), output shape, params; totals.
 void model_summary(const model *m, FILE *f);
 // Layer i's kernel and bias inside an arena (w, g, m or v).

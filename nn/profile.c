@@ -18,129 +18,7 @@
 #define PROF_X86 1
 #endif
 
-// --- counts -------------------------------------------------------------------------------------
-// Sizes in floats per batch; every byte count is 4 per float unless said otherwise.
-
-static double in_floats(const layer *l, int n) { return (double)n * shape3_size(l->in); }
-static double out_floats(const layer *l, int n) { return (double)n * shape3_size(l->out); }
-static double param_floats(const layer *l) { return (double)l->wsize + (double)l->bsize; }
-
-// conv2d, K = kh*kw*cin taps, P = oh*ow output pixels, F filters:
-//   forward      y (n,P,F) = x . W + b          2 n P F K;  reads x, W, b, writes y
-//   bwd weights  dz = dy act'(y); dW = col^T dz; db = sum dz
-//                                               2 n P F K;  reads x, dy (and y unless linear), writes dW, db
-//   bwd input    dx = col2im(dz . W^T)          2 n P F K;  reads dz, W, writes dx
-double flops_conv2d(const layer *l, prof_pass p, int n, act_kind act) {
-    (void)p, (void)act;
-    double K = (double)l->kh * l->kw * l->in.c;
-    return 2.0 * out_floats(l, n) * K;
-}
-
-double bytes_conv2d(const layer *l, prof_pass p, int n, act_kind act) {
-    double x = in_floats(l, n), y = out_floats(l, n), w = param_floats(l);
-    switch (p) {
-    case PROF_FORWARD: return 4 * (x + w + y);
-    case PROF_BWD_WEIGHTS: return 4 * (x + y + (act != ACT_LINEAR ? y : 0) + w);
-    case PROF_BWD_INPUT: return 4 * (y + (double)l->wsize + x);
-    }
-    return 0;
-}
-
-// dense, (n, in) -> (n, out): the same three products as conv2d with P = 1, K = in.
-double flops_dense(const layer *l, prof_pass p, int n, act_kind act) {
-    (void)p, (void)act;
-    return 2.0 * n * (double)l->in.c * l->units;
-}
-
-double bytes_dense(const layer *l, prof_pass p, int n, act_kind act) {
-    return bytes_conv2d(l, p, n, act);   // same operands: x, W (+ b), y / dy, dx
-}
-
-// maxpool2d: forward compares kh*kw - 1 times per output and writes the output and the int32
-// index of its max; bwd input adds each output's gradient into dx at that index (dx zeroed).
-double flops_maxpool2d(const layer *l, prof_pass p, int n) {
-    if (p == PROF_BWD_WEIGHTS) return 0;
-    double y = out_floats(l, n);
-    return p == PROF_FORWARD ? y * (l->kh * l->kw - 1) : y;
-}
-
-double bytes_maxpool2d(const layer *l, prof_pass p, int n) {
-    if (p == PROF_BWD_WEIGHTS) return 0;
-    double x = in_floats(l, n), y = out_floats(l, n);
-    return 4 * (x + 2 * y);   // forward: x in, y and index out; backward: dy and index in, dx out
-}
-
-// flatten moves no arithmetic; counted as the copy the C path makes (the GPU aliases instead and
-// has no such row).
-double flops_flatten(const layer *l, prof_pass p, int n) {
-    (void)l, (void)p, (void)n;
-    return 0;
-}
-
-double bytes_flatten(const layer *l, prof_pass p, int n) {
-    return p == PROF_BWD_WEIGHTS ? 0 : 4 * 2 * in_floats(l, n);
-}
-
-// activation layer: relu 1 op per element (max, or the gradient's select); sigmoid forward 3
-// (exp, add, divide), its gradient 3 (dy * y * (1 - y)); linear none. Forward reads x and
-// writes y; backward reads y and dy and writes dx.
-double flops_activation(const layer *l, prof_pass p, int n, act_kind act) {
-    if (p == PROF_BWD_WEIGHTS || act == ACT_LINEAR) return 0;
-    return in_floats(l, n) * (act == ACT_RELU ? 1 : 3);
-}
-
-double bytes_activation(const layer *l, prof_pass p, int n, act_kind act) {
-    (void)act;
-    if (p == PROF_BWD_WEIGHTS) return 0;
-    return 4 * in_floats(l, n) * (p == PROF_FORWARD ? 2 : 3);
-}
-
-double flops_layer(const layer *l, prof_pass p, int n, act_kind act) {
-    switch (l->kind) {
-    case LAYER_CONV2D: return flops_conv2d(l, p, n, act);
-    case LAYER_DENSE: return flops_dense(l, p, n, act);
-    case LAYER_MAXPOOL2D: return flops_maxpool2d(l, p, n);
-    case LAYER_FLATTEN: return flops_flatten(l, p, n);
-    case LAYER_ACTIVATION: return flops_activation(l, p, n, act);
-    default: return 0;
-    }
-}
-
-double bytes_layer(const layer *l, prof_pass p, int n, act_kind act) {
-    switch (l->kind) {
-    case LAYER_CONV2D: return bytes_conv2d(l, p, n, act);
-    case LAYER_DENSE: return bytes_dense(l, p, n, act);
-    case LAYER_MAXPOOL2D: return bytes_maxpool2d(l, p, n);
-    case LAYER_FLATTEN: return bytes_flatten(l, p, n);
-    case LAYER_ACTIVATION: return bytes_activation(l, p, n, act);
-    default: return 0;
-    }
-}
-
-// Fused conv + ReLU + 2x2 pool: the conv's products and the pool's comparisons; forward reads x,
-// W, b and writes the pooled y and its uint8 window positions; the weight pass reads x, the
-// pooled y (the ReLU gate), the positions and dy, and writes dW, db.
-double flops_conv_pool(const layer *conv, const layer *pool, prof_pass p, int n) {
-    if (p == PROF_BWD_INPUT) return 0;
-    double f = flops_conv2d(conv, p, n, ACT_RELU);
-    return p == PROF_FORWARD ? f + flops_maxpool2d(pool, PROF_FORWARD, n) : f;
-}
-
-double bytes_conv_pool(const layer *conv, const layer *pool, prof_pass p, int n) {
-    double x = in_floats(conv, n), w = param_floats(conv), y = out_floats(pool, n);
-    if (p == PROF_FORWARD) return 4 * (x + w + y) + y;
-    if (p == PROF_BWD_WEIGHTS) return 4 * (x + 2 * y + w) + y;
-    return 0;
-}
-
-double flops_dense_adam(const layer *l, int n, act_kind act) {
-    return flops_dense(l, PROF_BWD_WEIGHTS, n, act) + flops_adam(l->wsize);
-}
-
-double bytes_dense_adam(const layer *l, int n, act_kind act) {
-    double x = in_floats(l, n), y = out_floats(l, n);
-    return 4 * (x + y + (act != ACT_LINEAR ? y : 0) + (double)l->bsize) + 4.0 * 6 * (double)l->wsize;
-}
+// --- counts ---------------------------------------------------------------------------------
 
 // Per sample: the loss max(z,0) - z y + log1p(exp(-|z|)) and its sum, 7 ops (max, multiply,
 // subtract, |z|, exp, log1p, add); the gradient (sigmoid(z) - y) / n, 5 (exp, add, divide,
@@ -158,12 +36,6 @@ double bytes_adam(size_t nparams) { return 4.0 * 7 * (double)nparams; }
 // (3 lerps of 3 ops) and the rescale, 10. Reads the uint8 image (1 byte a value), writes floats.
 double flops_augment(int n, int h, int w) { return (double)n * h * w * (10 + 3 * 10); }
 double bytes_augment(int n, int h, int w) { return (double)n * h * w * 3 * (1 + 4); }
-
-act_kind profile_act(const model *m, int i) {
-    const layer *l = &m->layers[i];
-    if (i == m->nlayers - 1 && l->act == ACT_SIGMOID) return ACT_LINEAR;
-    return l->act;
-}
 
 // --- the table ------------------------------------------------------------------------------------
 
@@ -365,93 +237,87 @@ void profile_peaks_cpu(prof_peaks *pk) {
     snprintf(pk->gbs_how, sizeof pk->gbs_how, "64 MiB arrays: memcpy %.1f, STREAM triad %.1f", copy, triad);
 }
 
-// --- the C path's profiling pass ---------------------------------------------------------------
+// --- the rows of a plan -------------------------------------------------------------------------
 
-// Row indices of one model's passes (-1: no such row).
-typedef struct rows_of {
-    int fwd[MODEL_MAX_LAYERS], bwi[MODEL_MAX_LAYERS], bww[MODEL_MAX_LAYERS];
-    int loss, adam;
-} rows_of;
-
-// The rows in the order the step runs them: forward, loss, backward from the last layer down
-// (weights, then input, as each layer computes them), Adam.
-static void make_rows(const model *m, int n, profile *p, rows_of *r) {
-    for (int i = 0; i < m->nlayers; i++) {
-        const layer *l = &m->layers[i];
-        act_kind a = profile_act(m, i);
-        r->fwd[i] = profile_row(p, l->name, "forward", flops_layer(l, PROF_FORWARD, n, a),
-                                bytes_layer(l, PROF_FORWARD, n, a), 1);
-    }
-    r->loss = profile_row(p, "loss (BCE from logits)", "forward+grad", flops_loss(n), bytes_loss(n), 1);
-    for (int i = m->nlayers - 1; i >= 0; i--) {
-        const layer *l = &m->layers[i];
-        act_kind a = profile_act(m, i);
-        r->bww[i] = r->bwi[i] = -1;
-        if (l->wsize + l->bsize > 0)
-            r->bww[i] = profile_row(p, l->name, "bwd weights", flops_layer(l, PROF_BWD_WEIGHTS, n, a),
-                                    bytes_layer(l, PROF_BWD_WEIGHTS, n, a), 1);
-        if (i > 0)   // the first layer's input gradient is never computed
-            r->bwi[i] = profile_row(p, l->name, "bwd input", flops_layer(l, PROF_BWD_INPUT, n, a),
-                                    bytes_layer(l, PROF_BWD_INPUT, n, a), 1);
-    }
-    r->adam = profile_row(p, "Adam", "update", flops_adam(m->nparams), bytes_adam(m->nparams), 1);
+static double node_backward(const model *m, const step_node *nd, int n,
+                            double (*count)(const model *, const step_node *, prof_pass, int)) {
+    double c = count(m, nd, PROF_BWD_WEIGHTS, n);
+    if (nd->first > 0 && !nd->no_dx) c += count(m, nd, PROF_BWD_INPUT, n);
+    return c;
 }
 
-// One profiling pass (the same calls as model_train_step, one layer at a time) into
-// sample[row] (seconds). The backward of a layer with weights that also gives dx runs twice:
-// first with dx = NULL, which is its weight part alone (activation gradient, bias sum, dW), then
-// whole from the same dy (saved and put back: backward overwrites dy in place); the input part
-// (dx's product, col2im) is the difference. Calling the layer's own function both times keeps
-// the split honest whatever its inside looks like, and the two calls' sum is not counted: the
-// table adds the whole call only, once.
-static void cpu_pass(model *m, const nn_ctx *ctx, int n, const float *x, const float *lab,
-                     const adam_cfg *opt, const rows_of *r, float *dsave, double *sample) {
-    const float *cur = x;
-    double t;
-    for (int i = 0; i < m->nlayers; i++) {
-        const layer *l = &m->layers[i];
-        t = nn_now();
-        layer_ops_of(l->kind)->forward(l, ctx, n, cur, m->w + l->woff, m->y[i], m->aux[i],
-                                       profile_act(m, i), m->scratch);
-        sample[r->fwd[i]] = nn_now() - t;
-        cur = m->y[i];
+// Parameters Adam updates in its own pass (the plan's ranges, or every one).
+static size_t adam_count(const model *m, const model_run *r) {
+    if (!r->adam_partial) return m->nparams;
+    size_t c = 0;
+    for (int j = 0; j < r->nranges; j++) c += r->rlen[j];
+    return c;
+}
+
+void profile_plan_rows(const model *m, const model_run *r, int n, profile *p, prof_plan_rows *ro) {
+    const int head = r->be->head_ok && r->be->head_ok(m, r, n);
+    const int last = r->nnodes - 1;
+    ro->loss = ro->head = -1;
+    for (int k = 0; k < r->nnodes; k++) {
+        ro->fwd[k] = ro->bwd[k] = -1;
+        if (head && k == last) continue;
+        const step_node *nd = &r->nodes[k];
+        ro->fwd[k] = profile_row(p, nd->what, nd->forward ? "forward (fused)" : "forward",
+                                 step_node_flops(m, nd, PROF_FORWARD, n),
+                                 step_node_bytes(m, nd, PROF_FORWARD, n), 1);
     }
-    float *dcur = m->dbuf[0], *dnext = m->dbuf[1];
-    t = nn_now();
-    bce_logits(n, cur, lab, dcur);
-    binary_correct(n, cur, lab);
-    sample[r->loss] = nn_now() - t;
-    for (int i = m->nlayers - 1; i >= 0; i--) {
-        const layer *l = &m->layers[i];
-        const layer_ops *ops = layer_ops_of(l->kind);
-        const float *xin = i ? m->y[i - 1] : x;
-        float *dx = i ? dnext : NULL, *g = m->g + l->woff;
-        act_kind a = profile_act(m, i);
-        size_t ny = (size_t)n * shape3_size(l->out);
-        if (r->bww[i] >= 0 && dx) {
-            memcpy(dsave, dcur, ny * sizeof(float));
-            t = nn_now();
-            ops->backward(l, ctx, n, xin, m->w + l->woff, m->y[i], dcur, NULL, g, m->aux[i], a, m->scratch);
-            double tw = nn_now() - t;
-            memcpy(dcur, dsave, ny * sizeof(float));
-            t = nn_now();
-            ops->backward(l, ctx, n, xin, m->w + l->woff, m->y[i], dcur, dx, g, m->aux[i], a, m->scratch);
-            double ta = nn_now() - t;
-            sample[r->bww[i]] = tw;
-            sample[r->bwi[i]] = ta - tw;
-        } else if (r->bww[i] >= 0 || dx) {
-            t = nn_now();
-            ops->backward(l, ctx, n, xin, m->w + l->woff, m->y[i], dcur, dx, g, m->aux[i], a, m->scratch);
-            sample[r->bww[i] >= 0 ? r->bww[i] : r->bwi[i]] = nn_now() - t;
-        }
-        float *tmp = dcur;
-        dcur = dnext;
-        dnext = tmp;
+    if (head) {
+        const step_node *nd = &r->nodes[last];
+        double f = step_node_flops(m, nd, PROF_FORWARD, n) + node_backward(m, nd, n, step_node_flops)
+                   + flops_loss(n) + flops_adam(m->layers[nd->first].wsize + m->layers[nd->first].bsize);
+        double b = step_node_bytes(m, nd, PROF_FORWARD, n) + node_backward(m, nd, n, step_node_bytes)
+                   + bytes_loss(n) + bytes_adam(m->layers[nd->first].wsize + m->layers[nd->first].bsize);
+        ro->head = profile_row(p, nd->what, "head: fwd+loss+bwd+Adam", f, b, 1);
+    } else {
+        ro->loss = profile_row(p, "loss (BCE from logits)", "forward+grad", flops_loss(n), bytes_loss(n), 1);
     }
-    m->t++;
-    t = nn_now();
-    adam_step(opt, m->t, m->nparams, m->w, m->g, m->m, m->v);
-    sample[r->adam] = nn_now() - t;
+    for (int k = head ? last - 1 : last; k >= 0; k--) {
+        const step_node *nd = &r->nodes[k];
+        const char *pass = nd->adam_fused ? "backward+Adam" : nd->backward ? "backward (fused)" : "backward";
+        double f = node_backward(m, nd, n, step_node_flops), b = node_backward(m, nd, n, step_node_bytes);
+        ro->bwd[k] = profile_row(p, nd->what, pass, f, b, 1);
+    }
+    size_t rest = adam_count(m, r);
+    ro->adam = profile_row(p, r->adam_partial ? "Adam (rest of the arena)" : "Adam", "update",
+                           flops_adam(rest), bytes_adam(rest), 1);
+}
+
+int profile_row_of(const prof_plan_rows *ro, const model_run *r, const step_node *nd, step_phase ph) {
+    switch (ph) {
+    case STEP_FORWARD: return ro->fwd[nd - r->nodes];
+    case STEP_BACKWARD: return ro->bwd[nd - r->nodes];
+    case STEP_HEAD: return ro->head;
+    case STEP_LOSS: return ro->loss;
+    case STEP_ADAM: return ro->adam;
+    }
+    return -1;
+}
+
+// --- the C path's clock hook ----------------------------------------------------------------------
+
+typedef struct cpu_clock {
+    const model_run *r;
+    const prof_plan_rows *ro;
+    double *sample;   // seconds per row, this round
+    int row;
+    double t0;
+} cpu_clock;
+
+static void clock_begin(void *user, const model *m, const step_node *nd, step_phase ph, int n) {
+    (void)m, (void)n;
+    cpu_clock *c = user;
+    c->row = profile_row_of(c->ro, c->r, nd, ph);
+    c->t0 = nn_now();
+}
+
+static void clock_end(void *user) {
+    cpu_clock *c = user;
+    if (c->row >= 0) c->sample[c->row] += nn_now() - c->t0;
 }
 
 int profile_begin(const model *m, int batch, int warmup, int reps, profile *p, char *err) {
@@ -472,14 +338,11 @@ int profile_cpu(model *m, const nn_ctx *ctx, int batch, int warmup, int reps, pr
     if (profile_begin(m, batch, warmup, reps, p, err)) return -1;
     snprintf(p->device, sizeof p->device, "cpu (%d threads, sgemm %s)", omp_get_max_threads(), sgemm_isa());
     profile_peaks_cpu(&p->peak);
-    model_alloc_batch(m, batch);
 
     // Random inputs and labels, as nn bench uses.
-    size_t in = shape3_size(m->input), most = in, P = m->nparams;
-    for (int i = 0; i < m->nlayers; i++) most = NN_MAX(most, shape3_size(m->layers[i].out));
+    size_t in = shape3_size(m->input), P = m->nparams;
     float *x = nn_alloc((size_t)batch * in * sizeof(float), "profile inputs");    // (B, H, W, C)
     float *lab = nn_alloc((size_t)batch * sizeof(float), "profile labels");      // (B)
-    float *dsave = nn_alloc((size_t)batch * most * sizeof(float), "profile gradient copy");
     rng r;
     rng_seed(&r, 12345);
     for (size_t i = 0; i < (size_t)batch * in; i++) x[i] = (float)rng_uniform(&r);
@@ -491,18 +354,22 @@ int profile_cpu(model *m, const nn_ctx *ctx, int batch, int warmup, int reps, pr
     memcpy(keep + 2 * P, m->v, P * sizeof(float));
     long t_keep = m->t;
 
-    rows_of ro;
-    make_rows(m, batch, p, &ro);
+    model_run *run = step_host_run(m, ctx, batch);
+    prof_plan_rows ro;
+    profile_plan_rows(m, run, batch, p, &ro);
     double *sample = nn_calloc((size_t)p->nrows * sizeof(double), "profile samples");
     double *per_row = nn_calloc((size_t)p->nrows * reps * sizeof(double), "profile samples");
     double *step = nn_alloc((size_t)reps * sizeof(double), "profile step times");
     adam_cfg opt = m->opt.lr > 0 ? m->opt : adam_defaults();
+    cpu_clock clk = {.r = run, .ro = &ro, .sample = sample};
+    const step_hook hook = {.begin = clock_begin, .end = clock_end, .user = &clk};
     for (int k = -warmup; k < reps; k++) {
         double t = nn_now();
         model_train_step(m, ctx, batch, x, lab, &opt, NULL);
         t = nn_now() - t;
         memset(sample, 0, (size_t)p->nrows * sizeof(double));
-        cpu_pass(m, ctx, batch, x, lab, &opt, &ro, dsave, sample);
+        m->t++;
+        step_train(m, run, ctx, batch, batch, x, lab, &opt, &hook);
         if (k < 0) continue;
         step[k] = t * 1e3;
         for (int j = 0; j < p->nrows; j++) per_row[(size_t)j * reps + k] = sample[j] * 1e3;
@@ -512,18 +379,16 @@ int profile_cpu(model *m, const nn_ctx *ctx, int batch, int warmup, int reps, pr
     snprintf(p->step_what, sizeof p->step_what,
              "training step (model_train_step), median of %d, timed beside the rows", reps);
     snprintf(p->note, sizeof p->note,
-             "Each round runs one normal step, then the same layers one at a time with a clock "
-             "around each. A layer with weights\nruns its backward twice: with no input gradient "
-             "(bwd weights: activation gradient, bias sum, dW), then whole;\nbwd input is the "
-             "difference (the dx product, col2im). FLOPs and bytes are counted from the shapes "
-             "(nn/profile.h).");
+             "Each round runs one normal step, then one step walked with a clock around each "
+             "node's pass (the same code\ntraining runs, nn/step.c). FLOPs and bytes are counted "
+             "from the shapes (the layer table, layers/layer.h).");
 
     memcpy(m->w, keep, P * sizeof(float));
     memcpy(m->m, keep + P, P * sizeof(float));
     memcpy(m->v, keep + 2 * P, P * sizeof(float));
     m->t = t_keep;
     nn_free(keep), nn_free(sample), nn_free(per_row), nn_free(step);
-    nn_free(x), nn_free(lab), nn_free(dsave);
+    nn_free(x), nn_free(lab);
     return 0;
 }
 

@@ -1,22 +1,23 @@
 // profile.h: where a training step's time goes (`nn bench --profile`, `nn train --profile`).
 //
-// A profile is a table: one row per layer and pass (forward; backward to the input; backward to
-// the weights), plus the loss, Adam, augmentation and waiting for data. Each row has its time,
-// its share of the step, and the FLOPs and bytes the pass must do at least, counted from the
-// shapes (flops_* / bytes_* below), hence its achieved GFLOP/s and GB/s and the fraction of the
-// machine's peaks each reaches. The peaks are measured by the tool itself, once per profile: a
-// large copy for bandwidth, a tight FMA loop and the project's own SGEMM for arithmetic. A row
-// is bound by memory or by arithmetic, whichever fraction is larger (the roofline's reading).
+// A profile is a table: one row per node of the step's plan (nn/step.h: a layer, or layers the
+// backend runs fused) and pass (forward, backward), plus the loss (or the fused head), Adam,
+// augmentation and waiting for data. The rows come from a hook on the step walk itself
+// (step_hook): the walk tells the profiler where each pass begins and ends, so the profile times
+// exactly the code training runs. Each row has its time, its share of the step, and the FLOPs
+// and bytes the pass must do at least (the layer table's counts, layers/layer.h), hence its
+// achieved GFLOP/s and GB/s and the fraction of the machine's peaks each reaches. The peaks are
+// measured by the tool itself, once per profile: a large copy for bandwidth, a tight FMA loop
+// and the project's own SGEMM for arithmetic. A row is bound by memory or by arithmetic,
+// whichever fraction is larger (the roofline's reading).
 //
 // Counting rules, the same on every path:
 //  - FLOPs of conv2d and dense are their products only, 2 per multiply-add (the bias and
-//    activation epilogue is left out, as FLOP counters usually do: under 4% of a conv's and
-//    0.01% of the big dense layer's); layers without products (max-pool, flatten, activation),
-//    the loss, Adam and augmentation count their elementwise operations, one each.
+//    activation epilogue is left out, as FLOP counters usually do); layers without products,
+//    the loss, Adam and augmentation count their elementwise operations, one each. A backward
+//    row counts the weight part and, unless the node gives no input gradient, the input part.
 //  - bytes are the minimal traffic of the pass as one operation: every input it needs read once,
 //    every output written once, 4 bytes a float (int32 indices 4, uint8 window positions 1).
-//    The activation's gradient dz = dy * act'(y) belongs to the weight pass (it runs first and
-//    the input pass reuses it).
 // The C path (profile_cpu, nn/profile.c) and the CUDA path (profile_cuda, cuda/profile_cuda.cu)
 // fill the same struct; profile_print prints it.
 #ifndef NN_PROFILE_H
@@ -26,36 +27,12 @@
 
 #include "../data/data.h"
 #include "model.h"
+#include "step.h"
 
-// --- what a pass of a layer must do, counted from its shapes -------------------------------
+// --- what a pass must do, counted from its shapes ---------------------------------------------
+// A layer's counts are its table entry's (layers/layer.h: flops, bytes); a fused node's are the
+// fusion's (step_node_flops); the rest are here.
 
-typedef enum { PROF_FORWARD = 0, PROF_BWD_INPUT, PROF_BWD_WEIGHTS } prof_pass;
-
-// n samples; act is the activation the pass applies (in training the model's last sigmoid is
-// left to the loss: ACT_LINEAR there, see profile_act).
-double flops_conv2d(const layer *l, prof_pass p, int n, act_kind act);
-double bytes_conv2d(const layer *l, prof_pass p, int n, act_kind act);
-double flops_dense(const layer *l, prof_pass p, int n, act_kind act);
-double bytes_dense(const layer *l, prof_pass p, int n, act_kind act);
-double flops_maxpool2d(const layer *l, prof_pass p, int n);
-double bytes_maxpool2d(const layer *l, prof_pass p, int n);
-double flops_flatten(const layer *l, prof_pass p, int n);
-double bytes_flatten(const layer *l, prof_pass p, int n);
-double flops_activation(const layer *l, prof_pass p, int n, act_kind act);
-double bytes_activation(const layer *l, prof_pass p, int n, act_kind act);
-// Any layer (dispatch on l->kind).
-double flops_layer(const layer *l, prof_pass p, int n, act_kind act);
-double bytes_layer(const layer *l, prof_pass p, int n, act_kind act);
-// The GPU's fused conv + ReLU + 2x2 max-pool (cuda/conv2d_cuda.cu): the conv's output never
-// goes through memory; the pool keeps a uint8 window position per output. Forward and
-// PROF_BWD_WEIGHTS (it gives no input gradient).
-double flops_conv_pool(const layer *conv, const layer *pool, prof_pass p, int n);
-double bytes_conv_pool(const layer *conv, const layer *pool, prof_pass p, int n);
-// The GPU's dense backward with Adam fused into the dW product (cuda/dense_cuda.cu): the weight
-// pass's products and the kernel's Adam; dW is never stored: reads x, dy (y unless linear) and
-// the kernel's w, m, v, writes w, m, v and the bias gradient.
-double flops_dense_adam(const layer *l, int n, act_kind act);
-double bytes_dense_adam(const layer *l, int n, act_kind act);
 // Binary cross-entropy from logits with its gradient (nn/loss.c), n samples.
 double flops_loss(int n);
 double bytes_loss(int n);
@@ -65,12 +42,10 @@ double bytes_adam(size_t nparams);
 // Keras's augmentation of n images of h x w x 3 (data/augment.c): uint8 in, float out.
 double flops_augment(int n, int h, int w);
 double bytes_augment(int n, int h, int w);
-// The activation layer i applies in a training pass (the last sigmoid goes to the loss).
-act_kind profile_act(const model *m, int i);
 
 // --- the table --------------------------------------------------------------------------------
 
-#define PROF_MAX_ROWS (3 * MODEL_MAX_LAYERS + 8)
+#define PROF_MAX_ROWS (2 * MODEL_MAX_LAYERS + 8)
 
 typedef struct prof_row {
     char what[136];     // layer name ("conv2d", "dense_1"), "loss", "Adam", ...
@@ -116,6 +91,16 @@ void profile_print(const profile *p, FILE *f);
 // cleared with batch and reps set. 0, or -1 with err.
 int profile_begin(const model *m, int batch, int warmup, int reps, profile *p, char *err);
 
+// The rows of a run's plan, in the order the step walk visits them: each node's forward, the
+// loss (or the fused head), each node's backward from the last down, Adam. row_of gives the row
+// of a hook's (node, phase); the profilers' hooks add their clocks into it.
+typedef struct prof_plan_rows {
+    int fwd[MODEL_MAX_LAYERS], bwd[MODEL_MAX_LAYERS];
+    int loss, head, adam;
+} prof_plan_rows;
+void profile_plan_rows(const model *m, const model_run *r, int n, profile *p, prof_plan_rows *ro);
+int profile_row_of(const prof_plan_rows *ro, const model_run *r, const step_node *nd, step_phase ph);
+
 // --- measuring ----------------------------------------------------------------------------------
 
 // The C path's peaks: the better of a memcpy and a STREAM triad (c = a + s b) over 64 MiB
@@ -124,13 +109,13 @@ int profile_begin(const model *m, int batch, int warmup, int reps, profile *p, c
 void profile_peaks_cpu(prof_peaks *pk);
 
 // Profiles training steps of `batch` random samples on the C path: `warmup` untimed rounds, then
-// `reps` rounds, each one normal model_train_step (the reference, step_ms) and one profiling
-// pass that runs the same layers one at a time with a clock around each; rows are medians.
+// `reps` rounds, each one normal model_train_step (the reference, step_ms) and one step walked
+// with the clock hook (a clock around each node's pass); rows are medians.
 // The model is left as it was (weights, Adam's state and step count are restored).
 int profile_cpu(model *m, const nn_ctx *ctx, int batch, int warmup, int reps, profile *p,
                 char *err);
-// The same on the GPU (cuda/profile_cuda.cu): every kernel of the training step launched one
-// at a time between CUDA events (after a spin kernel, so that the host's launches are queued
+// The same on the GPU (cuda/profile_cuda.cu): the step walked with a hook that puts each node's
+// pass between CUDA events (after a spin kernel, so that the host's launches are queued
 // before the GPU reaches them and the events time the device alone); step_ms is the whole step
 // replayed as one CUDA graph, step2_ms the same kernels launched one by one (cuda_bench_train).
 // The device's weights and Adam state are restored afterwards. -1 with err without CUDA.

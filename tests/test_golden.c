@@ -12,6 +12,7 @@
 #include "../nn/ctx.h"
 #include "../nn/loss.h"
 #include "../nn/model.h"
+#include "../nn/step.h"
 #include "test.h"
 
 #define FIXTURE "tests/fixtures/golden.txt"
@@ -147,7 +148,7 @@ static void forward_outputs(void) {
     for (int i = 0; i < m.nlayers && !t_cur_failed; i++) {
         char name[128];
         snprintf(name, sizeof name, "out.%s", m.layers[i].name);
-        compare(name, m.y[i], 4 * shape3_size(m.layers[i].out));
+        compare(name, m.host->y[i], 4 * shape3_size(m.layers[i].out));
     }
 }
 

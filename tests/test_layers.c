@@ -18,6 +18,7 @@
 #include "../nn/loss.h"
 #include "../nn/model.h"
 #include "../nn/rng.h"
+#include "layer_call.h"
 #include "test.h"
 
 static void fill(rng *r, float *p, size_t n, double lo, double hi) {
@@ -42,7 +43,7 @@ typedef struct {
 static double probe_loss(probe *p, int *same_piece) {
     const layer *l = p->l;
     size_t out = (size_t)p->n * shape3_size(l->out);
-    p->ops->forward(l, NULL, p->n, p->x, p->w, p->y, p->aux, p->act, p->scratch);
+    layer_fwd(l, NULL, p->n, p->x, p->w, p->y, p->aux, p->act, p->scratch);
     double L = 0;
     for (size_t i = 0; i < out; i++) L += (double)p->y[i] * p->r[i];
     if (same_piece) {
@@ -88,7 +89,7 @@ static int check_fd(probe *p, float *v, size_t count, const float *g, const char
 static void gradcheck(layer l, shape3 in, int n, const char *label) {
     const layer_ops *ops = layer_ops_of(l.kind);
     char err[NN_ERRLEN];
-    if (ops->setup(&l, in, err) != 0) {
+    if (layer_setup(&l, in, err) != 0) {
         FAILF("%s: setup failed: %s", label, err);
         return;
     }
@@ -98,7 +99,7 @@ static void gradcheck(layer l, shape3 in, int n, const char *label) {
     rng_seed(&r, 1234 + l.kind * 7 + in.h * 31 + in.w + l.act * 101);
     size_t nin = (size_t)n * shape3_size(l.in), nout = (size_t)n * shape3_size(l.out);
     size_t nw = l.wsize + l.bsize, na = (size_t)n * l.aux_per_sample;
-    size_t ns = ops->scratch_floats ? ops->scratch_floats(&l, n) : 0;
+    size_t ns = layer_scratch(&l, NULL, n);
     probe p = {&l, ops, n, l.act, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     p.x = nn_alloc(nin * sizeof(float), "x");
     p.w = nn_alloc((nw + 1) * sizeof(float), "w");
@@ -121,10 +122,10 @@ static void gradcheck(layer l, shape3 in, int n, const char *label) {
     for (size_t i = 0; i < nin; i++) dx[i] = NAN;
     for (size_t i = 0; i < nw; i++) dw[i] = dw2[i] = 1e3f;
     memcpy(dy, p.r, nout * sizeof(float));
-    ops->backward(&l, NULL, n, p.x, p.w, p.y, dy, dx, dw, p.aux, l.act, p.scratch);
+    layer_bwd(&l, NULL, n, p.x, p.w, p.y, dy, dx, dw, p.aux, l.act, p.scratch);
     // Without dx (the first layer) the parameter gradients are the same.
     memcpy(dy, p.r, nout * sizeof(float));
-    ops->backward(&l, NULL, n, p.x, p.w, p.y, dy, NULL, dw2, p.aux, l.act, p.scratch);
+    layer_bwd(&l, NULL, n, p.x, p.w, p.y, dy, NULL, dw2, p.aux, l.act, p.scratch);
     check_arrays("dw without dx", dw2, dw, nw, 0, 0);
 
     int skipped = check_fd(&p, p.x, nin, dx, "x", label);
@@ -201,11 +202,11 @@ static void maxpool_2x2_same_odd(void) {
 static void maxpool_same_negative(void) {
     layer l = pool(2, 2, PAD_SAME);
     char err[NN_ERRLEN];
-    CHECK(layer_ops_of(l.kind)->setup(&l, img(3, 3, 1), err) == 0);
+    CHECK(layer_setup(&l, img(3, 3, 1), err) == 0);
     float x[9], y[4];
     int32_t aux[4];
     for (int i = 0; i < 9; i++) x[i] = -1.0f - i;
-    layer_ops_of(l.kind)->forward(&l, NULL, 1, x, NULL, y, aux, ACT_LINEAR, NULL);
+    layer_fwd(&l, NULL, 1, x, NULL, y, aux, ACT_LINEAR, NULL);
     float want[4] = {-1, -3, -7, -9};   // windows {0,1,3,4}, {2,5}, {6,7}, {8}
     CHECK(check_arrays("pool of negatives", y, want, 4, 0, 0));
     int32_t wa[4] = {0, 2, 6, 8};
@@ -216,11 +217,11 @@ static void maxpool_same_negative(void) {
 static void maxpool_ties(void) {
     layer l = pool(2, 2, PAD_VALID);
     char err[NN_ERRLEN];
-    CHECK(layer_ops_of(l.kind)->setup(&l, img(2, 2, 1), err) == 0);
+    CHECK(layer_setup(&l, img(2, 2, 1), err) == 0);
     float x[4] = {1, 3, 3, 3}, y[1], dy[1] = {1}, dx[4];
     int32_t aux[1];
-    layer_ops_of(l.kind)->forward(&l, NULL, 1, x, NULL, y, aux, ACT_LINEAR, NULL);
-    layer_ops_of(l.kind)->backward(&l, NULL, 1, x, NULL, y, dy, dx, NULL, aux, ACT_LINEAR, NULL);
+    layer_fwd(&l, NULL, 1, x, NULL, y, aux, ACT_LINEAR, NULL);
+    layer_bwd(&l, NULL, 1, x, NULL, y, dy, dx, NULL, aux, ACT_LINEAR, NULL);
     CHECK(y[0] == 3 && aux[0] == 1);
     float want[4] = {0, 1, 0, 0};
     CHECK(check_arrays("tie gradient", dx, want, 4, 0, 0));
@@ -269,11 +270,11 @@ static void flatten_order(void) {
     memset(&l, 0, sizeof l);
     l.kind = LAYER_FLATTEN;
     char err[NN_ERRLEN];
-    CHECK(layer_ops_of(l.kind)->setup(&l, img(2, 3, 2), err) == 0);
+    CHECK(layer_setup(&l, img(2, 3, 2), err) == 0);
     CHECK(l.out.flat && l.out.c == 12);
     float x[12], y[12];
     for (int i = 0; i < 12; i++) x[i] = (float)i;
-    layer_ops_of(l.kind)->forward(&l, NULL, 1, x, NULL, y, NULL, ACT_LINEAR, NULL);
+    layer_fwd(&l, NULL, 1, x, NULL, y, NULL, ACT_LINEAR, NULL);
     CHECK(check_arrays("flatten", y, x, 12, 0, 0));
 }
 

@@ -10,6 +10,7 @@
 #include "../nn/common.h"
 #include "../nn/model.h"
 #include "../nn/profile.h"
+#include "../nn/step.h"
 #include "test.h"
 
 static const char catdog_cfg[] = MODEL_CATDOG_CFG;
@@ -25,6 +26,10 @@ static int load_catdog(model *m) {
 
 #define EQ(got, want) CHECK_CLOSE((got), (want), 0, 0)
 
+// A layer's counts, from its table entry.
+static double FL(const layer *l, prof_pass p, int n, act_kind act) { return layer_ops_of(l->kind)->flops(l, p, n, act); }
+static double BY(const layer *l, prof_pass p, int n, act_kind act) { return layer_ops_of(l->kind)->bytes(l, p, n, act); }
+
 // Batch 32. Shapes: conv2d 64x64x3 -> 62x62x32 (K = 3*3*3 = 27 taps, P = 62*62 outputs per
 // sample), max_pooling2d -> 31x31x32, flatten -> 30752, dense -> 128 (relu), dense_1 -> 1 (its
 // sigmoid goes to the loss in training, so its passes are linear). Bytes are 4 per float.
@@ -34,78 +39,56 @@ static void test_counts_catdog(void) {
     const int n = 32;
     const layer *conv = &m.layers[0], *pool = &m.layers[1], *flat = &m.layers[2];
     const layer *d1 = &m.layers[3], *d2 = &m.layers[4];
-    CHECK(profile_act(&m, 0) == ACT_RELU && profile_act(&m, 3) == ACT_RELU);
-    CHECK(profile_act(&m, 4) == ACT_LINEAR);
+    CHECK(model_pass_act(&m, 0, 1) == ACT_RELU && model_pass_act(&m, 3, 1) == ACT_RELU);
+    CHECK(model_pass_act(&m, 4, 1) == ACT_LINEAR);
 
     // conv2d forward: 2 FLOPs per multiply-add, 32 samples x 62x62 outputs x 32 filters x 27 taps;
     // reads x (32*64*64*3), the kernel (3*3*3*32) and bias (32), writes y (32*62*62*32).
-    EQ(flops_conv2d(conv, PROF_FORWARD, n, ACT_RELU), 2.0 * 32 * 62 * 62 * 32 * 27);   // 212,557,824
-    EQ(bytes_conv2d(conv, PROF_FORWARD, n, ACT_RELU),
+    EQ(FL(conv, PROF_FORWARD, n, ACT_RELU), 2.0 * 32 * 62 * 62 * 32 * 27);   // 212,557,824
+    EQ(BY(conv, PROF_FORWARD, n, ACT_RELU),
        4.0 * (32 * 64 * 64 * 3 + 3 * 3 * 3 * 32 + 32 + 32 * 62 * 62 * 32));          // 17,321,472
     // bwd weights: dW = col^T dz, the same products; reads x, dy and y (relu's gradient),
     // writes dW and db.
-    EQ(flops_conv2d(conv, PROF_BWD_WEIGHTS, n, ACT_RELU), 2.0 * 32 * 62 * 62 * 32 * 27);
-    EQ(bytes_conv2d(conv, PROF_BWD_WEIGHTS, n, ACT_RELU),
+    EQ(FL(conv, PROF_BWD_WEIGHTS, n, ACT_RELU), 2.0 * 32 * 62 * 62 * 32 * 27);
+    EQ(BY(conv, PROF_BWD_WEIGHTS, n, ACT_RELU),
        4.0 * (32 * 64 * 64 * 3 + 2.0 * 32 * 62 * 62 * 32 + 3 * 3 * 3 * 32 + 32));   // 33,066,496
     // bwd input (never run for a first layer, counted all the same): dz W^T; reads dz and the
     // kernel, writes dx.
-    EQ(flops_conv2d(conv, PROF_BWD_INPUT, n, ACT_RELU), 2.0 * 32 * 62 * 62 * 32 * 27);
-    EQ(bytes_conv2d(conv, PROF_BWD_INPUT, n, ACT_RELU),
+    EQ(FL(conv, PROF_BWD_INPUT, n, ACT_RELU), 2.0 * 32 * 62 * 62 * 32 * 27);
+    EQ(BY(conv, PROF_BWD_INPUT, n, ACT_RELU),
        4.0 * (32 * 62 * 62 * 32 + 3 * 3 * 3 * 32 + 32 * 64 * 64 * 3));               // 17,321,344
 
     // max_pooling2d forward: 3 comparisons per output of a 2x2 window; reads x (32*62*62*32),
     // writes y and the int32 index of each max (32*31*31*32 each).
-    EQ(flops_maxpool2d(pool, PROF_FORWARD, n), 3.0 * 32 * 31 * 31 * 32);             // 2,952,192
-    EQ(bytes_maxpool2d(pool, PROF_FORWARD, n), 4.0 * (32 * 62 * 62 * 32 + 2 * 32 * 31 * 31 * 32));
+    EQ(FL(pool, PROF_FORWARD, n, ACT_LINEAR), 3.0 * 32 * 31 * 31 * 32);             // 2,952,192
+    EQ(BY(pool, PROF_FORWARD, n, ACT_LINEAR), 4.0 * (32 * 62 * 62 * 32 + 2 * 32 * 31 * 31 * 32));
     // bwd input: one add per output into dx; reads dy and the indices, writes dx.
-    EQ(flops_maxpool2d(pool, PROF_BWD_INPUT, n), 1.0 * 32 * 31 * 31 * 32);           // 984,064
-    EQ(bytes_maxpool2d(pool, PROF_BWD_INPUT, n), 4.0 * (2 * 32 * 31 * 31 * 32 + 32 * 62 * 62 * 32));
-    EQ(flops_maxpool2d(pool, PROF_BWD_WEIGHTS, n), 0);
+    EQ(FL(pool, PROF_BWD_INPUT, n, ACT_LINEAR), 1.0 * 32 * 31 * 31 * 32);           // 984,064
+    EQ(BY(pool, PROF_BWD_INPUT, n, ACT_LINEAR), 4.0 * (2 * 32 * 31 * 31 * 32 + 32 * 62 * 62 * 32));
+    EQ(FL(pool, PROF_BWD_WEIGHTS, n, ACT_LINEAR), 0);
 
-    // flatten: no arithmetic; the C path copies 32*30752 floats each way.
-    EQ(flops_flatten(flat, PROF_FORWARD, n), 0);
-    EQ(bytes_flatten(flat, PROF_FORWARD, n), 4.0 * 2 * 32 * 30752);                  // 7,872,512
-    EQ(bytes_flatten(flat, PROF_BWD_INPUT, n), 4.0 * 2 * 32 * 30752);
+    // flatten: an alias of its input's memory (no pass runs): nothing to count.
+    EQ(FL(flat, PROF_FORWARD, n, ACT_LINEAR), 0);
+    EQ(BY(flat, PROF_FORWARD, n, ACT_LINEAR), 0);
+    EQ(BY(flat, PROF_BWD_INPUT, n, ACT_LINEAR), 0);
 
     // dense (30752 -> 128, relu): 2 * 32 * 30752 * 128 per product (251,920,384).
-    EQ(flops_dense(d1, PROF_FORWARD, n, ACT_RELU), 2.0 * 32 * 30752 * 128);
-    EQ(flops_dense(d1, PROF_BWD_WEIGHTS, n, ACT_RELU), 2.0 * 32 * 30752 * 128);
-    EQ(flops_dense(d1, PROF_BWD_INPUT, n, ACT_RELU), 2.0 * 32 * 30752 * 128);
+    EQ(FL(d1, PROF_FORWARD, n, ACT_RELU), 2.0 * 32 * 30752 * 128);
+    EQ(FL(d1, PROF_BWD_WEIGHTS, n, ACT_RELU), 2.0 * 32 * 30752 * 128);
+    EQ(FL(d1, PROF_BWD_INPUT, n, ACT_RELU), 2.0 * 32 * 30752 * 128);
     // forward reads x (32*30752), W (30752*128) and b (128), writes y (32*128);
-    EQ(bytes_dense(d1, PROF_FORWARD, n, ACT_RELU), 4.0 * (32 * 30752 + 30752 * 128 + 128 + 32 * 128));
+    EQ(BY(d1, PROF_FORWARD, n, ACT_RELU), 4.0 * (32 * 30752 + 30752 * 128 + 128 + 32 * 128));
     // bwd weights reads x, dy and y (relu), writes dW and db;
-    EQ(bytes_dense(d1, PROF_BWD_WEIGHTS, n, ACT_RELU),
+    EQ(BY(d1, PROF_BWD_WEIGHTS, n, ACT_RELU),
        4.0 * (32 * 30752 + 32 * 128 + 32 * 128 + 30752 * 128 + 128));                 // 19,714,560
     // bwd input reads dz and W, writes dx.
-    EQ(bytes_dense(d1, PROF_BWD_INPUT, n, ACT_RELU), 4.0 * (32 * 128 + 30752 * 128 + 32 * 30752));
+    EQ(BY(d1, PROF_BWD_INPUT, n, ACT_RELU), 4.0 * (32 * 128 + 30752 * 128 + 32 * 30752));
 
     // dense_1 (128 -> 1, linear in training: no y to read for the gradient).
-    EQ(flops_dense(d2, PROF_FORWARD, n, ACT_LINEAR), 2.0 * 32 * 128 * 1);             // 8,192
-    EQ(bytes_dense(d2, PROF_FORWARD, n, ACT_LINEAR), 4.0 * (32 * 128 + 128 + 1 + 32 * 1));
-    EQ(bytes_dense(d2, PROF_BWD_WEIGHTS, n, ACT_LINEAR), 4.0 * (32 * 128 + 32 * 1 + 128 + 1));
-    EQ(bytes_dense(d2, PROF_BWD_INPUT, n, ACT_LINEAR), 4.0 * (32 * 1 + 128 + 32 * 128));
-
-    // The dispatcher agrees with the per-kind functions.
-    EQ(flops_layer(conv, PROF_FORWARD, n, ACT_RELU), 2.0 * 32 * 62 * 62 * 32 * 27);
-    EQ(bytes_layer(pool, PROF_BWD_INPUT, n, ACT_LINEAR), bytes_maxpool2d(pool, PROF_BWD_INPUT, n));
-    EQ(bytes_layer(d2, PROF_BWD_WEIGHTS, n, ACT_LINEAR), bytes_dense(d2, PROF_BWD_WEIGHTS, n, ACT_LINEAR));
-
-    // The GPU's fused conv + ReLU + pool: the conv's products plus the pool's comparisons;
-    // reads x, kernel and bias, writes the pooled y (floats) and one uint8 position each.
-    EQ(flops_conv_pool(conv, pool, PROF_FORWARD, n), 2.0 * 32 * 62 * 62 * 32 * 27 + 3.0 * 32 * 31 * 31 * 32);
-    EQ(bytes_conv_pool(conv, pool, PROF_FORWARD, n),
-       4.0 * (32 * 64 * 64 * 3 + 3 * 3 * 3 * 32 + 32 + 32 * 31 * 31 * 32) + 1.0 * 32 * 31 * 31 * 32);
-    // its weight pass reads x, the pooled y, the positions and dy, writes dW and db.
-    EQ(flops_conv_pool(conv, pool, PROF_BWD_WEIGHTS, n), 2.0 * 32 * 62 * 62 * 32 * 27);
-    EQ(bytes_conv_pool(conv, pool, PROF_BWD_WEIGHTS, n),
-       4.0 * (32 * 64 * 64 * 3 + 2 * 32 * 31 * 31 * 32 + 3 * 3 * 3 * 32 + 32) + 1.0 * 32 * 31 * 31 * 32);
-
-    // The GPU's dense backward with Adam fused for its kernel (30752*128 = 3,936,256 weights):
-    // dW's products plus 12 Adam ops a weight; reads x, dy, y (relu) and w, m, v, writes w, m, v
-    // and the bias gradient (128); dW itself never goes to memory.
-    EQ(flops_dense_adam(d1, n, ACT_RELU), 2.0 * 32 * 30752 * 128 + 12.0 * 30752 * 128);   // 299,155,456
-    EQ(bytes_dense_adam(d1, n, ACT_RELU),
-       4.0 * (32 * 30752 + 32 * 128 + 32 * 128 + 128) + 4.0 * 6 * 30752 * 128);         // 98,439,680
+    EQ(FL(d2, PROF_FORWARD, n, ACT_LINEAR), 2.0 * 32 * 128 * 1);             // 8,192
+    EQ(BY(d2, PROF_FORWARD, n, ACT_LINEAR), 4.0 * (32 * 128 + 128 + 1 + 32 * 1));
+    EQ(BY(d2, PROF_BWD_WEIGHTS, n, ACT_LINEAR), 4.0 * (32 * 128 + 32 * 1 + 128 + 1));
+    EQ(BY(d2, PROF_BWD_INPUT, n, ACT_LINEAR), 4.0 * (32 * 1 + 128 + 32 * 128));
 
     // Loss: 13 ops a sample; reads z and y, writes dz.
     EQ(flops_loss(n), 13.0 * 32);
@@ -155,9 +138,9 @@ static void test_rows_add_up_to_the_step(void) {
         if (ratio >= 0.9 && ratio <= 1.1) break;
     }
     CHECK_MSG(ratio >= 0.9 && ratio <= 1.1, "the rows add up to %.1f%% of the step", 100 * ratio);
-    // One row per layer and pass that the step runs: 5 forward, loss, 3 weight passes (conv2d,
-    // dense, dense_1), 4 input passes (all layers but the first), Adam.
-    CHECK(p->nrows == 5 + 1 + 3 + 4 + 1);
+    // One row per node of the C path's plan (every layer but flatten, an alias) and pass: 4
+    // forward, the loss, 4 backward (weights and input together), Adam.
+    CHECK_MSG(p->nrows == 4 + 1 + 4 + 1, "%d rows", p->nrows);
     for (int i = 0; i < p->nrows; i++) CHECK(p->rows[i].ms >= 0 && p->rows[i].in_sum);
     CHECK(p->peak.gflops > 0 && p->peak.gbs > 0 && p->peak.fma_gflops > 0 && p->peak.gemm_gflops > 0);
     CHECK(m.t == 41);

@@ -9,11 +9,9 @@
 #include <string.h>
 
 #include "../nn/common.h"
-#include "../nn/cuda_api.h"
-#include "../nn/gemm.h"
+#include "../nn/bench.h"
 #include "../nn/model.h"
 #include "../nn/profile.h"
-#include "../nn/rng.h"
 #include "cli.h"
 #include "setup.h"
 
@@ -39,11 +37,6 @@ static void usage(FILE *f) {
 "                 NN_TF32=1; GEMM error ~3e-4 relative, bench/RESULTS.md); default exact FP32\n"
 "The last line is 'N img/s'. Steps are timed one by one; the median and best are shown too,\n"
 "since a shared machine makes single steps noisy.\n");
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -103,91 +96,31 @@ int cmd_bench(int argc, char **argv) {
         return 1;
     }
     model_init_weights(&m, (uint64_t)seed);
-    model_alloc_batch(&m, batch);
-    if (ctx.backend == NN_CUDA && cuda_model_upload(&m, &ctx, batch, err) != 0) {
-        fprintf(stderr, "nn bench: %s\n", err);
-        model_free(&m);
-        cuda_ctx_free(&ctx);
-        return 1;
-    }
-
-    size_t in = shape3_size(m.input);
-    float *x = nn_alloc((size_t)batch * in * sizeof(float), "bench inputs");
-    float *labels = nn_alloc((size_t)batch * sizeof(float), "bench labels");
-    float *out = nn_alloc((size_t)batch * model_output_size(&m) * sizeof(float), "bench outputs");
-    rng r;
-    rng_seed(&r, (uint64_t)seed + 1);
-    for (size_t i = 0; i < (size_t)batch * in; i++) x[i] = (float)rng_uniform(&r);
-    for (int i = 0; i < batch; i++) labels[i] = (float)rng_below(&r, 2);
-
     char dev[300];
-    if (ctx.backend == NN_CUDA) {
-        char name[256] = "", why[NN_ERRLEN];
-        cuda_probe(ctx.device, name, sizeof name, why);
-        snprintf(dev, sizeof dev, "cuda (%s)", name);
-    } else {
-        snprintf(dev, sizeof dev, "cpu (%d threads, sgemm %s)", omp_get_max_threads(), sgemm_isa());
-    }
+    nn_ctx_describe(&ctx, dev, sizeof dev);
     printf("model %s (%zu parameters), %s, batch %d, device %s\n", model_path, m.nparams,
            train ? "training steps" : "prediction", batch, dev);
 
+    int rc;
     if (profile) {   // --profile (issue 9): the per-layer table instead of the step timing
-        int rc = profile_bench(&m, &ctx, batch, warmup, steps, stdout, err);
-        if (rc != 0) fprintf(stderr, "nn bench: %s\n", err);
-        nn_free(x), nn_free(labels), nn_free(out);
-        model_free(&m);
-        if (ctx.backend == NN_CUDA) cuda_ctx_free(&ctx);
-        return rc ? 1 : 0;
-    }
-
-    if (ctx.backend == NN_CUDA) {
-        // On the GPU, steps are timed on the device (cuda/train_cuda.cu): inputs already there,
-        // CUDA events around each step, median; the step replayed as one CUDA graph, then the
-        // same kernels launched one by one. (Added by the CUDA work, issue 6.)
-        double med = 0, p10 = 0, p90 = 0, eager = 0;
-        int rc = train ? cuda_bench_train(&m, &ctx, batch, warmup, steps, 1, &med, &p10, &p90, err)
-                       : cuda_bench_predict(&m, &ctx, batch, warmup, steps, &med, &p10, &p90, err);
-        if (rc == 0 && train) rc = cuda_bench_train(&m, &ctx, batch, warmup, steps, 0, &eager, NULL, NULL, err);
-        if (rc != 0) fprintf(stderr, "nn bench: %s\n", err);
-        else {
+        rc = profile_bench(&m, &ctx, batch, warmup, steps, stdout, err);
+    } else {
+        bench_result b;
+        rc = model_bench(&m, &ctx, batch, warmup, steps, train, (uint64_t)seed + 1, &b, err);
+        if (rc == 0 && b.device_timed) {
             printf("warm-up %d, timed %d %s (CUDA events): %.4f ms/%s median, p10 %.4f, p90 %.4f", warmup,
-                   steps, train ? "steps" : "calls", med, train ? "step" : "call", p10, p90);
-            if (train) printf("; eager launches %.4f ms/step median (%.0f img/s)", eager, batch / eager * 1e3);
-            printf("\n%.0f img/s\n", batch / med * 1e3);
+                   steps, train ? "steps" : "calls", b.median_ms, train ? "step" : "call", b.p10_ms, b.p90_ms);
+            if (train) printf("; eager launches %.4f ms/step median (%.0f img/s)", b.eager_ms, batch / b.eager_ms * 1e3);
+            printf("\n%.0f img/s\n", batch / b.median_ms * 1e3);
+        } else if (rc == 0) {
+            printf("warm-up %d, timed %d %s: %.3f ms/%s mean, %.3f median, %.3f best", warmup, steps,
+                   train ? "steps" : "calls", b.mean_ms, train ? "step" : "call", b.median_ms, b.best_ms);
+            if (train) printf("; last loss %.4f", b.last_loss);
+            printf("\n%.0f img/s\n", batch / b.mean_ms * 1e3);
         }
-        nn_free(x), nn_free(labels), nn_free(out);
-        model_free(&m);
-        cuda_ctx_free(&ctx);
-        return rc ? 1 : 0;
     }
-
-    adam_cfg opt = adam_defaults();
-    float loss = 0;
-    for (int s = 0; s < warmup; s++) {
-        if (train) loss = model_train_step(&m, &ctx, batch, x, labels, &opt, NULL);
-        else model_predict(&m, &ctx, batch, x, out);
-    }
-    double *t = nn_alloc((size_t)steps * sizeof(double), "step times");
-    double t0 = nn_now();
-    for (int s = 0; s < steps; s++) {
-        double a = nn_now();
-        if (train) loss = model_train_step(&m, &ctx, batch, x, labels, &opt, NULL);
-        else model_predict(&m, &ctx, batch, x, out);
-        t[s] = nn_now() - a;
-    }
-    double total = nn_now() - t0;
-    qsort(t, (size_t)steps, sizeof *t, cmp_double);
-    double mean = total / steps, median = t[steps / 2], best = t[0];
-    printf("warm-up %d, timed %d %s: %.3f ms/%s mean, %.3f median, %.3f best", warmup, steps,
-           train ? "steps" : "calls", mean * 1e3, train ? "step" : "call", median * 1e3, best * 1e3);
-    if (train) printf("; last loss %.4f", loss);
-    printf("\n%.0f img/s\n", batch / mean);
-
-    nn_free(t);
-    nn_free(x);
-    nn_free(labels);
-    nn_free(out);
-    model_free(&m);
-    if (ctx.backend == NN_CUDA) cuda_ctx_free(&ctx);
-    return 0;
+    if (rc != 0) fprintf(stderr, "nn bench: %s\n", err);
+    model_free(&m);   // before the context: the model's device buffers belong to its device
+    nn_ctx_free(&ctx);
+    return rc ? 1 : 0;
 }

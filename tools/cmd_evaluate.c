@@ -71,8 +71,7 @@ int cmd_evaluate(int argc, char **argv) {
     have_cache = 1;
     printf("Found %d images belonging to %d classes.\n", c.n, d.nclasses);
     fflush(stdout);
-    model_alloc_batch(&m, batch);
-    if (ctx.backend == NN_CUDA && cuda_model_upload(&m, &ctx, batch, err)) goto fail;
+    if (model_to(&m, &ctx, batch, err)) goto fail;
 
     eval_result r;
     train_evaluate(&m, &ctx, &c, batch, &r);
@@ -100,6 +99,6 @@ out:
     if (have_cache) image_cache_free(&c);
     dataset_free(&d);
     if (have_model) model_free(&m);
-    if (ctx.backend == NN_CUDA) cuda_ctx_free(&ctx);
+    nn_ctx_free(&ctx);
     return rc;
 }

@@ -197,13 +197,12 @@ int cmd_predict(int argc, char **argv) {
     if (ngood > 0) {
         int b = NN_MIN(batch, ngood);
         float *x = nn_alloc((size_t)b * in * sizeof(float), "input batch");                 // (B, H, W, 3)
-        if (ctx.backend == NN_CUDA && cuda_model_upload(&m, &ctx, b, err) != 0) {
+        if (model_to(&m, &ctx, b, err) != 0) {
             fprintf(stderr, "nn predict: %s\n", err);
             nn_free(x);
             rc = 1;
             ngood = 0;
         } else {
-            model_alloc_batch(&m, b);
             timing("alloc");
             for (int s = 0; s < ngood; s += b) {
                 int k = NN_MIN(b, ngood - s);
@@ -249,7 +248,7 @@ int cmd_predict(int argc, char **argv) {
     nn_free(pix);
 free_model:
     model_free(&m);   // before the context: the model's device buffers belong to its device
-    if (ctx.backend == NN_CUDA) cuda_ctx_free(&ctx);
+    nn_ctx_free(&ctx);
 free_paths:
     for (int i = 0; i < paths.n; i++) nn_free(paths.s[i]);
     free(paths.s);

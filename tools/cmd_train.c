@@ -128,7 +128,7 @@ static void say(const run *r, const char *fmt, ...) {
 
 static int save_model(run *r, const char *path) {
     char err[NN_ERRLEN];
-    if (r->ctx.backend == NN_CUDA) cuda_model_download(&r->m, &r->ctx);
+    model_sync(&r->m);
     if (!train_weights_finite(&r->m)) {   // never replace a good file with a diverged model
         fprintf(stderr, "nn train: not saving %s: the weights hold NaN or infinite values (training "
                 "diverged); %s was left as it was\n", path, path);
@@ -669,8 +669,7 @@ int cmd_train(int argc, char **argv) {
     say(r, "Model: %s, %zu parameters%s", r->model_name, r->m.nparams,
         o->resume ? "" : ", fresh weights");
     if (load_data(r, &D, err) || set_classes(r, &D, err)) goto fail;
-    model_alloc_batch(&r->m, o->batch);
-    if (r->ctx.backend == NN_CUDA && cuda_model_upload(&r->m, &r->ctx, o->batch, err)) goto fail;
+    if (model_to(&r->m, &r->ctx, o->batch, err)) goto fail;
     rc = train_loop(r, &D, t_start);
     goto out;
 fail:
@@ -678,7 +677,7 @@ fail:
 out:
     free_data(&D);
     model_free(&r->m);
-    if (r->ctx.backend == NN_CUDA) cuda_ctx_free(&r->ctx);
+    nn_ctx_free(&r->ctx);
     nn_free(r);
     return rc;
 }

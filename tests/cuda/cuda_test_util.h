@@ -16,6 +16,7 @@
 #include "../../nn/common.h"
 #include "../../nn/cuda_api.h"
 #include "../../nn/rng.h"
+#include "../layer_call.h"
 #include "../test.h"
 
 #define RTOL 1e-4
@@ -97,15 +98,14 @@ static inline int check_dev(const char *what, const void *d, const float *ref, s
 // A layer set up on an input shape, as the model would (woff 0, bias right after the kernel).
 static inline layer make_layer(layer l, shape3 in) {
     char err[NN_ERRLEN];
-    if (layer_ops_of(l.kind)->setup(&l, in, err) != 0) NN_DIE("test layer setup: %s", err);
+    if (layer_setup(&l, in, err) != 0) NN_DIE("test layer setup: %s", err);
     l.woff = 0;
     l.boff = l.wsize;
     return l;
 }
 
 static inline float *cpu_scratch(const layer *l, int n) {
-    const layer_ops *ops = layer_ops_of(l->kind);
-    size_t s = ops->scratch_floats ? ops->scratch_floats(l, n) : 0;
+    size_t s = layer_scratch(l, NULL, n);
     return s ? hbuf(s) : NULL;
 }
 

@@ -78,7 +78,7 @@ static void train_pair(const char *label, const char *cfg, int steps, int batch,
         CHECK_MSG(abs(ca - cb) <= 1, "%s: step %d: %d right on the GPU, %d on the C path", label, s + 1, cb, ca);
     }
     CHECK(a.t == steps && b.t == steps);
-    cuda_model_download(&b, &gpu);
+    cuda_model_download(&b);
     double dw = rel_diff(b.w, a.w, a.nparams);
     printf("# %s: %d steps, worst loss difference %.2e (step %d), weights differ by %.2e (relative L2)\n",
            label, steps, worst, worst_step + 1, dw);
@@ -291,7 +291,7 @@ static void test_upload_download(void) {
     float *w = hbuf(m.nparams), *mm = hbuf(m.nparams), *v = hbuf(m.nparams);
     memcpy(w, m.w, m.nparams * 4), memcpy(mm, m.m, m.nparams * 4), memcpy(v, m.v, m.nparams * 4);
     memset(m.w, 0, m.nparams * 4), memset(m.m, 0, m.nparams * 4), memset(m.v, 0, m.nparams * 4);
-    cuda_model_download(&m, &gpu);
+    cuda_model_download(&m);
     CHECK(memcmp(w, m.w, m.nparams * 4) == 0 && memcmp(mm, m.m, m.nparams * 4) == 0 &&
           memcmp(v, m.v, m.nparams * 4) == 0);
     model_free(&m);

@@ -125,7 +125,6 @@ static void dense_run(dense_case c) {
     l.kind = LAYER_DENSE, l.units = c.out, l.act = c.act, l.use_bias = c.bias;
     l = make_layer(l, (shape3){1, 1, c.in, 1});
     nn_ctx cpu = cpu_ctx();
-    const layer_ops *ops = layer_ops_of(LAYER_DENSE);
     rng r;
     rng_seed(&r, 7 + c.n * 31 + c.in + c.out * 3);
     size_t nx = (size_t)c.n * c.in, ny = (size_t)c.n * c.out, nw = l.wsize + l.bsize;
@@ -134,7 +133,7 @@ static void dense_run(dense_case c) {
     fill(&r, x, nx, -1, 1);
     fill(&r, w, nw, -0.5 / sqrt(c.in) * 3, 0.5 / sqrt(c.in) * 3);
     fill(&r, dy, ny, -1, 1);
-    ops->forward(&l, &cpu, c.n, x, w, y, NULL, c.act, scratch);
+    layer_fwd(&l, &cpu, c.n, x, w, y, NULL, c.act, scratch);
     char what[128];
     snprintf(what, sizeof what, "dense %d x %d -> %d act %d bias %d", c.n, c.in, c.out, c.act, c.bias);
     float *gx = dput(x, nx), *gw = dput(w, nw), *gy = dput(NULL, ny);
@@ -147,7 +146,7 @@ static void dense_run(dense_case c) {
     // backward from the C path's y
     CU(cudaMemcpy(gy, y, ny * sizeof(float), cudaMemcpyHostToDevice));
     float *gdy = dput(dy, ny), *gdx = dput(NULL, nx), *gdw = dput(NULL, nw);
-    ops->backward(&l, &cpu, c.n, x, w, y, dy, dx, dw, NULL, c.act, scratch);
+    layer_bwd(&l, &cpu, c.n, x, w, y, dy, dx, dw, NULL, c.act, scratch);
     dense_backward_cuda(&l, &gpu, c.n, gx, gw, gy, gdy, gdx, gdw, c.act, ws, wsf);
     snprintf(w2, sizeof w2, "%s: pre-activation gradient", what);
     check_dev(w2, gdy, dy, ny, 1e-7);
@@ -181,7 +180,6 @@ static void dense_adam_run(dense_case c) {
     l.kind = LAYER_DENSE, l.units = c.out, l.act = c.act, l.use_bias = c.bias;
     l = make_layer(l, (shape3){1, 1, c.in, 1});
     nn_ctx cpu = cpu_ctx();
-    const layer_ops *ops = layer_ops_of(LAYER_DENSE);
     rng r;
     rng_seed(&r, 70 + c.n + c.in + c.out);
     size_t nx = (size_t)c.n * c.in, ny = (size_t)c.n * c.out, nw = l.wsize + l.bsize;
@@ -192,7 +190,7 @@ static void dense_adam_run(dense_case c) {
     fill(&r, dy, ny, -1, 1);
     fill(&r, m, nw, -0.01, 0.01);
     fill(&r, v, nw, 1e-4, 2e-4);   // moments already warm, so the update is smooth in the gradient
-    ops->forward(&l, &cpu, c.n, x, w, y, NULL, c.act, scratch);
+    layer_fwd(&l, &cpu, c.n, x, w, y, NULL, c.act, scratch);
     float *gx = dput(x, nx), *gw = dput(w, nw), *gy = dput(y, ny), *gdy = dput(dy, ny);
     float *gdx = dput(NULL, nx), *gdw = dput(NULL, nw), *gm = dput(m, nw), *gv = dput(v, nw);
     adam_cfg opt = adam_defaults();
@@ -200,7 +198,7 @@ static void dense_adam_run(dense_case c) {
     float *galpha = dput(&alpha, 1);
     size_t wsf = dense_cuda_ws_floats(&l, &gpu, c.n);
     float *ws = dput(NULL, wsf);
-    ops->backward(&l, &cpu, c.n, x, w, y, dy, dx, dw, NULL, c.act, scratch);
+    layer_bwd(&l, &cpu, c.n, x, w, y, dy, dx, dw, NULL, c.act, scratch);
     adam_step(&opt, 3, l.wsize, w, dw, m, v);   // the kernel only: the bias is the arena's
     dense_backward_adam_cuda(&l, &gpu, c.n, gx, gw, gy, gdy, gdx, gdw, c.act, gm, gv, &opt, galpha,
                              NULL, ws, wsf);
@@ -267,7 +265,6 @@ static void head_run(int n, int in, int bias) {
     l.kind = LAYER_DENSE, l.units = 1, l.act = ACT_SIGMOID, l.use_bias = bias;
     l = make_layer(l, (shape3){1, 1, in, 1});
     nn_ctx cpu = cpu_ctx();
-    const layer_ops *ops = layer_ops_of(LAYER_DENSE);
     rng r;
     rng_seed(&r, 900 + n + in);
     size_t nh = (size_t)n * in, nw = l.wsize + l.bsize;
@@ -285,10 +282,10 @@ static void head_run(int n, int in, int bias) {
     float *ga = dput(&alpha, 1);
     int *gright;
     CU(cudaMalloc((void **)&gright, sizeof(int)));
-    ops->forward(&l, &cpu, n, h, w, z, NULL, ACT_LINEAR, NULL);
+    layer_fwd(&l, &cpu, n, h, w, z, NULL, ACT_LINEAR, NULL);
     float want_loss = bce_logits(n, z, lab, dz);
     int want_right = binary_correct(n, z, lab);
-    ops->backward(&l, &cpu, n, h, w, z, dz, dh, dw, NULL, ACT_LINEAR, NULL);
+    layer_bwd(&l, &cpu, n, h, w, z, dz, dh, dw, NULL, ACT_LINEAR, NULL);
     head_train_cuda(&gpu, n, in, gh, glab, gw, bias ? gw + l.wsize : NULL, gm, gv, gz, gdh,
                     bias ? gdb : NULL, gloss, gright, &opt, ga, NULL);
     adam_step(&opt, 2, l.wsize, w, dw, m, v);
@@ -341,7 +338,6 @@ static layer conv_layer(conv_case c) {
 static void conv_run(conv_case c) {
     layer l = conv_layer(c);
     nn_ctx cpu = cpu_ctx();
-    const layer_ops *ops = layer_ops_of(LAYER_CONV2D);
     rng r;
     rng_seed(&r, 99 + c.n + c.h * 3 + c.f * 5 + c.k * 7 + c.s * 11);
     size_t nx = (size_t)c.n * shape3_size(l.in), ny = (size_t)c.n * shape3_size(l.out);
@@ -351,7 +347,7 @@ static void conv_run(conv_case c) {
     fill(&r, x, nx, 0, 1);
     fill(&r, w, nw, -0.3, 0.3);
     fill(&r, dy, ny, -1, 1);
-    ops->forward(&l, &cpu, c.n, x, w, y, NULL, c.act, scratch);
+    layer_fwd(&l, &cpu, c.n, x, w, y, NULL, c.act, scratch);
     char what[128], w2[180];
     snprintf(what, sizeof what, "conv2d n%d %dx%dx%d f%d k%d s%d pad %d act %d", c.n, c.h, c.w, c.c,
              c.f, c.k, c.s, c.pad, c.act);
@@ -363,7 +359,7 @@ static void conv_run(conv_case c) {
     float *gdy = dput(dy, ny), *gdx = dput(NULL, nx), *gdw = dput(NULL, nw);
     size_t wsf = conv2d_cuda_ws_floats(&l, &gpu, c.n);
     float *ws = dput(NULL, wsf);
-    ops->backward(&l, &cpu, c.n, x, w, y, dy, dx, dw, NULL, c.act, scratch);
+    layer_bwd(&l, &cpu, c.n, x, w, y, dy, dx, dw, NULL, c.act, scratch);
     conv2d_backward_cuda(&l, &gpu, c.n, gx, gw, gy, gdy, gdx, gdw, c.act, ws, wsf);
     snprintf(w2, sizeof w2, "%s: pre-activation gradient", what);
     check_dev(w2, gdy, dy, ny, 1e-7);
@@ -399,7 +395,6 @@ static void pool_run(pool_case c) {
     l.kind = LAYER_MAXPOOL2D, l.kh = l.kw = c.k, l.sh = l.sw = c.s, l.padding = c.pad;
     l = make_layer(l, (shape3){c.h, c.w, c.c, 0});
     nn_ctx cpu = cpu_ctx();
-    const layer_ops *ops = layer_ops_of(LAYER_MAXPOOL2D);
     rng r;
     rng_seed(&r, 5 + c.n * 3 + c.h + c.k * 11);
     size_t nx = (size_t)c.n * shape3_size(l.in), ny = (size_t)c.n * shape3_size(l.out);
@@ -407,8 +402,8 @@ static void pool_run(pool_case c) {
     int32_t *aux = nn_alloc(ny * sizeof(int32_t), "aux"), *gaux_h = nn_alloc(ny * sizeof(int32_t), "aux");
     fill(&r, x, nx, -1, 1);
     fill(&r, dy, ny, -1, 1);
-    ops->forward(&l, &cpu, c.n, x, NULL, y, aux, ACT_LINEAR, NULL);
-    ops->backward(&l, &cpu, c.n, x, NULL, y, dy, dx, NULL, aux, ACT_LINEAR, NULL);
+    layer_fwd(&l, &cpu, c.n, x, NULL, y, aux, ACT_LINEAR, NULL);
+    layer_bwd(&l, &cpu, c.n, x, NULL, y, dy, dx, NULL, aux, ACT_LINEAR, NULL);
     char what[128], w2[160];
     snprintf(what, sizeof what, "maxpool2d n%d %dx%dx%d k%d s%d pad %d", c.n, c.h, c.w, c.c, c.k, c.s, c.pad);
     float *gx = dput(x, nx), *gy = dput(NULL, ny), *gdy = dput(dy, ny), *gdx = dput(NULL, nx);
@@ -454,7 +449,6 @@ static void fused_run(conv_case c) {
         return;
     }
     nn_ctx cpu = cpu_ctx();
-    const layer_ops *cops = layer_ops_of(LAYER_CONV2D), *pops = layer_ops_of(LAYER_MAXPOOL2D);
     rng r;
     rng_seed(&r, 4242 + c.n + c.h + c.f);
     size_t nx = (size_t)c.n * shape3_size(cv.in), nc = (size_t)c.n * shape3_size(cv.out);
@@ -466,8 +460,8 @@ static void fused_run(conv_case c) {
     fill(&r, x, nx, 0, 1);
     fill(&r, w, nw, -0.3, 0.3);
     fill(&r, dp, np, -1, 1);
-    cops->forward(&cv, &cpu, c.n, x, w, yc, NULL, ACT_RELU, scratch);
-    pops->forward(&pl, &cpu, c.n, yc, NULL, yp, aux, ACT_LINEAR, NULL);
+    layer_fwd(&cv, &cpu, c.n, x, w, yc, NULL, ACT_RELU, scratch);
+    layer_fwd(&pl, &cpu, c.n, yc, NULL, yp, aux, ACT_LINEAR, NULL);
     // The C path's argmax as a window position 0..3 (row-major), for the GPU backward.
     for (size_t i = 0; i < np; i++) {
         size_t per = shape3_size(pl.out);
@@ -489,8 +483,8 @@ static void fused_run(conv_case c) {
     for (size_t i = 0; i < np; i++) bad += yp[i] > 1e-3f && garg_h[i] != arg[i];
     CHECK_MSG(bad <= np / 100000, "%s: %zu window positions differ", what, bad);
     // backward: pooled gradient -> dW, db, from the C path's y and argmax
-    pops->backward(&pl, &cpu, c.n, yc, NULL, yp, dp, dc, NULL, aux, ACT_LINEAR, NULL);
-    cops->backward(&cv, &cpu, c.n, x, w, yc, dc, NULL, dw, NULL, ACT_RELU, scratch);
+    layer_bwd(&pl, &cpu, c.n, yc, NULL, yp, dp, dc, NULL, aux, ACT_LINEAR, NULL);
+    layer_bwd(&cv, &cpu, c.n, x, w, yc, dc, NULL, dw, NULL, ACT_RELU, scratch);
     CU(cudaMemcpy(gy, yp, np * sizeof(float), cudaMemcpyHostToDevice));
     CU(cudaMemcpy(garg, arg, np, cudaMemcpyHostToDevice));
     float *gdp = dput(dp, np), *gdw = dput(NULL, nw);
@@ -542,7 +536,7 @@ static void test_loss(void) {
         CU(cudaMalloc((void **)&gright, 4 * sizeof(int)));
         CU(cudaMalloc((void **)&gstep, sizeof(int)));
         CU(cudaMemcpy(gstep, &two, sizeof(int), cudaMemcpyHostToDevice));
-        bce_logits_cuda(&gpu, n, gz, gyv, gdz, gloss, gright, gstep);   // writes entry 2
+        bce_logits_cuda(&gpu, n, n, gz, gyv, gdz, gloss, gright, gstep);   // writes entry 2
         float got;
         CU(cudaStreamSynchronize((cudaStream_t)gpu.stream));
         CU(cudaMemcpy(&got, gloss + 2, sizeof got, cudaMemcpyDeviceToHost));

@@ -123,8 +123,8 @@ static void test_tf32_train_50_steps(void) {
         last[0] = la, last[1] = lb;
         CHECK_MSG(d <= 2e-2, "step %d: loss %.7g with TF32, %.7g with FP32", s + 1, lb, la);
     }
-    cuda_model_download(&a, &gpu);
-    cuda_model_download(&b, &gpu);
+    cuda_model_download(&a);
+    cuda_model_download(&b);
     double dw = rel_fro(b.w, a.w, a.nparams);
     printf("# TF32 vs FP32 training, article CNN, batch %d, %d steps: loss %.5f -> %.5f (FP32), "
            "%.5f -> %.5f (TF32); loss difference worst %.2e (step %d), mean %.2e; weights differ "
