@@ -29,8 +29,11 @@
 // groups are added in fixed order, each block writes its partial dW, and sum_rows adds the
 // blocks in fixed order: deterministic, no atomics. Staging loads (patch, routed gradients) are
 // issued up to 8 per thread before any store, so a tile costs one memory round trip.
+#include <string.h>
+
 #include "cuda_common.h"
 #include "kernels.h"
+#include "sgemm_tile.cuh"
 
 extern "C" {
 #include "../nn/elementwise.h"
@@ -59,97 +62,114 @@ static conv_geom geom_of(const layer *l) {
 
 static int sms_of(const nn_ctx *ctx) { return ctx && ctx->cuda ? ctx->cuda->sm_count : 132; }
 
-// --- generic forward
+// --- any conv: implicit GEMM (igemm.cuh) on the SGEMM's tile kernel (sgemm_tile.cuh)
 
-__global__ void conv_fwd_generic(conv_geom g, int n, const float *__restrict__ x,
-                                 const float *__restrict__ w, const float *__restrict__ bias,
-                                 float *__restrict__ y, int act) {
-    const size_t total = (size_t)n * g.OH * g.OW * g.F;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
-         i += (size_t)gridDim.x * blockDim.x) {
-        nhwc e = nhwc_of(i, g.OH, g.OW, g.F);
-        int co = e.c, ow = e.w, oh = e.h, b = e.b;
-        float s = 0.0f;
-        for (int kh = 0; kh < g.KH; kh++) {
-            int ih = oh * g.SH - g.PT + kh;
-            if (ih < 0 || ih >= g.H) continue;
-            for (int kw = 0; kw < g.KW; kw++) {
-                int iw = ow * g.SW - g.PL + kw;
-                if (iw < 0 || iw >= g.W) continue;
-                const float *xp = x + (((size_t)b * g.H + ih) * g.W + iw) * g.C;
-                const float *wp = w + ((size_t)(kh * g.KW + kw) * g.C) * g.F + co;
-                for (int ci = 0; ci < g.C; ci++) s = fmaf(xp[ci], wp[(size_t)ci * g.F], s);
-            }
-        }
-        if (bias) s += bias[co];
-        y[i] = conv_act(act, s);
+static igemm_geom igeom_of(const layer *l) {
+    igemm_geom g;
+    g.H = l->in.h, g.W = l->in.w, g.C = l->in.c;
+    g.OH = l->out.h, g.OW = l->out.w, g.F = l->out.c;
+    g.KW = l->kw, g.SH = l->sh, g.SW = l->sw, g.PT = l->pad_top, g.PL = l->pad_left;
+    g.KK = l->kh * l->kw * l->in.c;
+    return g;
+}
+
+// The tile follows N (filters or input channels): 128 x 32 (128 threads of 8x4), 128 x 64 (256
+// threads of 8x4) or the dense layer's 128 x 128 (256 threads of 8x8), so a 32-filter layer does
+// not fill three quarters of a 128-wide tile with nothing. Split-K when the tiles alone cannot
+// fill the device (dW: a few hundred rows of taps, K = every output pixel of the batch): about
+// two blocks per SM, at least 4 K tiles a slice, and no more slices than the scratch holds.
+struct igemm_plan {
+    int bn, threads, splits, kchunk;
+};
+
+#define IG_BM 128
+#define IG_BK 8
+
+static igemm_plan igemm_plan_of(const nn_ctx *ctx, int M, int N, int K, size_t ws_floats) {
+    igemm_plan p;
+    p.bn = N <= 32 ? 32 : N <= 64 ? 64 : 128;
+    p.threads = p.bn == 32 ? 128 : 256;
+    long tiles = (long)((M + IG_BM - 1) / IG_BM) * ((N + p.bn - 1) / p.bn);
+    long splits = 1, sms = sms_of(ctx);
+    if (tiles < sms) splits = NN_MAX(1L, NN_MIN((2 * sms + tiles - 1) / tiles, (long)K / (4 * IG_BK)));
+    if (splits > 1) splits = NN_MIN(splits, (long)(ws_floats / ((size_t)M * N)));
+    splits = NN_MAX(splits, 1L);
+    long chunk = (K + splits - 1) / splits;
+    chunk = NN_MAX((chunk + IG_BK - 1) / IG_BK * IG_BK, (long)IG_BK);
+    p.kchunk = (int)chunk;
+    p.splits = (int)((K + chunk - 1) / chunk);
+    return p;
+}
+
+// Scratch the split-K slices of one product want (with unlimited scratch).
+static size_t igemm_ws_floats(const nn_ctx *ctx, int M, int N, int K) {
+    igemm_plan p = igemm_plan_of(ctx, M, N, K, (size_t)-1);
+    return p.splits > 1 ? (size_t)p.splits * M * N : 0;
+}
+
+static int aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
+
+// C (M, N) = the MODE product (igemm.cuh), + bias and act when given; A, B: the tensors the
+// loads gather from (B of FWD and DW is a plain (K, N) matrix with row length N).
+template <int MODE>
+static void igemm_run(const nn_ctx *ctx, const igemm_geom &g, int M, int N, int K, const float *A,
+                      const float *B, float *C, const float *bias, act_kind act, float *ws,
+                      size_t ws_floats) {
+    if (M <= 0 || N <= 0) return;
+    if ((long)M * NN_MAX(N, K) > INT32_MAX) NN_DIE("conv2d: a product of %d x %d x %d is beyond the kernels' int indices", M, N, K);
+    igemm_plan p = igemm_plan_of(ctx, M, N, K, ws_floats);
+    const int transa = MODE == IGEMM_DW, transb = MODE == IGEMM_DX;
+    // 16-byte loads: A's 4-groups are 4 channels (col) or 4 filters (dz); B's are 4 columns of a
+    // plain matrix, or 4 filters of W' for DX.
+    int va = (MODE == IGEMM_DX ? g.F % 4 == 0 : g.C % 4 == 0) && aligned16(A);
+    int vb = (MODE == IGEMM_DX ? g.F % 4 == 0 : N % 4 == 0) && aligned16(B);
+    int vc = N % 4 == 0 && aligned16(C);
+    int vec = (va ? 1 : 0) | (vb ? 2 : 0) | (vc ? 4 : 0);
+    adam_epi none;
+    memset(&none, 0, sizeof none);
+    dim3 grid((N + p.bn - 1) / p.bn, (M + IG_BM - 1) / IG_BM, p.splits);
+    cudaStream_t s = ctx_stream(ctx);
+#define IG_ARGS transa, transb, M, N, K, p.kchunk, 1.0f, A, 0, B, N, 0.0f, C, N, bias, act, ws, vec, none, g
+    if (p.bn == 32) sgemm_tile<IG_BM, 32, IG_BK, 8, 4, false, MODE><<<grid, 128, 0, s>>>(IG_ARGS);
+    else if (p.bn == 64) sgemm_tile<IG_BM, 64, IG_BK, 8, 4, false, MODE><<<grid, 256, 0, s>>>(IG_ARGS);
+    else sgemm_tile<IG_BM, 128, IG_BK, 8, 8, false, MODE><<<grid, 256, 0, s>>>(IG_ARGS);
+#undef IG_ARGS
+    CUDA_CHECK_LAUNCH();
+    if (p.splits > 1) {
+        size_t mn = (size_t)M * N;
+        sgemm_splitk_reduce<<<(unsigned)((mn + 31) / 32), dim3(32, 16), 0, s>>>(M, N, p.splits, 1.0f, ws, 0.0f, C, N, bias, act);
+        CUDA_CHECK_LAUNCH();
     }
+}
+
+// The three products of a layer over n samples: forward, dW (+ the bias row), dx.
+struct conv_products {
+    int P, Q, KK, KKb, KX;   // output pixels, input pixels, taps, taps + bias row, KH*KW*F
+};
+
+static conv_products products_of(const layer *l, int n) {
+    conv_products c;
+    c.P = n * l->out.h * l->out.w;
+    c.Q = n * l->in.h * l->in.w;
+    c.KK = l->kh * l->kw * l->in.c;
+    c.KKb = c.KK + (l->bsize ? 1 : 0);
+    c.KX = l->kh * l->kw * l->out.c;
+    return c;
+}
+
+extern "C" size_t conv2d_cuda_ws_floats(const layer *l, const nn_ctx *ctx, int n) {
+    conv_products c = products_of(l, n);
+    int F = l->out.c, C = l->in.c;
+    return NN_MAX(igemm_ws_floats(ctx, c.P, F, c.KK),
+                  NN_MAX(igemm_ws_floats(ctx, c.KKb, F, c.P), igemm_ws_floats(ctx, c.Q, C, c.KX)));
 }
 
 extern "C" void conv2d_forward_cuda(const layer *l, const nn_ctx *ctx, int n, const float *x,
-                                    const float *w, float *y, act_kind act) {
-    conv_geom g = geom_of(l);
-    size_t total = (size_t)n * g.OH * g.OW * g.F;
-    if (!total) return;
+                                    const float *w, float *y, act_kind act, float *ws,
+                                    size_t ws_floats) {
+    conv_products c = products_of(l, n);
     const float *bias = l->bsize ? w + (l->boff - l->woff) : NULL;
-    unsigned blocks = (unsigned)NN_MIN((total + 255) / 256, (size_t)sms_of(ctx) * 32);
-    conv_fwd_generic<<<blocks, 256, 0, ctx_stream(ctx)>>>(g, n, x, w, bias, y, act);
-    CUDA_CHECK_LAUNCH();
-}
-
-// --- generic backward
-
-__global__ void conv_dx_generic(conv_geom g, int n, const float *__restrict__ dy,
-                                const float *__restrict__ w, float *__restrict__ dx) {
-    const size_t total = (size_t)n * g.H * g.W * g.C;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
-         i += (size_t)gridDim.x * blockDim.x) {
-        nhwc e = nhwc_of(i, g.H, g.W, g.C);
-        int ci = e.c, iw = e.w, ih = e.h, b = e.b;
-        float s = 0.0f;
-        for (int kh = 0; kh < g.KH; kh++) {
-            int t = ih + g.PT - kh;
-            if (t < 0 || t % g.SH) continue;
-            int oh = t / g.SH;
-            if (oh >= g.OH) continue;
-            for (int kw = 0; kw < g.KW; kw++) {
-                int u = iw + g.PL - kw;
-                if (u < 0 || u % g.SW) continue;
-                int ow = u / g.SW;
-                if (ow >= g.OW) continue;
-                const float *dyp = dy + (((size_t)b * g.OH + oh) * g.OW + ow) * g.F;
-                const float *wp = w + ((size_t)(kh * g.KW + kw) * g.C + ci) * g.F;
-                for (int co = 0; co < g.F; co++) s = fmaf(dyp[co], wp[co], s);
-            }
-        }
-        dx[i] = s;
-    }
-}
-
-// Weight index wi < KH*KW*C*F is a kernel entry (HWIO order, co fastest); wi - KH*KW*C*F < F is
-// the bias of that channel. Chunk c covers output positions [c*chunk, (c+1)*chunk).
-__global__ void conv_dw_partial(conv_geom g, int n, int nw, int chunk, const float *__restrict__ x,
-                                const float *__restrict__ dy, float *__restrict__ part) {
-    const int wi = blockIdx.x * blockDim.x + threadIdx.x;
-    if (wi >= nw) return;
-    const long P = (long)n * g.OH * g.OW;
-    const long p0 = (long)blockIdx.y * chunk, p1 = NN_MIN(P, p0 + chunk);
-    const int kkc_f = g.KH * g.KW * g.C * g.F;
-    float s = 0.0f;
-    if (wi < kkc_f) {
-        int co = wi % g.F, kkc = wi / g.F;
-        int ci = kkc % g.C, kw = (kkc / g.C) % g.KW, kh = kkc / (g.C * g.KW);
-        for (long p = p0; p < p1; p++) {
-            int ow = (int)(p % g.OW), oh = (int)((p / g.OW) % g.OH), b = (int)(p / ((long)g.OW * g.OH));
-            int ih = oh * g.SH - g.PT + kh, iw = ow * g.SW - g.PL + kw;
-            if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;
-            s = fmaf(x[(((size_t)b * g.H + ih) * g.W + iw) * g.C + ci], dy[(size_t)p * g.F + co], s);
-        }
-    } else {
-        int co = wi - kkc_f;
-        for (long p = p0; p < p1; p++) s += dy[(size_t)p * g.F + co];
-    }
-    part[(size_t)blockIdx.y * nw + wi] = s;
+    igemm_run<IGEMM_FWD>(ctx, igeom_of(l), c.P, l->out.c, c.KK, x, w, y, bias, act, ws, ws_floats);
 }
 
 // out[i] = sum over rows r of part[r * stride + i] for i < count; entries from `split` on go to
@@ -178,48 +198,20 @@ static void sum_rows_launch(cudaStream_t s, int rows, int stride, int count, con
     CUDA_CHECK_LAUNCH();
 }
 
-static void dw_plan(const layer *l, const nn_ctx *ctx, int n, int *nw, int *chunk, int *nchunks) {
-    conv_geom g = geom_of(l);
-    *nw = g.KH * g.KW * g.C * g.F + (l->bsize ? g.F : 0);
-    long P = (long)n * g.OH * g.OW;
-    long wblocks = (*nw + 255) / 256;
-    long want = NN_MAX(1L, (4L * sms_of(ctx) + wblocks - 1) / wblocks);   // ~4 blocks per SM
-    long c = (P + want - 1) / want;
-    if (c < 64) c = 64;
-    *chunk = (int)c;
-    *nchunks = (int)((P + c - 1) / c);
-    if (*nchunks < 1) *nchunks = 1;
-}
-
-extern "C" size_t conv2d_cuda_ws_floats(const layer *l, const nn_ctx *ctx, int n) {
-    int nw, chunk, nchunks;
-    dw_plan(l, ctx, n, &nw, &chunk, &nchunks);
-    return (size_t)nw * nchunks;
-}
-
 extern "C" void conv2d_backward_cuda(const layer *l, const nn_ctx *ctx, int n, const float *x,
                                      const float *w, const float *y, float *dy, float *dx,
                                      float *dw, act_kind act, float *ws, size_t ws_floats) {
-    conv_geom g = geom_of(l);
-    cudaStream_t s = ctx_stream(ctx);
-    size_t ny = (size_t)n * g.OH * g.OW * g.F;
+    conv_products c = products_of(l, n);
+    const igemm_geom g = igeom_of(l);
+    size_t ny = (size_t)c.P * l->out.c;
     if (act == ACT_RELU) ew_apply_cuda(ctx, EW_RELU_GRAD, DT_F32, ny, y, dy, dy);
     else if (act == ACT_SIGMOID) ew_apply_cuda(ctx, EW_SIGMOID_GRAD, DT_F32, ny, y, dy, dy);
-    int nw, chunk, nchunks;
-    dw_plan(l, ctx, n, &nw, &chunk, &nchunks);
-    if ((size_t)nw * nchunks > ws_floats)
-        NN_DIE("conv2d_backward_cuda: scratch of %zu floats, %zu needed (conv2d_cuda_ws_floats)",
-               ws_floats, (size_t)nw * nchunks);
-    conv_dw_partial<<<dim3((nw + 255) / 256, nchunks), 256, 0, s>>>(g, n, nw, chunk, x, dy, ws);
-    CUDA_CHECK_LAUNCH();
-    int kf = g.KH * g.KW * g.C * g.F;
-    sum_rows_launch(s, nchunks, nw, nw, ws, dw, kf, dw + (l->boff - l->woff));
-    if (dx) {
-        size_t nx = (size_t)n * g.H * g.W * g.C;
-        unsigned blocks = (unsigned)NN_MIN((nx + 255) / 256, (size_t)sms_of(ctx) * 32);
-        conv_dx_generic<<<blocks, 256, 0, s>>>(g, n, dy, w, dx);
-        CUDA_CHECK_LAUNCH();
-    }
+    // dW's product has one more row for the bias (its input is 1), so the bias gradient lands
+    // right after the kernel's: where the model placed it.
+    if (l->bsize && l->boff != l->woff + l->wsize)
+        NN_DIE("conv2d_backward_cuda: layer %s's bias does not follow its kernel in the arena", l->name);
+    igemm_run<IGEMM_DW>(ctx, g, c.KKb, l->out.c, c.P, x, dy, dw, NULL, ACT_LINEAR, ws, ws_floats);
+    if (dx) igemm_run<IGEMM_DX>(ctx, g, c.Q, l->in.c, c.KX, dy, w, dx, NULL, ACT_LINEAR, ws, ws_floats);
 }
 
 // --- fused conv + ReLU + 2x2/2 max-pool
@@ -567,7 +559,7 @@ static size_t conv2d_cuda_scratch(const layer *l, const nn_ctx *ctx, int n) {
     return conv2d_cuda_ws_floats(l, ctx, n);
 }
 static void conv2d_cuda_fwd(const layer *l, const nn_ctx *ctx, const layer_io *io) {
-    conv2d_forward_cuda(l, ctx, io->n, io->x, io->w, io->y, io->act);
+    conv2d_forward_cuda(l, ctx, io->n, io->x, io->w, io->y, io->act, io->ws, io->ws_floats);
 }
 static void conv2d_cuda_bwd(const layer *l, const nn_ctx *ctx, const layer_io *io) {
     conv2d_backward_cuda(l, ctx, io->n, io->x, io->w, io->y, io->dy, io->dx, io->dw, io->act,

@@ -82,10 +82,12 @@ void sgemm_tf32_tile_cuda(const nn_ctx *ctx, int transa, int transb, int M, int 
 int cuda_tf32_enabled(const nn_ctx *ctx);
 void cuda_set_tf32(nn_ctx *ctx, int on);
 
-// --- conv2d_cuda.cu: direct convolution, any kernel size, stride and padding
+// --- conv2d_cuda.cu: convolution as implicit GEMM (igemm.cuh), any kernel size, stride and
+// padding; ws: scratch for the split-K slices, conv2d_cuda_ws_floats floats for n samples.
 size_t conv2d_cuda_ws_floats(const layer *l, const nn_ctx *ctx, int n);
 void conv2d_forward_cuda(const layer *l, const nn_ctx *ctx, int n, const float *x,  // (n, H, W, Cin)
-                         const float *w, float *y, act_kind act);                  // (n, OH, OW, Cout)
+                         const float *w, float *y, act_kind act,                   // (n, OH, OW, Cout)
+                         float *ws, size_t ws_floats);
 void conv2d_backward_cuda(const layer *l, const nn_ctx *ctx, int n, const float *x,
                           const float *w, const float *y, float *dy, float *dx, float *dw,
                           act_kind act, float *ws, size_t ws_floats);

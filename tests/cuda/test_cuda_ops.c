@@ -352,13 +352,13 @@ static void conv_run(conv_case c) {
     snprintf(what, sizeof what, "conv2d n%d %dx%dx%d f%d k%d s%d pad %d act %d", c.n, c.h, c.w, c.c,
              c.f, c.k, c.s, c.pad, c.act);
     float *gx = dput(x, nx), *gw = dput(w, nw), *gy = dput(NULL, ny);
-    conv2d_forward_cuda(&l, &gpu, c.n, gx, gw, gy, c.act);
+    size_t wsf = conv2d_cuda_ws_floats(&l, &gpu, c.n);
+    float *ws = dput(NULL, wsf);
+    conv2d_forward_cuda(&l, &gpu, c.n, gx, gw, gy, c.act, ws, wsf);
     snprintf(w2, sizeof w2, "%s: forward", what);
     check_dev(w2, gy, y, ny, tol_scale(c.k * c.k * c.c));
     CU(cudaMemcpy(gy, y, ny * sizeof(float), cudaMemcpyHostToDevice));
     float *gdy = dput(dy, ny), *gdx = dput(NULL, nx), *gdw = dput(NULL, nw);
-    size_t wsf = conv2d_cuda_ws_floats(&l, &gpu, c.n);
-    float *ws = dput(NULL, wsf);
     layer_bwd(&l, &cpu, c.n, x, w, y, dy, dx, dw, NULL, c.act, scratch);
     conv2d_backward_cuda(&l, &gpu, c.n, gx, gw, gy, gdy, gdx, gdw, c.act, ws, wsf);
     snprintf(w2, sizeof w2, "%s: pre-activation gradient", what);
@@ -380,10 +380,31 @@ static void test_conv2d(void) {
         {1, 64, 64, 3, 32, 3, 1, PAD_VALID, ACT_RELU},   {3, 7, 9, 5, 6, 3, 1, PAD_SAME, ACT_RELU},
         {2, 11, 8, 4, 7, 5, 2, PAD_VALID, ACT_LINEAR},   {1, 6, 6, 1, 1, 1, 1, PAD_VALID, ACT_SIGMOID},
         {2, 10, 13, 3, 8, 2, 3, PAD_SAME, ACT_RELU},     {2, 9, 9, 2, 3, 4, 2, PAD_SAME, ACT_LINEAR},
+        // the shapes of the models/ files' inner convs (implicit GEMM, 16-byte gathers)
+        {4, 31, 31, 32, 32, 3, 1, PAD_VALID, ACT_RELU},  {3, 32, 32, 32, 64, 3, 1, PAD_SAME, ACT_RELU},
+        {2, 16, 16, 64, 128, 3, 1, PAD_SAME, ACT_RELU},
         {32, 64, 64, 3, 32, 3, 1, PAD_VALID, ACT_RELU},
     };
     int ncases = sizeof cases / sizeof *cases - (quick() ? 1 : 0);
     for (int i = 0; i < ncases && !t_cur_failed; i++) conv_run(cases[i]);
+    // Random shapes: odd sizes, kernels 1-5, strides 1-3, same/valid, 1-64 channels and filters
+    // (every fourth a multiple of 4 on both sides, so the 16-byte loads are exercised too).
+    rng r;
+    rng_seed(&r, 20261207);
+    for (int i = 0; i < (quick() ? 6 : 24) && !t_cur_failed; i++) {
+        conv_case c;
+        c.k = 1 + (int)(rng_uniform(&r) * 5);
+        c.s = 1 + (int)(rng_uniform(&r) * 3);
+        c.h = c.k + (int)(rng_uniform(&r) * 17);
+        c.w = c.k + (int)(rng_uniform(&r) * 17);
+        c.c = 1 + (int)(rng_uniform(&r) * 64);
+        c.f = 1 + (int)(rng_uniform(&r) * 64);
+        if (i % 4 == 0) c.c = (c.c + 3) / 4 * 4, c.f = (c.f + 3) / 4 * 4;
+        c.n = 1 + (int)(rng_uniform(&r) * 5);
+        c.pad = rng_uniform(&r) < 0.5 ? PAD_SAME : PAD_VALID;
+        c.act = rng_uniform(&r) < 0.5 ? ACT_RELU : ACT_LINEAR;
+        conv_run(c);
+    }
 }
 
 // --- maxpool2d
