@@ -114,3 +114,4 @@ clean:
 -include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d)
 -include bench/demo.mk
 -include bench/data.mk
+-include bench/gpu_models.mk

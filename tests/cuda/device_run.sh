@@ -11,6 +11,8 @@
 #   tf32      tests/cuda/test_cuda_tf32 (TF32 GEMM error, 50 steps TF32 vs FP32), then nn bench
 #             at batch 32, 256, 1024 with FP32 and NN_TF32=1 alternately, in the same run
 #   profile_nn  bench/profile_gpu.sh: nn bench --profile --device cuda at batch 32 and 256
+#   models    bench/gpu_models.sh: nn bench on models/catdog{,2,3}.cfg beside PyTorch (eager and
+#             CUDA graph) on the same card, the table with the issue's targets
 # Ends with a summary: FAIL lines, sanitizer verdicts, the speed table.
 set -u
 cd "$(dirname "$0")/../.."
@@ -68,6 +70,9 @@ for st in $STAGES; do
     profile_nn)
         echo "== profile_nn ($(($(date +%s) - T0)) s)"
         NN="$L $G/bin/nn" OUT=$OUT timeout 150 bash bench/profile_gpu.sh 2>&1 | tee "$OUT/profile_nn.log" ;;
+    models)
+        echo "== models ($(($(date +%s) - T0)) s)"
+        NN="$L $G/bin/nn" OUT=$OUT timeout 300 bash bench/gpu_models.sh 2>&1 | tee "$OUT/models.log" ;;
     oom)
         echo "== oom ($(($(date +%s) - T0)) s)"
         NN="$L $G/bin/nn" timeout 120 bash tests/cuda/oom_check.sh 2>&1 | tee "$OUT/oom.log" ;;
