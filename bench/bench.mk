@@ -1,11 +1,13 @@
 # make bench: every benchmark this machine can run; make bench-cpu: the C path beside Debian's
-# PyTorch on the same cores (bench/cpu_vs_torch.sh); make bench-layers: where the C path's
-# step goes. Figures go into bench/RESULTS.md.
+# PyTorch on the same cores (bench/cpu_vs_torch.sh), then beside Keras 3 on TensorFlow CPU
+# (bench/cpu_vs_keras.sh; makes local/kerasvenv on first use); make bench-layers: where the C
+# path's step goes. Figures go into bench/RESULTS.md.
 .PHONY: bench bench-cpu
 bench: bench-cpu
 
 bench-cpu: $(BIN)/nn
 	@NN=$(BIN)/nn bench/cpu_vs_torch.sh
+	@NN=$(BIN)/nn bench/cpu_vs_keras.sh
 
 # make bench-layers: the C path's step, layer by layer (bench/cpu_layers.c); BENCH_ARGS="CFG BATCH REPS"
 .PHONY: bench-layers
