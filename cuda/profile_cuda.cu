@@ -5,22 +5,20 @@
 // Thread mapping: this file's own kernels are measuring tools only. prof_spin is one thread that
 // busy-waits; prof_fma fills every SM (8 blocks of 256 threads each, 2048 threads an SM) with 8
 // independent FMA chains per thread, enough in flight to keep every FP32 lane busy. The step's
-// kernels are the training step's own, launched through cuda/kernels.h in the order
-// cuda_forward_queue and cuda_train_queue (model_cuda.cu) queue them.
+// kernels are the training step's own: the step is walked by nn/step.c (cuda_step_queue) with a
+// step_hook whose begin/end put CUDA events around each node's pass, the loss or fused head, and
+// Adam.
 //
 // How a round is timed: a spin kernel first holds the GPU for ~2 ms while the host queues every
-// kernel of the step, each between its own pair of CUDA events; the GPU then runs them back to
-// back, so each pair times the device's work alone, not the host's launch gaps. A layer with
-// weights that also gives an input gradient runs its backward twice, from the same saved dy:
-// with dx = NULL (the weight part: activation gradient, bias sums, dW) and whole; the input part
-// is the difference, so the split holds whatever the layer's kernels do inside. Where the step
-// fuses a dense kernel's Adam into its dW product (a separate call, on a second stream in the
-// step), that call is timed alone and counted in the weight row. Every kernel is timed on the
-// main stream, one after the other: where the step overlaps two streams, the rows add up to
-// more than the step. NN_CUDA_FUSE=0 (model_cuda.cu) profiles the unfused step. The reference
-// step is cuda_bench_train's (train_cuda.cu): the whole step replayed as one graph, and the same
-// kernels launched one by one. The device's weights and Adam state are copied first and put
-// back at the end, so a profile never changes the model.
+// kernel of the step, each node's pass between its own pair of CUDA events; the GPU then runs
+// them back to back, so each pair times the device's work alone, not the host's launch gaps. A
+// node's backward row holds its weight and input parts together (the walk runs them as one
+// pass). While the hook runs, work the step would put on a second stream (the big dense dW +
+// Adam) stays on the main stream, so the rows may add up to more than the step.
+// NN_CUDA_FUSE=0 (model_cuda.cu) profiles the unfused plan. The reference step is
+// cuda_bench_train's (train_cuda.cu): the whole step replayed as one graph, and the same kernels
+// launched one by one. The device's weights and Adam state are copied first and put back at the
+// end, so a profile never changes the model.
 #include <string.h>
 
 #include <vector>

@@ -41,10 +41,18 @@ void setup_fmt_shape(shape3 s, char *buf, size_t len) {
     else snprintf(buf, len, "(None, %d, %d, %d)", s.h, s.w, s.c);
 }
 
+// The first parameter tensor's shape ("(3, 3, 3, 32)", "none"), then any further tensor's
+// ("(3, 3, 3, 32) + (4, 32)"; the bias is told apart by the callers), from the layer table's
+// tensors: no kind is named here, so a new kind is compared too.
 void setup_fmt_kernel(const layer *l, char *buf, size_t len) {
-    if (l->kind == LAYER_CONV2D) snprintf(buf, len, "(%d, %d, %d, %d)", l->kh, l->kw, l->in.c, l->filters);
-    else if (l->kind == LAYER_DENSE) snprintf(buf, len, "(%d, %d)", l->in.c, l->units);
-    else snprintf(buf, len, "none");
+    model_fmt_kernel(l, buf, len);
+    for (int t = 2; t < l->ntensors; t++) {
+        const layer_param *p = &l->params[t];
+        size_t o = strlen(buf);
+        o += snprintf(buf + o, o < len ? len - o : 0, " + (");
+        for (int d = 0; d < p->rank && o < len; d++) o += snprintf(buf + o, len - o, "%s%d", d ? ", " : "", p->dims[d]);
+        if (o < len) snprintf(buf + o, len - o, p->rank == 1 ? ",)" : ")");
+    }
 }
 
 int setup_check_binary(const model *m, const char *name, char *err) {
