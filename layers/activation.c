@@ -59,7 +59,7 @@ static const layer_opt activation_opts[] = {
 extern const layer_impl activation_cuda;
 const layer_ops activation_ops = {
     .type = "activation", .keras_class = "Activation", .keras_prefix = "activation",
-    .opts = activation_opts, .setup = activation_setup,
+    .opts = activation_opts, .setup = activation_setup, .grad_in_place = 1,
     .flops = activation_flops, .bytes = activation_bytes,
     .c = {NULL, activation_fwd, activation_bwd}, .cuda = &activation_cuda,
 };

@@ -153,6 +153,7 @@ typedef struct layer_ops {
     const char *keras_prefix;   // default Keras layer name: "conv2d", "max_pooling2d"
     const layer_opt *opts;      // ends with an entry whose cfg and keras are both NULL
     int alias;                  // 1: the output IS the input's memory (flatten): no pass runs
+    int grad_in_place;          // 1: backward may write dx over dy (elementwise: activation)
     // Shapes, parameter tensors (sizes and Keras shapes; the model assigns offsets) and scratch.
     int (*setup)(layer *l, shape3 in, char *err);
     // Keras's initial values of the layer's parameters (w = arena + woff); NULL: none.

@@ -81,7 +81,7 @@ void step_alloc_buffers(model *m, model_run *r, const nn_ctx *ctx, int batch) {
             r->owns_y[i] = 1;
         }
         if (nd && !nd->forward && l->aux_per_sample)
-            r->aux[i] = be->alloc((size_t)batch * l->aux_per_sample * sizeof(int32_t), "pool indices", batch);
+            r->aux[i] = be->alloc((size_t)batch * l->aux_per_sample * sizeof(int32_t), "layer state kept for backward", batch);
         prev = r->y[i];
     }
     for (int k = 0; k < r->nnodes; k++) {
@@ -178,8 +178,8 @@ void step_backward(model *m, model_run *r, const nn_ctx *ctx, int n, const float
         const int i = nd->first, j = nd->first + nd->count - 1;   // the node's first and last layer
         const layer *l = &m->layers[i];
         float *dx = i > 0 && !nd->no_dx ? dnext : NULL;
-        // An activation layer's gradient is transformed in place (dx is dy).
-        const int in_place = !nd->backward && nd->count == 1 && l->kind == LAYER_ACTIVATION && dx;
+        // An elementwise layer's gradient is transformed in place (dx is dy: its table says so).
+        const int in_place = !nd->backward && nd->count == 1 && layer_ops_of(l->kind)->grad_in_place && dx;
         if (in_place) dx = dcur;
         if (dx && dx != dcur && be->before_write) be->before_write(r, ctx, dx);
         hook_begin(h, m, nd, STEP_BACKWARD, n);
