@@ -1,16 +1,12 @@
 // conv2d_cuda.cu: 2-D convolution on the device, NHWC input, HWIO kernel, any kernel size,
-// stride and padding (the generic kernels), plus the fused conv + ReLU + 2x2 max-pool that the
+// stride and padding (implicit GEMM), plus the fused conv + ReLU + 2x2 max-pool that the
 // article's network spends most of its time in.
 //
-// Generic kernels (correct for every layer the C path accepts; used for layers the fused path
-// does not take):
-//  - forward: one thread per output element (n, oh, ow, co), co fastest, so a warp writes
-//    consecutive channels of one pixel (coalesced) and reads the same input pixel (broadcast).
-//  - dx: one thread per input element, gathering from the outputs whose window covers it
-//    (no atomics, deterministic).
-//  - dW and bias: a thread per (weight, chunk of output positions) sums over its chunk into a
-//    partial row; a second kernel adds the chunks in fixed order. The bias is treated as one
-//    more weight row whose input is 1.
+// Any layer (the ones the fused path does not take): the three passes are matrix products whose
+// operands the SGEMM's tile kernel (sgemm_tile.cuh) gathers straight from the NHWC tensors as it
+// loads its tiles (igemm.cuh says how): forward y = col . W with the bias and activation in the
+// epilogue; dW = col^T . dz with a row of ones appended for the bias; dx = a gather of dz
+// through the kernel's taps. No col buffer is ever written, and no pass uses atomics.
 // Fused kernels (conv2d_pool_*, first layer, ReLU, 2x2/2 pool, F = 8/16/32/64 filters): a block
 // takes one image and a tile of P = 2048/F pooled positions (8 columns wide; 8x8 for the
 // article's F = 32) with all F channels; the input patch under the tile and the whole kernel sit
@@ -70,6 +66,9 @@ static igemm_geom igeom_of(const layer *l) {
     g.OH = l->out.h, g.OW = l->out.w, g.F = l->out.c;
     g.KW = l->kw, g.SH = l->sh, g.SW = l->sw, g.PT = l->pad_top, g.PL = l->pad_left;
     g.KK = l->kh * l->kw * l->in.c;
+    g.dW = fastdiv_of(g.W), g.dH = fastdiv_of(g.H), g.dC = fastdiv_of(g.C), g.dOW = fastdiv_of(g.OW);
+    g.dOH = fastdiv_of(g.OH), g.dF = fastdiv_of(g.F), g.dKW = fastdiv_of(g.KW), g.dSH = fastdiv_of(g.SH);
+    g.dSW = fastdiv_of(g.SW);
     return g;
 }
 
@@ -77,7 +76,7 @@ static igemm_geom igeom_of(const layer *l) {
 // threads of 8x4) or the dense layer's 128 x 128 (256 threads of 8x8), so a 32-filter layer does
 // not fill three quarters of a 128-wide tile with nothing. Split-K when the tiles alone cannot
 // fill the device (dW: a few hundred rows of taps, K = every output pixel of the batch): about
-// two blocks per SM, at least 4 K tiles a slice, and no more slices than the scratch holds.
+// 1024 threads per SM, at least 4 K tiles a slice, and no more slices than the scratch holds.
 struct igemm_plan {
     int bn, threads, splits, kchunk;
 };
@@ -90,8 +89,10 @@ static igemm_plan igemm_plan_of(const nn_ctx *ctx, int M, int N, int K, size_t w
     p.bn = N <= 32 ? 32 : N <= 64 ? 64 : 128;
     p.threads = p.bn == 32 ? 128 : 256;
     long tiles = (long)((M + IG_BM - 1) / IG_BM) * ((N + p.bn - 1) / p.bn);
-    long splits = 1, sms = sms_of(ctx);
-    if (tiles < sms) splits = NN_MAX(1L, NN_MIN((2 * sms + tiles - 1) / tiles, (long)K / (4 * IG_BK)));
+    // Enough blocks to hide the gathers' latency: 1024 threads' worth per SM (the measured dW of
+    // catdog2.cfg at two 128-thread blocks per SM ran at half the forward's rate).
+    long splits = 1, sms = sms_of(ctx), want = sms * (1024 / p.threads);
+    if (tiles < want) splits = NN_MAX(1L, NN_MIN((want + tiles - 1) / tiles, (long)K / (4 * IG_BK)));
     if (splits > 1) splits = NN_MIN(splits, (long)(ws_floats / ((size_t)M * N)));
     splits = NN_MAX(splits, 1L);
     long chunk = (K + splits - 1) / splits;
@@ -135,11 +136,7 @@ static void igemm_run(const nn_ctx *ctx, const igemm_geom &g, int M, int N, int 
     else sgemm_tile<IG_BM, 128, IG_BK, 8, 8, false, MODE><<<grid, 256, 0, s>>>(IG_ARGS);
 #undef IG_ARGS
     CUDA_CHECK_LAUNCH();
-    if (p.splits > 1) {
-        size_t mn = (size_t)M * N;
-        sgemm_splitk_reduce<<<(unsigned)((mn + 31) / 32), dim3(32, 16), 0, s>>>(M, N, p.splits, 1.0f, ws, 0.0f, C, N, bias, act);
-        CUDA_CHECK_LAUNCH();
-    }
+    if (p.splits > 1) sgemm_splitk_reduce_launch(s, M, N, p.splits, 1.0f, ws, 0.0f, C, N, bias, act);
 }
 
 // The three products of a layer over n samples: forward, dW (+ the bias row), dx.

@@ -57,16 +57,42 @@ static inline cudaStream_t ctx_stream(const nn_ctx *ctx) {
 
 static inline unsigned cdiv(size_t a, size_t b) { return (unsigned)((a + b - 1) / b); }
 
-// Element i of an NHWC tensor (n, H, W, C) as its sample b, row h, column w and channel c: the
-// index arithmetic of every one-thread-per-element kernel (grid-stride over n*H*W*C).
-struct nhwc {
-    int b, h, w, c;
+// Division by a run-time constant as a multiply-high and a shift (n < 2^31): the gathers divide
+// every index they load by the tensor's sizes, and a hardware-less integer division (some twenty
+// instructions) per 16-byte load would cost as much as the tile's arithmetic.
+struct fastdiv {
+    unsigned d, mul, shift;
 };
-__device__ __forceinline__ nhwc nhwc_of(size_t i, int H, int W, int C) {
-    size_t p = i / C;
-    nhwc e;
-    e.c = (int)(i % C);
-    e.w = (int)(p % W), e.h = (int)((p / W) % H), e.b = (int)(p / ((size_t)W * H));
+
+static inline fastdiv fastdiv_of(int d) {
+    fastdiv f;
+    f.d = (unsigned)d;
+    f.shift = 0;
+    while ((1u << f.shift) < f.d) f.shift++;
+    f.mul = (unsigned)((((1ull << 32) * ((1ull << f.shift) - f.d)) / f.d) + 1);
+    return f;
+}
+
+__device__ __forceinline__ int fastdiv_q(int n, const fastdiv &f) {
+    return (int)((__umulhi((unsigned)n, f.mul) + (unsigned)n) >> f.shift);
+}
+
+// Quotient and remainder of n by f.
+__device__ __forceinline__ int fastdivmod(int n, const fastdiv &f, int &rem) {
+    const int q = fastdiv_q(n, f);
+    rem = n - q * (int)f.d;
+    return q;
+}
+
+// Element i < H*W*C of one sample of an NHWC tensor as its row h, column w and channel c: the
+// index arithmetic of the one-thread-per-element kernels (the grid's y is the sample).
+struct hwc {
+    int h, w, c;
+};
+__device__ __forceinline__ hwc hwc_of(int i, const fastdiv &W, const fastdiv &C) {
+    hwc e;
+    const int p = fastdivmod(i, C, e.c);
+    e.h = fastdivmod(p, W, e.w);
     return e;
 }
 

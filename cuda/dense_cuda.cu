@@ -11,8 +11,8 @@
 // Two shapes: 128x128 (8x8 per thread, K tile 8) for large M, 32x128 (4x4, K tile 32) for the
 // skinny batch <= 64 products. Split-K: when the tiles alone cannot fill the device (32 x 30752
 // x 128 has ONE output tile), grid.z splits K (about two blocks per SM) and each slice writes its
-// partial tile to ws; sgemm_splitk_reduce (32 outputs a block, 16 rows of threads over the
-// slices) sums them in a fixed order (deterministic) and applies alpha, beta, bias, activation.
+// partial tile to ws; sgemm_splitk_reduce (sgemm_tile.cuh) sums them in a fixed order
+// (deterministic) and applies alpha, beta, bias, activation.
 // The other kernels here, each for a shape the tile serves badly:
 //  - sgemm_small: tiny products (the 128 -> 1 layer): one warp per output, lanes striding K, a
 //    fixed xor-shuffle tree; a 128x128 tile would be almost empty.
@@ -149,12 +149,7 @@ static void sgemm_launch(const nn_ctx *ctx, int transa, int transb, int M, int N
     else sgemm_tile<128, 128, 8, 8, 8, false><<<grid, 256, 0, s>>>(SGEMM_ARGS);
 #undef SGEMM_ARGS
     CUDA_CHECK_LAUNCH();
-    if (p.splits > 1) {
-        size_t mn = (size_t)M * N;
-        sgemm_splitk_reduce<<<(unsigned)((mn + 31) / 32), dim3(32, 16), 0, s>>>(
-            M, N, p.splits, alpha, ws, beta, C, ldc, bias, act);
-        CUDA_CHECK_LAUNCH();
-    }
+    if (p.splits > 1) sgemm_splitk_reduce_launch(s, M, N, p.splits, alpha, ws, beta, C, ldc, bias, act);
 }
 
 extern "C" void sgemm_cuda(const nn_ctx *ctx, int transa, int transb, int M, int N, int K,

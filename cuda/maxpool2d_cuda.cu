@@ -1,6 +1,6 @@
 // maxpool2d_cuda.cu: max pooling on the device, any window, stride and padding.
-// Forward: one thread per output element (n, oh, ow, c), c fastest so a warp reads and writes
-// consecutive channels (coalesced). It keeps the input index of the max (first one on ties, as
+// Forward: one thread per output element (oh, ow, c) of a sample (grid y), c fastest so a warp
+// reads and writes consecutive channels (coalesced); 32-bit indices divided by fastdiv. It keeps the input index of the max (first one on ties, as
 // the C path) in aux for the backward pass.
 // Backward: one thread per INPUT element gathers the gradients of the outputs whose window
 // chose it, so overlapping windows need no atomics and the result is deterministic.
@@ -9,22 +9,28 @@
 #include "cuda_common.h"
 #include "kernels.h"
 
-struct pool_geom { int H, W, C, OH, OW, KH, KW, SH, SW, PT, PL; };
+struct pool_geom {
+    int H, W, C, OH, OW, KH, KW, SH, SW, PT, PL;
+    fastdiv dW, dC, dOW, dSH, dSW;
+};
 
 static pool_geom pgeom(const layer *l) {
-    pool_geom g = {l->in.h, l->in.w, l->in.c, l->out.h, l->out.w,
-                   l->kh, l->kw, l->sh, l->sw, l->pad_top, l->pad_left};
+    pool_geom g;
+    g.H = l->in.h, g.W = l->in.w, g.C = l->in.c, g.OH = l->out.h, g.OW = l->out.w;
+    g.KH = l->kh, g.KW = l->kw, g.SH = l->sh, g.SW = l->sw, g.PT = l->pad_top, g.PL = l->pad_left;
+    g.dW = fastdiv_of(g.W), g.dC = fastdiv_of(g.C), g.dOW = fastdiv_of(g.OW);
+    g.dSH = fastdiv_of(g.SH), g.dSW = fastdiv_of(g.SW);
     return g;
 }
 
 __global__ void maxpool_fwd(pool_geom g, int n, const float *__restrict__ x, float *__restrict__ y,
                             int32_t *__restrict__ aux) {
-    const size_t total = (size_t)n * g.OH * g.OW * g.C;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
-         i += (size_t)gridDim.x * blockDim.x) {
-        nhwc e = nhwc_of(i, g.OH, g.OW, g.C);
-        int c = e.c, ow = e.w, oh = e.h, b = e.b;
+    const int per = g.OH * g.OW * g.C, b = blockIdx.y;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < per; i += gridDim.x * blockDim.x) {
+        hwc e = hwc_of(i, g.dOW, g.dC);
+        int c = e.c, ow = e.w, oh = e.h;
         const float *xb = x + (size_t)b * g.H * g.W * g.C;
+        const size_t o = (size_t)b * per + i;
         float m = -INFINITY;
         int arg = -1;
         for (int kh = 0; kh < g.KH; kh++) {
@@ -38,38 +44,38 @@ __global__ void maxpool_fwd(pool_geom g, int n, const float *__restrict__ x, flo
                 if (arg < 0 || v > m || v != v) m = v, arg = idx;   // NaN wins, as the C path
             }
         }
-        y[i] = m;
-        if (aux) aux[i] = arg;
+        y[o] = m;
+        if (aux) aux[o] = arg;
     }
 }
 
 __global__ void maxpool_bwd(pool_geom g, int n, const float *__restrict__ dy,
                             float *__restrict__ dx, const int32_t *__restrict__ aux) {
-    const size_t total = (size_t)n * g.H * g.W * g.C;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
-         i += (size_t)gridDim.x * blockDim.x) {
-        nhwc e = nhwc_of(i, g.H, g.W, g.C);
-        int c = e.c, iw = e.w, ih = e.h, b = e.b;
-        int me = (ih * g.W + iw) * g.C + c;
+    const int per = g.H * g.W * g.C, b = blockIdx.y;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < per; i += gridDim.x * blockDim.x) {
+        hwc e = hwc_of(i, g.dW, g.dC);
+        int c = e.c, iw = e.w, ih = e.h;
+        int me = i;
         // Outputs whose window covers ih: oh*SH - PT <= ih <= oh*SH - PT + KH - 1.
         int t = ih + g.PT, u = iw + g.PL;
-        int oh_lo = t - g.KH + 1 > 0 ? (t - g.KH + 1 + g.SH - 1) / g.SH : 0;
-        int oh_hi = min(t / g.SH, g.OH - 1);
-        int ow_lo = u - g.KW + 1 > 0 ? (u - g.KW + 1 + g.SW - 1) / g.SW : 0;
-        int ow_hi = min(u / g.SW, g.OW - 1);
+        int oh_lo = t - g.KH + 1 > 0 ? fastdiv_q(t - g.KH + g.SH, g.dSH) : 0;
+        int oh_hi = min(fastdiv_q(t, g.dSH), g.OH - 1);
+        int ow_lo = u - g.KW + 1 > 0 ? fastdiv_q(u - g.KW + g.SW, g.dSW) : 0;
+        int ow_hi = min(fastdiv_q(u, g.dSW), g.OW - 1);
         float s = 0.0f;
         for (int oh = oh_lo; oh <= oh_hi; oh++)
             for (int ow = ow_lo; ow <= ow_hi; ow++) {
                 size_t o = (((size_t)b * g.OH + oh) * g.OW + ow) * g.C + c;
-                if (aux[o] == me) s += dy[o];
+                const float d = __ldg(&dy[o]);   // loaded beside aux, not after it
+                if (__ldg(&aux[o]) == me) s += d;
             }
-        dx[i] = s;
+        dx[(size_t)b * per + i] = s;
     }
 }
 
-static unsigned grid_for(const nn_ctx *ctx, size_t total) {
-    size_t sms = ctx && ctx->cuda ? ctx->cuda->sm_count : 132;
-    return (unsigned)NN_MAX((size_t)1, NN_MIN((total + 255) / 256, sms * 32));
+// (blocks over one sample's elements, samples): the batch is the grid's y (CUDA_MAX_BATCH).
+static dim3 grid_for(int n, size_t per) {
+    return dim3((unsigned)NN_MAX((size_t)1, (per + 255) / 256), (unsigned)n);
 }
 
 extern "C" void maxpool2d_forward_cuda(const layer *l, const nn_ctx *ctx, int n, const float *x,
@@ -77,7 +83,7 @@ extern "C" void maxpool2d_forward_cuda(const layer *l, const nn_ctx *ctx, int n,
     pool_geom g = pgeom(l);
     size_t total = (size_t)n * g.OH * g.OW * g.C;
     if (!total) return;
-    maxpool_fwd<<<grid_for(ctx, total), 256, 0, ctx_stream(ctx)>>>(g, n, x, y, aux);
+    maxpool_fwd<<<grid_for(n, total / n), 256, 0, ctx_stream(ctx)>>>(g, n, x, y, aux);
     CUDA_CHECK_LAUNCH();
 }
 
@@ -86,7 +92,7 @@ extern "C" void maxpool2d_backward_cuda(const layer *l, const nn_ctx *ctx, int n
     pool_geom g = pgeom(l);
     size_t total = (size_t)n * g.H * g.W * g.C;
     if (!total) return;
-    maxpool_bwd<<<grid_for(ctx, total), 256, 0, ctx_stream(ctx)>>>(g, n, dy, dx, aux);
+    maxpool_bwd<<<grid_for(n, total / n), 256, 0, ctx_stream(ctx)>>>(g, n, dy, dx, aux);
     CUDA_CHECK_LAUNCH();
 }
 
