@@ -12,7 +12,7 @@ for f in ctx_cuda elementwise_cuda gridmap_cuda gpuinfo_cuda demo_cuda; do
     "$NVCC" -O3 -arch="$arch" -std=c++17 --expt-relaxed-constexpr -c cuda/$f.cu -o "$d/$f.o" &
     objs+=("$d/$f.o"); core+=("$d/$f.o")
 done
-for f in nn/common.c nn/elementwise.c nn/gridmap.c tools/cli.c tools/cmd_demo.c tools/demo_mandelbrot.c tools/cmd_gpuinfo.c; do
+for f in nn/common.c nn/elementwise.c nn/gridmap.c tools/cli.c tools/cmd_demo.c tools/demo_mandelbrot.c tools/outfile.c tools/cmd_gpuinfo.c; do
     o="$d/$(basename "$f" .c).o"
     gcc -O3 -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -c "$f" -o "$o" &
     objs+=("$o"); case $f in nn/*) core+=("$o");; esac

@@ -18,7 +18,11 @@
 //   nkept * h * w * 3 bytes of pixels, then u64 checksum of the pixels.
 // It is valid only for the same list of files, in the same order, with the same sizes, mtimes
 // and labels, and the same target size: any change and it is rebuilt. It is written to a
-// temporary name and renamed, so an interrupted run never leaves half a cache behind.
+// temporary name and renamed, so an interrupted run never leaves half a cache behind. A cache
+// path that names a device, fifo or socket is refused: a fifo would block the read and the
+// rename would turn a device node into a regular file. (nn train refuses any existing file
+// without the magic before work, in tools/outfile.c; here a stale or damaged cache that does
+// not start with it is still rebuilt, as the library always did.)
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -31,7 +35,7 @@
 #include "../nn/common.h"
 #include "data.h"
 
-#define CACHE_MAGIC "NNDCACHE"
+#define CACHE_MAGIC IMAGE_CACHE_MAGIC
 #define CACHE_VERSION 1u
 #define CACHE_ENDIAN 0x01020304u
 
@@ -260,6 +264,14 @@ static int cache_write(const image_cache *c, const dataset *d, const file_stamp 
     return bad ? -1 : 0;
 }
 
+// Absent, or a regular file (through symbolic links): 0. Else -1 with err.
+static int cache_file_plain(const char *cache_file, char *err) {
+    struct stat st;
+    if (stat(cache_file, &st) != 0 || S_ISREG(st.st_mode)) return 0;
+    return nn_fail(err, "cache file %s exists and is not a regular file (a device, fifo or folder): "
+                   "nn neither reads nor replaces it; choose another --cache name", cache_file);
+}
+
 // ---------------------------------------------------------------------------------------------
 
 int image_cache_load(image_cache *c, const dataset *d, int h, int w, int threads,
@@ -268,6 +280,7 @@ int image_cache_load(image_cache *c, const dataset *d, int h, int w, int threads
     if (h < 1 || w < 1 || h > 4096 || w > 4096)
         return nn_fail(err, "target size %d x %d: each side must be between 1 and 4096", h, w);
     if (d->n < 1) return nn_fail(err, "%s: no images to load", d->dir ? d->dir : "dataset");
+    if (cache_file && cache_file_plain(cache_file, err)) return -1;
     double t0 = nn_now();
     size_t img = (size_t)h * w * 3;
     c->h = h;

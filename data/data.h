@@ -83,10 +83,15 @@ typedef struct image_cache {
     double seconds;       // time spent decoding or reading the cache file
 } image_cache;
 
+// The first 8 bytes of a cache file: how nn (tools/outfile.c) tells its own cache from a file it
+// must not overwrite.
+#define IMAGE_CACHE_MAGIC "NNDCACHE"
+
 // Decodes every file of d with `threads` threads (0 = all cores). Undecodable files are skipped
 // with one warning line each on stderr. With cache_file non-NULL, reuses/stores the decoded
 // images there (invalidated when a file's size or mtime or the target size changes).
-// Fails (err) only when no image at all could be read or the cache file cannot be written.
+// Fails (err) only when no image at all could be read, or the cache file cannot be written or
+// exists and is not a regular file (a device or fifo is never read nor replaced).
 int image_cache_load(image_cache *c, const dataset *d, int h, int w, int threads,
                      const char *cache_file, char *err);
 void image_cache_free(image_cache *c);

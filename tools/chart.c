@@ -5,13 +5,13 @@
 #include "chart.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../nn/common.h"
+#include "outfile.h"
 
 // stb_image_write's functions are made static to this file, so no other file of the project
 // (the data pipeline, the demos) can collide with it by defining the implementation too.
@@ -24,11 +24,42 @@
 #include <stb_image_write.h>
 #pragma GCC diagnostic pop
 
+// The PNG in memory with the tEXt chunk Software=nn after its header (IHDR), the mark by which
+// a later run knows the file as its own (tools/outfile.h). nn_free.
+static uint8_t *png_marked(const uint8_t *png, size_t n, size_t *out_n) {
+    static const char text[] = OUTFILE_PNG_KEY "\0" OUTFILE_PNG_TEXT;
+    const size_t tlen = sizeof text - 1, at = 8 + 25;   // signature, then IHDR: 4+4+13+4 bytes
+    uint8_t *out = nn_alloc(n + 12 + tlen, "PNG");
+    memcpy(out, png, at);
+    uint8_t *c = out + at;
+    c[0] = 0, c[1] = 0, c[2] = 0, c[3] = (uint8_t)tlen;
+    memcpy(c + 4, "tEXt", 4);
+    memcpy(c + 8, text, tlen);
+    unsigned crc = stbiw__crc32(c + 4, (int)(4 + tlen));
+    c[8 + tlen] = (uint8_t)(crc >> 24), c[9 + tlen] = (uint8_t)(crc >> 16);
+    c[10 + tlen] = (uint8_t)(crc >> 8), c[11 + tlen] = (uint8_t)crc;
+    memcpy(c + 12 + tlen, png + at, n - at);
+    *out_n = n + 12 + tlen;
+    return out;
+}
+
+// Encoded in memory, marked, then written by outfile_write (temporary file, every write and the
+// rename checked): stb's own file writer ignores fwrite's and fclose's results, so a full disk
+// left a truncated PNG and no message. An existing file that is not a PNG nn drew is refused.
 int png_write_rgb(const char *path, int w, int h, const uint8_t *rgb, char *err) {
-    errno = 0;
-    if (!stbi_write_png(path, w, h, 3, rgb, w * 3))
-        return nn_fail(err, "%s: cannot write the PNG (%s)", path, errno ? strerror(errno) : "write failed");
-    return 0;
+    if (outfile_check_kind(NULL, path, OUTFILE_PNG, err)) return -1;
+    int len = 0;
+    uint8_t *png = stbi_write_png_to_mem(rgb, w * 3, w, h, 3, &len);
+    if (!png || len < 33) {
+        free(png);
+        return nn_fail(err, "%s: cannot encode the PNG (%d x %d: out of memory?)", path, w, h);
+    }
+    size_t n;
+    uint8_t *marked = png_marked(png, (size_t)len, &n);
+    free(png);   // stb allocates with malloc
+    int rc = outfile_write(path, marked, n, err);
+    nn_free(marked);
+    return rc;
 }
 
 // --- the font: 5 columns x 7 rows above the baseline (g j p q y hang 2 rows below), '#' = ink;

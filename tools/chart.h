@@ -15,7 +15,10 @@
 // `title` goes above the panels (may be NULL). Returns 0, or -1 with err.
 int chart_write_png(const char *path, const epoch_row *rows, int n, const char *title, char *err);
 
-// Writes an RGB image (h, w, 3) as PNG. Returns 0, or -1 with err naming the file.
+// Writes an RGB image (h, w, 3) as PNG, marked with the tEXt chunk Software=nn, through a
+// temporary file and a rename (every write checked: a full disk is an error, and the old file
+// stays whole). An existing file that is not a PNG nn drew is refused (tools/outfile.h).
+// Returns 0, or -1 with err naming the file.
 int png_write_rgb(const char *path, int w, int h, const uint8_t *rgb, char *err);
 
 #endif

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "../nn/common.h"
 #include "../nn/cuda_api.h"
@@ -62,6 +64,83 @@ static int cmp_double(const void *a, const void *b) {
 double demo_median(double *v, int n) {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// --- memory: a demo that asks for more than the machine has is swapped to a crawl or killed by
+// the OOM killer halfway (nn demo add --n 2000000000 wanted 24 GB of a 23 GB machine), so the
+// need is weighed against what is available first.
+
+// The first number in a file (memory.max holds "max" when unlimited: -1).
+static double read_number(const char *path) {
+    FILE *f = fopen(path, "r");
+    double v = -1;
+    if (!f) return -1;
+    if (fscanf(f, "%lf", &v) != 1) v = -1;
+    fclose(f);
+    return v;
+}
+
+// The bytes of memory of this process's own cgroup (v2) left under its limit, or -1.
+static double cgroup_left(void) {
+    char line[4096], path[4200];
+    FILE *f = fopen("/proc/self/cgroup", "r");
+    double left = -1;
+    if (!f) return -1;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "0::", 3)) {
+            line[strcspn(line, "\n")] = 0;
+            snprintf(path, sizeof path, "/sys/fs/cgroup%s/memory.max", line + 3);
+            double max = read_number(path);
+            snprintf(path, sizeof path, "/sys/fs/cgroup%s/memory.current", line + 3);
+            double cur = read_number(path);
+            if (max >= 0 && cur >= 0) left = max > cur ? max - cur : 0;
+        }
+    fclose(f);
+    return left;
+}
+
+// The address space left under ulimit -v, or -1 when unlimited.
+static double rlimit_left(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return -1;
+    double pages = read_number("/proc/self/statm");   // first field: the whole address space
+    double used = pages > 0 ? pages * (double)sysconf(_SC_PAGESIZE) : 0;
+    return (double)rl.rlim_cur > used ? (double)rl.rlim_cur - used : 0;
+}
+
+// What this process may still allocate: the tightest of MemAvailable, its cgroup's limit and
+// ulimit -v (source says which). -1 when none can be read.
+static double memory_available(const char **source) {
+    double best = -1, v;
+    char line[256];
+    FILE *f = fopen("/proc/meminfo", "r");
+    unsigned long long kb;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+            best = (double)kb * 1024, *source = "MemAvailable in /proc/meminfo";
+    if (f) fclose(f);
+    if ((v = cgroup_left()) >= 0 && (best < 0 || v < best)) best = v, *source = "this cgroup's memory.max";
+    if ((v = rlimit_left()) >= 0 && (best < 0 || v < best)) best = v, *source = "ulimit -v";
+    return best;
+}
+
+// A tenth of what is available is left to the rest of the machine: taking all of MemAvailable
+// would push the system itself into swapping or the OOM killer.
+#define MEMORY_SHARE 0.9
+
+int demo_check_memory(const char *cmd, double need, const char *what, const char *hint) {
+    const char *source = "";
+    double avail = memory_available(&source);
+    if (avail < 0 || need <= MEMORY_SHARE * avail) return 0;
+    fprintf(stderr, "nn %s: %s needs %.1f GB of memory but %.1f GB is available (%s; nn takes at most "
+            "%.0f%% of it): %s\n", cmd, what, need / 1e9, avail / 1e9, source, MEMORY_SHARE * 100, hint);
+    return -1;
+}
+
+double demo_memory_available(void) {
+    const char *source;
+    double avail = memory_available(&source);
+    return avail < 0 ? -1 : MEMORY_SHARE * avail;
 }
 
 // --- the article's arrays
@@ -139,6 +218,13 @@ static void parallel_memcpy(int threads, void *dst, const void *src, size_t byte
 static int add_large(demo_sides *d, size_t n, int reps) {
     const size_t bytes = n * sizeof(int32_t);
     const double moved = 3.0 * (double)bytes;   // a and b read, c written
+    const int arrays = d->cuda ? 4 : 3;          // a, b, c, and the GPU's c copied back
+    char what[128], hint[128];
+    snprintf(what, sizeof what, "--n %zu (%d int32 arrays of %.1f GB)", n, arrays, bytes / 1e9);
+    double avail = demo_memory_available();
+    snprintf(hint, sizeof hint, "choose a smaller --n (at most about %.0f here)",
+             avail > 0 ? avail / (arrays * sizeof(int32_t)) : 0.0);
+    if (demo_check_memory("demo add", (double)arrays * bytes, what, hint)) return 1;
     int32_t *a = nn_alloc(bytes, "demo array a"), *b = nn_alloc(bytes, "demo array b");
     int32_t *c = nn_alloc(bytes, "demo array c"), *g = d->cuda ? nn_alloc(bytes, "demo array c (GPU)") : NULL;
     fill_inputs(d->threads, n, a, b);

@@ -18,6 +18,14 @@ typedef struct {
 int demo_sides_open(const char *cmd, const char *device, demo_sides *d);
 void demo_sides_close(demo_sides *d);
 
+// Before a big allocation: `need` bytes against 90% of what this process may still allocate
+// (the tightest of MemAvailable, its cgroup's memory.max and ulimit -v). 0 when it fits (or
+// nothing can be read), else -1 after one stderr line: "nn CMD: WHAT needs X GB of memory but
+// Y GB is available (SOURCE; ...): HINT".
+int demo_check_memory(const char *cmd, double need, const char *what, const char *hint);
+// The bytes that check allows (-1 when unknown), for the hint.
+double demo_memory_available(void);
+
 // Median of v[0..n) (sorts v).
 double demo_median(double *v, int n);
 

@@ -15,6 +15,7 @@
 #include "chart.h"
 #include "cli.h"
 #include "demo.h"
+#include "outfile.h"
 
 // --- colour map
 
@@ -145,12 +146,26 @@ int demo_mandelbrot(int argc, char **argv) {
         else return cli_unknown(cmd, o);
         if (bad) return 2;
     }
+    char err[NN_ERRLEN];
+    // --out is checked before the work: its folder, and that it is absent or a PNG nn drew
+    // (never a photo of the same name, nor a device).
+    if (out && (outfile_check_folder("--out", out, err) || outfile_check_kind("--out", out, OUTFILE_PNG, err))) {
+        fprintf(stderr, "nn %s: %s\n", cmd, err);
+        return 1;
+    }
     demo_sides d;
     if (demo_sides_open(cmd, device, &d)) return 1;
     const size_t n = (size_t)width * height;
+    // counts per side, and for the PNG the RGB pixels, stb's filtered copy and the file itself
+    double need = (double)n * sizeof(int32_t) * (d.cpu + d.cuda) + (out ? 3.0 * n * 3 : 0);
+    char what[128];
+    snprintf(what, sizeof what, "a %d x %d image (%.2f G pixels)", width, height, n / 1e9);
+    if (demo_check_memory(cmd, need, what, "choose a smaller --width and --height")) {
+        demo_sides_close(&d);
+        return 1;
+    }
     int32_t *c_cpu = d.cpu ? nn_alloc(n * sizeof(int32_t), "Mandelbrot counts (C path)") : NULL;
     int32_t *c_gpu = d.cuda ? nn_alloc(n * sizeof(int32_t), "Mandelbrot counts (GPU)") : NULL;
-    char err[NN_ERRLEN];
     int rc = 0;
     double cpu_ms = 0;
     printf("mandelbrot %d x %d, %d iterations, x %g:%g, y %g:%g (float64)\n", width, height, p.max_iters,

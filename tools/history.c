@@ -2,6 +2,7 @@
 // validation", so that spreadsheets and pandas read them as missing values.
 #include "history.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,23 @@ static void field(FILE *f, double v, const char *fmt) {
     if (!isnan(v)) fprintf(f, fmt, v);
 }
 
-void history_write_row(FILE *f, const epoch_row *r) {
+// Each line is flushed at once (a run stopped by kill -9 keeps the epochs done) and its fate
+// read there: fprintf only buffers, the disk's answer comes with fflush.
+static int flushed(FILE *f) {
+    errno = 0;
+    if (fflush(f) != 0 || ferror(f)) {
+        if (!errno) errno = EIO;
+        return -1;
+    }
+    return 0;
+}
+
+int history_write_header(FILE *f) {
+    fputs(HISTORY_HEADER "\n", f);
+    return flushed(f);
+}
+
+int history_write_row(FILE *f, const epoch_row *r) {
     fprintf(f, "%d", r->epoch);
     field(f, r->loss, "%.6f");
     field(f, r->accuracy, "%.6f");
@@ -20,7 +37,7 @@ void history_write_row(FILE *f, const epoch_row *r) {
     field(f, r->images_per_s, "%.1f");
     field(f, r->seconds, "%.3f");
     fputc('\n', f);
-    fflush(f);
+    return flushed(f);
 }
 
 static double parse_field(char **p) {

@@ -15,7 +15,9 @@ typedef struct epoch_row {
 
 #define HISTORY_HEADER "epoch,loss,accuracy,val_loss,val_accuracy,images_per_s,seconds"
 
-void history_write_row(FILE *f, const epoch_row *r);
+// The header line, and one row; each is flushed. 0, or -1 with errno (a full disk: ENOSPC).
+int history_write_header(FILE *f);
+int history_write_row(FILE *f, const epoch_row *r);
 // Reads a CSV written by history_write_row: rows with epoch <= max_epoch, in order, into rows
 // (at most cap). Returns the count, or -1 when the file is missing or not such a log.
 int history_read(const char *path, int max_epoch, epoch_row *rows, int cap);
