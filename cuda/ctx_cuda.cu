@@ -36,17 +36,37 @@ void cuda_free(void *p) {
     if (p) CUDA_CHECK(cudaFree(p));
 }
 
+// Why cudaGetDeviceCount failed, in plain words. With no NVIDIA driver installed at all (a
+// machine without a GPU) the runtime answers cudaErrorInsufficientDriver, "CUDA driver version
+// is insufficient for CUDA runtime version", which reads as "update your driver"; the driver
+// version (0 when there is none) tells that case from a driver that really is too old.
+static void no_device_reason(cudaError_t e, char *why) {
+    int driver = 0, runtime = 0;
+    if (cudaDriverGetVersion(&driver) != cudaSuccess) driver = 0;
+    if (cudaRuntimeGetVersion(&runtime) != cudaSuccess) runtime = 0;
+    cudaGetLastError();
+    if (e == cudaErrorInsufficientDriver && driver == 0)
+        nn_fail(why, "no NVIDIA GPU driver found on this machine");
+    else if (e == cudaErrorNoDevice)
+        nn_fail(why, "no NVIDIA GPU found on this machine (the driver sees none)");
+    else if (e == cudaErrorInsufficientDriver)
+        nn_fail(why, "the NVIDIA driver supports CUDA %d.%d, older than this build's CUDA runtime %d.%d: "
+                "update the driver", driver / 1000, driver % 1000 / 10, runtime / 1000, runtime % 1000 / 10);
+    else
+        nn_fail(why, "no usable CUDA device: %s", cudaGetErrorString(e));
+}
+
 extern "C" int cuda_probe(int device, char *name, size_t namelen, char *why) {
     if (name && namelen) name[0] = 0;
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess) {
         cudaGetLastError();
-        nn_fail(why, "no usable CUDA device: %s", cudaGetErrorString(e));
+        no_device_reason(e, why);
         return 0;
     }
     if (count == 0) {
-        nn_fail(why, "no CUDA device found");
+        nn_fail(why, "no NVIDIA GPU found on this machine (the driver sees none)");
         return 0;
     }
     if (device < 0 || device >= count) {

@@ -155,6 +155,9 @@ static int parse_line(model *m, char *text, int *have_input, char *why) {
 
 int model_parse_cfg(model *m, const char *text, const char *name, char *err) {
     model_init(m, (shape3){0, 0, 0, 0});
+    // Editors on Windows (Notepad) save UTF-8 with a byte order mark: it is not part of the
+    // first word ("unknown layer '\xef\xbb\xbfinput'" helped no one).
+    if (!strncmp(text, "\xef\xbb\xbf", 3)) text += 3;
     char *copy = nn_strdup(text), *save = NULL, why[NN_ERRLEN];
     int lineno = 0, have_input = 0, rc = 0;
     shape3 cur = {0, 0, 0, 0};   // the shape flowing into the next layer, to check it per line

@@ -4,7 +4,9 @@
 // legacy_h5_format.py), so that keras.models.load_model reads our files and we read theirs:
 //   /                 attrs keras_version, backend (variable-length UTF-8), model_config,
 //                     training_config (variable-length ASCII JSON, nn/keras_json.c); ours:
-//                     nn_class_names (UTF-8 array), nn_epoch (int64), which Keras ignores
+//                     nn_class_names (UTF-8 array), nn_epoch (int64), and for a checkpoint
+//                     nn_batch and nn_step (int64: its batch size and the steps done of its
+//                     unfinished epoch), which Keras ignores
 //   /model_weights    attrs layer_names, backend, keras_version; one group per layer with attr
 //                     weight_names ("sequential/conv2d/kernel", ...; an empty float64 array
 //                     when the layer has none, as h5py writes []) and the datasets at those
@@ -147,6 +149,10 @@ static int write_contents(const model *m, hid_t f) {
     if (m->nclasses > 0)
         rc |= put_strings(f, "nn_class_names", (const char *const *)m->classes, m->nclasses, 1);
     rc |= put_i64(f, "nn_epoch", m->epoch);
+    if (m->batch > 0) {   // where a checkpoint stands in its epoch, for --resume (model.h)
+        rc |= put_i64(f, "nn_batch", m->batch);
+        rc |= put_i64(f, "nn_step", m->step);
+    }
     if (rc) return -1;
 
     hid_t mw = H5Gcreate2(f, "model_weights", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -300,6 +306,10 @@ int model_save_h5(const model *m, const char *path, char *err) {
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         return nn_fail(err, "cannot save the model to %s: it is a folder", path);
+    // The rename below would replace a device node (/dev/full as root) or a fifo by a file.
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
+        return nn_fail(err, "cannot save the model to %s: it exists and is not a regular file (a "
+                       "device, fifo or socket); choose a file name", path);
 
     char why[160];
     size_t size;
@@ -351,7 +361,9 @@ int model_save_h5(const model *m, const char *path, char *err) {
     if (!rc && rename(tmp, path) != 0)
         rc = nn_fail(err, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
     if (rc && named) unlink(tmp);
-    if (!rc) fsync_path(folder, 1);   // make the rename itself durable
+    // make the rename itself durable (best effort: some filesystems refuse fsync on a folder;
+    // the rename has succeeded, so the file is there)
+    if (!rc) fsync_path(folder, 1);
     nn_free(tmp);
     nn_free(dir);
     return rc;

@@ -54,7 +54,9 @@ typedef struct {
     uint64_t nparams;               // of the model the child built
     uint64_t mc_len, tc_len;        // JSON text lengths (no terminating zero)
     int64_t t;                      // Adam's iterations
+    int64_t step;                   // steps done of the unfinished epoch (model.h)
     int32_t epoch;
+    int32_t batch;                  // the checkpoint's batch size, 0 when not recorded
     uint32_t has_tc;                // training_config was present
     uint32_t adam_state, moments_read;
     uint32_t nclasses, nseg;

@@ -459,6 +459,21 @@ static int read_optimizer(rd *r, hid_t f, model *m) {
     return rc;
 }
 
+// An optional non-negative integer attribute of the root (nn's own, which Keras ignores): 0 and
+// *out untouched when absent, -1 with the error when it holds something else.
+static int get_count(rd *r, hid_t f, const char *name, long long *out) {
+    if (H5Aexists(f, name) <= 0) return 0;
+    long long e = 0;
+    hid_t a = H5Aopen(f, name, H5P_DEFAULT), ft = a < 0 ? -1 : H5Aget_type(a);
+    int ok = ft >= 0 && H5Tget_class(ft) == H5T_INTEGER && H5Aread(a, H5T_NATIVE_LLONG, &e) >= 0 &&
+             e >= 0 && e < (1 << 30);
+    h5_close(ft);
+    h5_close(a);
+    if (!ok) return nn_fail(r->err, "%s: attribute %s is not a non-negative integer", r->path, name);
+    *out = e;
+    return 0;
+}
+
 static int read_extras(rd *r, hid_t f, model *m) {
     char **cls;
     int n, rc = get_strings(r, f, "", "nn_class_names", &cls, &n);
@@ -471,17 +486,10 @@ static int read_extras(rd *r, hid_t f, model *m) {
     for (int i = 0; i < n; i++) m->classes[i] = cls[i];
     m->nclasses = n;
     nn_free(cls);
-    htri_t ex = H5Aexists(f, "nn_epoch");
-    if (ex > 0) {
-        long long e = 0;
-        hid_t a = H5Aopen(f, "nn_epoch", H5P_DEFAULT), ft = a < 0 ? -1 : H5Aget_type(a);
-        int ok = ft >= 0 && H5Tget_class(ft) == H5T_INTEGER && H5Aread(a, H5T_NATIVE_LLONG, &e) >= 0 &&
-                 e >= 0 && e < (1 << 30);
-        h5_close(ft);
-        h5_close(a);
-        if (!ok) return nn_fail(r->err, "%s: attribute nn_epoch is not a non-negative integer", r->path);
-        m->epoch = (int)e;
-    }
+    long long e = 0, b = 0, s = 0;
+    if (get_count(r, f, "nn_epoch", &e) || get_count(r, f, "nn_batch", &b) || get_count(r, f, "nn_step", &s))
+        return -1;
+    m->epoch = (int)e, m->batch = (int)b, m->step = (long)s;
     return 0;
 }
 

@@ -28,6 +28,12 @@ typedef struct model {
     float *m, *v;                 // Adam's first and second moments
     long t;                       // Adam iterations done (Keras's optimizer.iterations)
     int epoch;                    // epochs completed (for --resume)
+    // Where a checkpoint stands inside its epoch, so that --resume starts at the right image
+    // (tools/setup.h, setup_resume_step): the images per step of the run that saved it and the
+    // steps it had done of epoch `epoch` (0 at an epoch end). batch 0: not recorded (a Keras
+    // file, or one saved before nn kept it); the step is then Adam's count minus whole epochs.
+    int batch;
+    long step;
     adam_cfg opt;                 // Adam's settings, kept in the .h5 training_config (lr 0: defaults)
 
     // class names (folder names), saved in the .h5 file; may be empty
@@ -88,8 +94,16 @@ size_t model_output_size(const model *m);   // per sample
 shape3 model_output_shape(const model *m);
 // "(3, 3, 3, 32)" for a layer's first parameter tensor, "none" without one.
 void model_fmt_kernel(const layer *l, char *buf, size_t len);
-// Keras-style table: layer (type), output shape, params; totals.
+// Keras-style table: layer (type), output shape, params; totals. Control characters in layer
+// names (a file may hold anything) are printed as '?', as in error lines.
 void model_summary(const model *m, FILE *f);
+// The weights (host copy) that are NaN or infinite: 0 when every one is finite. Otherwise err
+// (may be NULL) gets one line naming `name` (the file), the count, and the layers holding them
+// with their counts ("m.h5: the weights hold 3 NaN or infinite values (3 of the 3,936,384 in
+// layer 4 'dense'): ..."). A model loaded from a file goes through this before it predicts,
+// evaluates or resumes training (tools/setup.c, setup_check_loaded): a single NaN in a dense
+// kernel can still give plausible-looking probabilities.
+size_t model_check_finite(const model *m, const char *name, char *err);
 // Layer i's kernel and bias inside an arena (w, g, m or v).
 static inline float *layer_kernel(const model *mo, float *arena, int i) { return arena + mo->layers[i].woff; }
 static inline float *layer_bias(const model *mo, float *arena, int i) { return arena + mo->layers[i].boff; }

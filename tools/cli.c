@@ -46,3 +46,16 @@ int cli_unknown(const char *cmd, const char *arg) {
     fprintf(stderr, "nn %s: unknown option '%s' (see nn %s --help)\n", cmd, arg, cmd);
     return 2;
 }
+
+static int is_control(unsigned char c) { return c < 0x20 || c == 0x7f; }
+
+void cli_put_name(FILE *f, const char *s) {
+    for (; *s; s++) fputc(is_control((unsigned char)*s) ? '?' : *s, f);
+}
+
+const char *cli_printable(const char *s, char *buf, size_t len) {
+    size_t i = 0;
+    for (; s[i] && i + 1 < len; i++) buf[i] = is_control((unsigned char)s[i]) ? '?' : s[i];
+    if (len) buf[i] = 0;
+    return buf;
+}

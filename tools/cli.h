@@ -4,6 +4,9 @@
 #ifndef NN_CLI_H
 #define NN_CLI_H
 
+#include <stddef.h>
+#include <stdio.h>
+
 int cmd_train(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_evaluate(int argc, char **argv);
@@ -22,5 +25,12 @@ const char *cli_value(const char *cmd, int argc, char **argv, int *i);
 // "nn CMD: unknown option X (see nn CMD --help)"; returns 2.
 int cli_unknown(const char *cmd, const char *arg);
 int cli_is_help(const char *arg);
+
+// Names that come from files and folders (image paths, class and layer names) printed to the
+// terminal: a control character (an ESC sequence, a newline) becomes '?', the rule error lines
+// follow (nn_fail), so a name can neither act on the terminal nor break a one-line-per-image
+// output. UTF-8 text is kept. cli_printable copies into buf (truncating to len) and returns it.
+void cli_put_name(FILE *f, const char *s);
+const char *cli_printable(const char *s, char *buf, size_t len);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../nn/common.h"
 #include "../nn/bench.h"
@@ -21,7 +22,8 @@ static void usage(FILE *f) {
 "                [--device cpu|cuda] [--threads N] [--seed N] [--profile] [--tf32]\n"
 "Times full training steps (forward, loss, backward, Adam) of a model on random inputs and\n"
 "labels after a warm-up, and prints images per second and milliseconds per step.\n"
-"  --model F      model file (default models/catdog.cfg)\n"
+"  --model F      model file (default models/catdog.cfg; where that file is not found, nn run\n"
+"                 outside the repository, the same CNN built in, as nn train does, and says so)\n"
 "  --batch N      images per step (default 32)\n"
 "  --steps N      timed steps (default 20)\n"
 "  --warmup N     untimed steps first (default 3)\n"
@@ -40,7 +42,7 @@ static void usage(FILE *f) {
 }
 
 int cmd_bench(int argc, char **argv) {
-    const char *model_path = "models/catdog.cfg", *device = "cpu", *mode = "train";
+    const char *model_path = NULL, *device = "cpu", *mode = "train";
     int batch = 32, steps = 20, warmup = 3, threads = 0, seed = 1, profile = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -78,7 +80,19 @@ int cmd_bench(int argc, char **argv) {
 
     char err[NN_ERRLEN];
     model m;
-    if (model_load_cfg(&m, model_path, err) != 0) {
+    int loaded;
+    if (model_path) {
+        loaded = model_load_cfg(&m, model_path, err);
+    } else if (access("models/catdog.cfg", R_OK) == 0) {
+        model_path = "models/catdog.cfg";
+        loaded = model_load_cfg(&m, model_path, err);
+    } else {   // nn run from another folder: the article's CNN, as nn train falls back to it
+        model_path = "built-in catdog.cfg";
+        printf("models/catdog.cfg is not here: timing the article's CNN built into nn (as nn train "
+               "uses it); --model FILE picks another\n");
+        loaded = model_parse_cfg(&m, MODEL_CATDOG_CFG, model_path, err);
+    }
+    if (loaded != 0) {
         fprintf(stderr, "nn bench: %s\n", err);
         return 1;
     }

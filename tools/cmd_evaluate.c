@@ -1,6 +1,7 @@
 // cmd_evaluate.c: `nn evaluate MODEL.h5 --data DIR`: Keras's model.evaluate on a labelled
 // folder (loss and accuracy), plus the confusion matrix, which tells which way the mistakes go.
 // Images are preprocessed as for validation: resize and rescale, never augmented.
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,10 +20,13 @@ static void usage(FILE *f) {
 "                   [--cache FILE]\n"
 "Loss (binary cross-entropy), accuracy and the confusion matrix of MODEL on DIR, a folder with\n"
 "one subfolder per class (the class names are matched by sorted order, as in training).\n"
-"  --batch N     images per forward pass (default 32)\n"
+"  --batch N     images per forward pass (default 32; at most the number of images)\n"
 "  --device D    auto (GPU when one works, the default), cpu or cuda\n"
 "  --threads N   CPU threads (default: all cores)\n"
-"  --cache FILE  keep the decoded images in FILE for the next run\n");
+"  --cache FILE  keep the decoded images in FILE for the next run\n"
+"A class folder with no readable image is a warning (the results then cover the other class);\n"
+"a model whose weights hold NaN or infinite values is refused. Names are printed with control\n"
+"characters shown as '?'.\n");
 }
 
 int cmd_evaluate(int argc, char **argv) {
@@ -59,37 +63,54 @@ int cmd_evaluate(int argc, char **argv) {
     int rc = 1, have_model = 0, have_cache = 0;
     if (model_load_h5_opts(&m, model_path, H5_LOAD_WEIGHTS_ONLY, NULL, err)) goto fail;   // no Adam state
     have_model = 1;
-    if (setup_check_binary(&m, model_path, err)) goto fail;
-    if (setup_open_folder(&d, dir, err) || setup_check_classes(&d, dir, err)) goto fail;
-    if (m.nclasses == 2 && (strcmp(m.classes[0], d.classes[0]) || strcmp(m.classes[1], d.classes[1])))
-        fprintf(stderr, "nn evaluate: warning: %s was trained on (%s, %s) but %s has (%s, %s); "
-                "the folders are taken in sorted order (%s as %s, %s as %s)\n", model_path, m.classes[0],
-                m.classes[1], dir, d.classes[0], d.classes[1], d.classes[0], m.classes[0], d.classes[1],
-                m.classes[1]);
+    if (setup_check_loaded(&m, model_path, err)) goto fail;
+    // An empty class is not an error here (unlike nn train): setup_check_decoded warns below.
+    if (setup_open_folder(&d, dir, err) || setup_check_class_count(&d, dir, err)) goto fail;
+    if (m.nclasses == 2 && (strcmp(m.classes[0], d.classes[0]) || strcmp(m.classes[1], d.classes[1]))) {
+        char line[NN_ERRLEN];   // through nn_fail for its escaping of the names
+        nn_fail(line, "%s was trained on (%s, %s) but %s has (%s, %s); the folders are taken in "
+                "sorted order (%s as %s, %s as %s)", model_path, m.classes[0], m.classes[1], dir,
+                d.classes[0], d.classes[1], d.classes[0], m.classes[0], d.classes[1], m.classes[1]);
+        fprintf(stderr, "nn evaluate: warning: %s\n", line);
+    }
     if (setup_device(device, threads, &ctx, stdout, NULL, err)) goto fail;
     if (image_cache_load(&c, &d, m.input.h, m.input.w, threads, cache, err)) goto fail;
     have_cache = 1;
     printf("Found %d images belonging to %d classes.\n", c.n, d.nclasses);
     fflush(stdout);
+    setup_check_decoded(&c, &d, stderr, "nn evaluate: ", err);
+    // A batch larger than the data would only allocate activations for images that are not
+    // there (--batch 65536 on 20 images asked for 32 GB).
+    batch = NN_MIN(batch, NN_MAX(c.n, 1));
     if (model_to(&m, &ctx, batch, err)) goto fail;
 
     eval_result r;
     train_evaluate(&m, &ctx, &c, batch, &r);
+    if (!isfinite(r.loss)) {   // finite weights whose activations overflowed on some image
+        nn_fail(err, "%s: the loss on %s is %s (the model's activations overflow on some image): "
+                "no result", model_path, dir, isnan(r.loss) ? "NaN" : "infinite");
+        goto fail;
+    }
     char t[32];
     progress_fmt_time(r.seconds, t, sizeof t);
     printf("%d images - %s - loss: %.4f - accuracy: %.4f - %.0f img/s\n", r.n, t, r.loss, r.accuracy,
            r.seconds > 0 ? r.n / r.seconds : 0);
-    // Columns as wide as the longest class name.
+    // Columns as wide as the longest class name (the folder names, as the data hold them).
+    char cls[2][256];
     int wd = 9;
-    for (int k = 0; k < 2; k++) wd = NN_MAX(wd, (int)strlen(d.classes[k]) + 2);
+    for (int k = 0; k < 2; k++) {
+        cli_printable(d.classes[k], cls[k], sizeof cls[k]);
+        wd = NN_MAX(wd, (int)strlen(cls[k]) + 2);
+    }
     printf("Confusion matrix (rows: true class, columns: predicted class):\n%*s", wd + 2, "");
-    for (int k = 0; k < 2; k++) printf("%*s", wd, d.classes[k]);
+    for (int k = 0; k < 2; k++) printf("%*s", wd, cls[k]);
     printf("\n");
     for (int t0 = 0; t0 < 2; t0++) {
-        printf("  %-*s", wd, d.classes[t0]);
+        printf("  %-*s", wd, cls[t0]);
         for (int p = 0; p < 2; p++) printf("%*ld", wd, r.confusion[t0][p]);
         long row = r.confusion[t0][0] + r.confusion[t0][1];
-        printf("   (%.1f%% right)\n", row ? 100.0 * r.confusion[t0][t0] / row : 0.0);
+        if (row) printf("   (%.1f%% right)\n", 100.0 * r.confusion[t0][t0] / row);
+        else printf("   (no images)\n");
     }
     rc = 0;
     goto out;

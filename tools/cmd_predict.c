@@ -4,6 +4,7 @@
 // classes[1] with probability p when p > 0.5, else classes[0] with 1 - p. On the C path by
 // default, since one photo takes milliseconds and a GPU takes longer than that to start.
 #include <dirent.h>
+#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,15 +27,20 @@ static void usage(FILE *f) {
 "  Probability = 0.9312\n"
 "  Prediction = dog\n"
 "several images print one line each: PATH  CLASS  PROBABILITY. An IMAGE may be a folder: its\n"
-"images (and those of its subfolders) are predicted in sorted order.\n"
-"  --json        one JSON array: {\"path\", \"class\", \"probability\", \"output\"} per image\n"
-"                (output = the sigmoid, P(second class)), or {\"path\", \"error\"}\n"
+"images (and those of its subfolders) are predicted in sorted order. The class is printed in\n"
+"the singular when the training folders were plural (cats/, dogs/ -> cat, dog), as the article\n"
+"prints it; control characters in names are shown as '?'.\n"
+"  --json        one JSON array: {\"path\", \"class\", \"label\", \"probability\", \"output\"}\n"
+"                per image (class = the folder name as saved, e.g. \"dogs\"; label = what the\n"
+"                text output prints, \"dog\"; output = the sigmoid, P(second class)), or\n"
+"                {\"path\", \"error\"}; never NaN or infinity\n"
 "  --batch N     images per forward pass (default 32)\n"
 "  --device D    cpu (default), auto or cuda: worth it for large folders only\n"
 "  --threads N   CPU threads (default: all cores; one for fewer than 8 images, where\n"
 "                starting and joining threads costs more than it saves)\n"
 "An image that cannot be read is reported on stderr; the others are still predicted, and the\n"
-"exit status is 1.\n");
+"exit status is 1. A model whose weights hold NaN or infinite values (a run that diverged) is\n"
+"refused with one line naming the file and the layers.\n");
 }
 
 typedef struct list { char **s; int n, cap; } list;
@@ -99,15 +105,45 @@ static void timing(const char *step) {
     timing_t0 = t;
 }
 
-static void json_str(FILE *f, const char *s) {
+// Length of the valid UTF-8 sequence at s (1 to 4), or 0 when s does not start one (RFC 3629:
+// no overlong forms, no surrogates, nothing above U+10FFFF).
+static int utf8_len(const unsigned char *s) {
+    unsigned c = s[0];
+    int n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+    if (n == 0 || c > 0xf4) return 0;
+    for (int i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80) return 0;
+    if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) || (c == 0xf0 && s[1] < 0x90) ||
+        (c == 0xf4 && s[1] > 0x8f))
+        return 0;
+    return n;
+}
+
+// A JSON string: quotes, backslashes and every control character escaped (DEL too, which a
+// terminal may act on), and bytes that are not UTF-8 (a Latin-1 file name) given as U+FFFD,
+// since a JSON text must be UTF-8 and a reader would reject the whole array.
+static void json_str(FILE *f, const char *str) {
+    const unsigned char *s = (const unsigned char *)str;
     fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
+    while (*s) {
+        unsigned char c = *s;
         if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
         else if (c == '\n') fputs("\\n", f);
         else if (c == '\t') fputs("\\t", f);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
+        else if (c < 0x20 || c == 0x7f) fprintf(f, "\\u%04x", c);
+        else if (c < 0x80) fputc(c, f);
+        else {
+            int n = utf8_len(s);
+            if (n == 0) {
+                fputs("\\ufffd", f);
+                s++;
+            } else {
+                fwrite(s, 1, (size_t)n, f);
+                s += n;
+            }
+            continue;
+        }
+        s++;
     }
     fputc('"', f);
 }
@@ -134,7 +170,9 @@ int cmd_predict(int argc, char **argv) {
                 int before = paths.n;
                 list_folder(&paths, a, 0);
                 if (paths.n == before) {
-                    fprintf(stderr, "nn predict: %s: no images in this folder\n", a);
+                    fputs("nn predict: ", stderr);
+                    cli_put_name(stderr, a);
+                    fputs(": no images in this folder\n", stderr);
                     empty_folder = 1;
                 }
             } else {
@@ -161,15 +199,17 @@ int cmd_predict(int argc, char **argv) {
     // A few images take a few ms on one core; a parallel region per layer costs more than that
     // on a busy machine (a thread the OS has paused holds up every join: 20-40 ms, not 4).
     if (threads == 0 && paths.n < 8) threads = 1;
-    if (setup_check_binary(&m, model_path, err) || setup_device(device, threads, &ctx, NULL, NULL, err)) {
+    if (setup_check_loaded(&m, model_path, err) || setup_device(device, threads, &ctx, NULL, NULL, err)) {
         fprintf(stderr, "nn predict: %s\n", err);
         rc = 1;
         goto free_model;
     }
     timing("load");
-    if (m.nclasses < 2)
-        fprintf(stderr, "nn predict: %s has no class names (not saved by nn train): printing class0/class1\n",
-                model_path);
+    if (m.nclasses < 2) {
+        fputs("nn predict: ", stderr);
+        cli_put_name(stderr, model_path);
+        fputs(" has no class names (not saved by nn train): printing class0/class1\n", stderr);
+    }
 
     // Decode every image (several threads for a folder), then predict in batches.
     int n = paths.n, h = m.input.h, w = m.input.w;
@@ -204,41 +244,65 @@ int cmd_predict(int argc, char **argv) {
             ngood = 0;
         } else {
             timing("alloc");
+            // Logits first, the sigmoid below: a pass that overflowed shows as an infinite or
+            // NaN logit, which the sigmoid would turn into a confident 1.0000 (or pass on as NaN).
             for (int s = 0; s < ngood; s += b) {
                 int k = NN_MIN(b, ngood - s);
                 image_to_float(pix + (size_t)s * in, (size_t)k * in, x);
-                model_predict(&m, &ctx, k, x, prob + s);
+                memcpy(prob + s, model_forward(&m, &ctx, k, x, 1), (size_t)k * sizeof(float));   // (k, 1)
             }
             nn_free(x);
         }
     }
 
     timing("forward");
-    const char *c0 = setup_class_name(&m, 0), *c1 = setup_class_name(&m, 1);
+    // Finite weights can still overflow on some input: such an image gets an error, never a
+    // "nan" probability (not even valid JSON) nor the 1.0000 of an infinite logit.
+    for (int g = 0; g < ngood; g++) {
+        float z = prob[g];
+        prob[g] = 1.0f / (1.0f + expf(-z));   // the model's sigmoid (nn/elementwise.c)
+        if (isfinite(z)) continue;
+        int i = good[g];
+        errs[i] = nn_strdup("the model's output for this image is NaN or infinite (its activations "
+                            "overflowed): no prediction");
+        fputs("nn predict: ", stderr);
+        cli_put_name(stderr, paths.s[i]);
+        fprintf(stderr, ": %s\n", errs[i]);
+        rc = 1;
+    }
+    const char *name[2] = {setup_class_name(&m, 0), setup_class_name(&m, 1)};
+    char label[2][256];
+    for (int k = 0; k < 2; k++) setup_class_label(&m, k, label[k], sizeof label[k]);
     if (json) {
         printf("[");
         for (int i = 0, g = 0; i < n; i++) {
             printf("%s\n  {\"path\": ", i ? "," : "");
             json_str(stdout, paths.s[i]);
-            if (errs[i] || g >= ngood) {
+            int predicted = g < ngood && good[g] == i;   // prob[g] is the g-th decoded image's
+            float p = predicted ? prob[g++] : 0;
+            if (!predicted || errs[i]) {
                 printf(", \"error\": ");
                 json_str(stdout, errs[i] ? errs[i] : "not predicted");
                 printf("}");
                 continue;
             }
-            float p = prob[g++];
+            int k = p > 0.5f;
             printf(", \"class\": ");
-            json_str(stdout, p > 0.5f ? c1 : c0);
-            printf(", \"probability\": %.6f, \"output\": %.6f}", p > 0.5f ? p : 1 - p, p);
+            json_str(stdout, name[k]);
+            printf(", \"label\": ");
+            json_str(stdout, label[k]);
+            printf(", \"probability\": %.6f, \"output\": %.6f}", k ? p : 1 - p, p);
         }
         printf("\n]\n");
-    } else if (n == 1 && ngood == 1) {
+    } else if (n == 1 && ngood == 1 && !errs[good[0]]) {
         float p = prob[0];
-        printf("Probability = %.4f\nPrediction = %s\n", p > 0.5f ? p : 1 - p, p > 0.5f ? c1 : c0);
+        printf("Probability = %.4f\nPrediction = %s\n", p > 0.5f ? p : 1 - p, label[p > 0.5f]);
     } else {
         for (int g = 0; g < ngood; g++) {
             float p = prob[g];
-            printf("%s  %s  %.4f\n", paths.s[good[g]], p > 0.5f ? c1 : c0, p > 0.5f ? p : 1 - p);
+            if (errs[good[g]]) continue;
+            cli_put_name(stdout, paths.s[good[g]]);
+            printf("  %s  %.4f\n", label[p > 0.5f], p > 0.5f ? p : 1 - p);
         }
     }
     for (int i = 0; i < n; i++) nn_free(errs[i]);

@@ -1,7 +1,10 @@
 // cmd_summary.c: `nn summary MODEL.cfg|MODEL.h5`: Keras's table of layers, shapes and counts.
 // A .h5 model is recognised by its content (HDF5's signature), not only its name, so a model
 // saved under another name still works; after the table it says what the file carries besides
-// the weights (classes, epochs, Adam's state), which is what one checks before --resume.
+// the weights (classes, epochs, Adam's state), which is what one checks before --resume, and
+// whether every weight is finite: a model that diverged still prints its table, then one line
+// on stderr counting its NaN and infinite values, and the status is 1, so that a script asking
+// "is this a usable model?" with nn summary gets no.
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -37,7 +40,10 @@ int cmd_summary(int argc, char **argv) {
         fprintf(f, "usage: nn summary MODEL.cfg | MODEL.h5\n"
                    "Prints each layer's name, output shape and parameter count, as Keras does.\n"
                    "A .h5 model (saved by nn or by Keras) also shows its classes, epochs and\n"
-                   "optimizer state.\n");
+                   "optimizer state, and its weights are checked: when some are NaN or infinite\n"
+                   "(training diverged), the table is printed, then one line on stderr says how\n"
+                   "many and in which layers, and the exit status is 1 (nn predict, evaluate and\n"
+                   "train --resume refuse such a file).\n");
         return argc == 2 ? 0 : 2;
     }
     const char *path = argv[1];
@@ -51,16 +57,28 @@ int cmd_summary(int argc, char **argv) {
         return 1;
     }
     model_summary(&m, stdout);
+    int rc = 0;
     if (h5) {
         printf("Classes: ");
         if (m.nclasses == 0) printf("(none saved)");
-        for (int i = 0; i < m.nclasses; i++) printf("%s%s", i ? ", " : "", m.classes[i]);
+        for (int i = 0; i < m.nclasses; i++) {
+            printf("%s", i ? ", " : "");
+            cli_put_name(stdout, m.classes[i]);
+        }
         printf("\nEpochs trained: %d\n", m.epoch);
+        if (m.batch > 0 && m.step > 0)
+            printf("Saved in mid-epoch: step %ld of epoch %d, at batch %d (--resume needs --batch %d)\n",
+                   m.step, m.epoch + 1, m.batch, m.batch);
         printf("Optimizer: Adam (learning_rate %g, beta_1 %g, beta_2 %g, epsilon %g), ", m.opt.lr,
                m.opt.beta1, m.opt.beta2, m.opt.epsilon);
         if (info.adam_state) printf("%ld steps taken\n", m.t);
         else printf("no state saved (--resume starts its moments from zero)\n");
+        fflush(stdout);   // the table first, then the verdict on stderr
+        if (model_check_finite(&m, path, err)) {
+            fprintf(stderr, "nn summary: %s\n", err);
+            rc = 1;
+        }
     }
     model_free(&m);
-    return 0;
+    return rc;
 }

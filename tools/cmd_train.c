@@ -2,6 +2,9 @@
 // synthetic set when no --data is given), trains epoch by epoch with Keras's output, validates,
 // saves checkpoints atomically, and ends with a chart and a summary. Ctrl-C finishes the step,
 // saves, and exits 130; --resume continues on exactly the curve an unbroken run would follow.
+// Every file it writes is checked before any work (tools/outfile.h: nn's own kind or absent,
+// no two the same, none inside the data, locked against a second run), every write's result
+// is read, and a closed standard output (nn train | head) stops the run as Ctrl-C does.
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
@@ -11,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "../data/data.h"
@@ -22,6 +24,7 @@
 #include "../nn/train.h"
 #include "chart.h"
 #include "cli.h"
+#include "outfile.h"
 #include "progress.h"
 #include "setup.h"
 #include "synthetic.h"
@@ -81,6 +84,9 @@ static void usage(FILE *f) {
 "  --log FILE.csv      epoch,loss,accuracy,val_loss,val_accuracy,images_per_s,seconds\n"
 "  --profile           after training, a table of where a step's time went: per layer and pass,\n"
 "                      the loss, Adam, augmentation and waiting for data (as nn bench --profile)\n"
+"  An existing output is replaced only when nn wrote it (its model or a Keras one, its chart, log\n"
+"  or cache); any other file, an output inside --data or --val, two outputs that are one file,\n"
+"  or an --out another nn train is writing (FILE.lock) is refused before any work.\n"
 "\n"
 "Ctrl-C finishes the current step, saves a checkpoint, says where, and exits with status 130\n"
 "(press it twice to quit at once; the last saved file stays intact).\n"
@@ -100,6 +106,9 @@ static void on_sigint(int sig) {
     stop_flag = 1;   // SA_RESETHAND: a second Ctrl-C ends the process at once
 }
 
+// A file this run saved, as it was on disk: the end checks that it is still there.
+typedef struct saved_file { dev_t dev; ino_t ino; int set; } saved_file;
+
 typedef struct run {
     opts o;
     const char *pre;          // "[synthetic] " or ""
@@ -107,23 +116,41 @@ typedef struct run {
     nn_ctx ctx;
     char ckpt[4096];          // where checkpoints go (--out, or FILE.last.h5 with --save-best)
     char png[4096];
+    char cache_val[4096];     // --cache's validation part (FILE.val)
     const char *model_name;   // where the layers came from, for messages
     progress pg;
     int saves_failed;
     char last_good[4096];     // the last checkpoint written, and the epoch/step it holds
     int last_good_epoch;
     long last_good_t;
+    saved_file out_file, ckpt_file;   // the last save of --out and of the checkpoint
+    outfile_lock locks[3];    // --out, the --save-best checkpoint, --log
+    int nlocks;
+    FILE *log;                // --log, open during the loop
+    int chart_failed, log_failed;   // a chart or log write failed (reported once; status 1)
+    int out_errno;            // standard output failed (EPIPE...): the run stops as for Ctrl-C
 } run;
 
-static void say(const run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(const run *r, const char *fmt, ...) {
+// Standard output failed (the reader of a pipe went away, a full disk): end the run as Ctrl-C
+// does, so the work so far is saved instead of SIGPIPE killing nn with nothing on disk.
+static void note_stdout(run *r) {
+    if (r->out_errno || !ferror(stdout)) return;
+    r->out_errno = errno ? errno : EIO;
+    stop_flag = 1;
+}
+
+static void say(run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(run *r, const char *fmt, ...) {
+    if (r->out_errno) return;   // nobody reads it any more
     va_list ap;
     va_start(ap, fmt);
+    errno = 0;
     fputs(r->pre, stdout);
     vprintf(fmt, ap);
     va_end(ap);
     putchar('\n');
     fflush(stdout);
+    note_stdout(r);
 }
 
 static int save_model(run *r, const char *path) {
@@ -140,6 +167,12 @@ static int save_model(run *r, const char *path) {
         r->saves_failed++;
         return -1;
     }
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        saved_file f = {st.st_dev, st.st_ino, 1};
+        if (!strcmp(path, r->o.out)) r->out_file = f;
+        if (!strcmp(path, r->ckpt)) r->ckpt_file = f;
+    }
     snprintf(r->last_good, sizeof r->last_good, "%s", path);
     r->last_good_epoch = r->m.epoch;
     r->last_good_t = r->m.t;
@@ -148,80 +181,77 @@ static int save_model(run *r, const char *path) {
 
 static void on_step(void *user, int step, int steps, const train_stats *s) {
     run *r = user;
-    progress_step(&r->pg, step, s->seconds, train_stats_loss(s), train_stats_acc(s));
+    r->m.step = step;   // saved with a checkpoint (nn_step), so --resume starts after it
+    errno = 0;
+    if (!r->out_errno) progress_step(&r->pg, step, s->seconds, train_stats_loss(s), train_stats_acc(s));
+    note_stdout(r);
     if (r->o.checkpoint_every > 0 && step % r->o.checkpoint_every == 0 && step < steps)
         save_model(r, r->ckpt);
 }
 
 // --- checks before any work
 
-// The folder that will hold `path` exists and can be written (the save writes a temporary
-// file beside it and renames it).
-static int check_writable(const char *opt, const char *path, char *err) {
-    char dir[4096];
-    struct stat st;
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash) strcpy(dir, ".");
-    else if (slash == dir) dir[1] = 0;
-    else *slash = 0;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return nn_fail(err, "%s %s: the folder '%s' does not exist (create it first)", opt, path, dir);
-    if (access(dir, W_OK | X_OK) != 0)
-        return nn_fail(err, "%s %s: the folder '%s' is not writable (%s)", opt, path, dir, strerror(errno));
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        return nn_fail(err, "%s %s: is a folder, not a file", opt, path);
-    return 0;
+// --- outputs: every file this run writes, checked before any work (tools/outfile.h)
+
+typedef struct outputs {
+    outfile f[9];
+    int n;
+    char lock[3][4096 + 8];
+} outputs;
+
+static void add_output(outputs *s, const char *what, const char *path, outfile_kind kind) {
+    s->f[s->n++] = (outfile){what, path, kind};
 }
 
-// What a save does, tried before any work: the model is written to a temporary file beside
-// --out and renamed over it, so --out must be a plain file (a rename would replace a device
-// such as /dev/full, or a fifo), and a file must be creatable and writable in its folder: a
-// read-only filesystem, a full disk or quota, or a folder root may not write (access() says
-// yes to root) fails here, not after an epoch of training.
-static int probe_out(const char *opt, const char *path, char *err) {
-    struct stat st;
-    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
-        return nn_fail(err, "%s %s: exists and is not a regular file (a device, fifo or socket): "
-                       "the model is saved by renaming a new file over it; choose a file name", opt, path);
-    size_t len = strlen(path) + 24;
-    char *tmp = nn_alloc(len, "probe file name");
-    snprintf(tmp, len, "%s.probe-XXXXXX", path);
-    int fd = mkstemp(tmp), rc = 0;
-    if (fd < 0) {
-        rc = nn_fail(err, "%s %s: cannot create a file in its folder: %s", opt, path, strerror(errno));
-    } else {
-        static const char block[4096];
-        ssize_t w = write(fd, block, sizeof block);
-        if (w != (ssize_t)sizeof block || fsync(fd) != 0)
-            rc = nn_fail(err, "%s %s: cannot write in its folder: %s", opt, path,
-                         w >= 0 && w < (ssize_t)sizeof block ? "disk full" : strerror(errno));
-        close(fd);
-        unlink(tmp);
+static void list_outputs(const run *r, outputs *s) {
+    const opts *o = &r->o;
+    s->n = 0;
+    add_output(s, "--out", o->out, OUTFILE_H5);
+    if (o->save_best) add_output(s, "the latest checkpoint (--save-best)", r->ckpt, OUTFILE_H5);
+    add_output(s, "the chart (beside --out)", r->png, OUTFILE_PNG);
+    if (o->log) add_output(s, "--log", o->log, OUTFILE_CSV);
+    if (o->cache) add_output(s, "--cache", o->cache, OUTFILE_CACHE);
+    if (o->cache && (o->val || o->val_split > 0))
+        add_output(s, "--cache (its validation part)", r->cache_val, OUTFILE_CACHE);
+    const char *locked[3] = {o->out, o->save_best ? r->ckpt : NULL, o->log};
+    static const char *const what[3] = {"the lock of --out", "the lock of the latest checkpoint",
+                                        "the lock of --log"};
+    for (int k = 0; k < 3; k++) {
+        if (!locked[k]) continue;
+        outfile_lock_name(locked[k], s->lock[k], sizeof s->lock[k]);
+        add_output(s, what[k], s->lock[k], OUTFILE_LOCK);
     }
-    nn_free(tmp);
-    return rc;
 }
 
-// The space a checkpoint of m takes (weights and Adam's two moments, plus HDF5's headers,
-// about 8 KiB a layer) against what the filesystem of `path` has free.
-static int check_space(const char *opt, const char *path, const model *m, char *err) {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash) strcpy(dir, ".");
-    else if (slash == dir) dir[1] = 0;
-    else *slash = 0;
-    struct statvfs sv;
-    if (statvfs(dir, &sv) != 0) return 0;   // cannot tell: the save itself will say
-    double need = 12.0 * (double)m->nparams + 8192.0 * (m->nlayers + 1);
-    double avail = (double)sv.f_bavail * (double)sv.f_frsize;
-    if (avail < need)
-        return nn_fail(err, "%s %s: %.0f KiB free in '%s', a checkpoint of this model takes about "
-                       "%.0f KiB: free some space or save elsewhere", opt, path, avail / 1024, dir,
-                       need / 1024);
+// Folders first (a mistyped one is the likeliest mistake), then no two outputs the same file,
+// none inside the data, each absent or nn's own, a real write beside --out, and the locks.
+static int check_outputs(run *r, char *err) {
+    const opts *o = &r->o;
+    outputs s;
+    list_outputs(r, &s);
+    for (int i = 0; i < s.n; i++)
+        if (outfile_check_folder(s.f[i].what, s.f[i].path, err)) return -1;
+    if (outfile_check_distinct(s.f, s.n, err) || outfile_check_outside(s.f, s.n, "--data", o->data, err) ||
+        outfile_check_outside(s.f, s.n, "--val", o->val, err))
+        return -1;
+    for (int i = 0; i < s.n; i++)
+        if (outfile_check_kind(s.f[i].what, s.f[i].path, s.f[i].kind, err)) return -1;
+    if (outfile_probe_write("--out", o->out, err)) return -1;
+    const char *locked[3] = {o->out, o->save_best ? r->ckpt : NULL, o->log};
+    static const char *const what[3] = {"--out", "the latest checkpoint (--save-best)", "--log"};
+    for (int k = 0; k < 3; k++)
+        if (locked[k] && outfile_lock_take(&r->locks[r->nlocks++], what[k], locked[k], err)) return -1;
     return 0;
 }
+
+static void release_locks(run *r) {
+    for (int k = 0; k < r->nlocks; k++) outfile_lock_release(&r->locks[k]);
+    r->nlocks = 0;
+}
+
+// The space a checkpoint of m takes: weights and Adam's two moments, plus HDF5's headers,
+// about 8 KiB a layer.
+static double checkpoint_bytes(const model *m) { return 12.0 * (double)m->nparams + 8192.0 * (m->nlayers + 1); }
 
 // FILE.h5 -> FILE<suffix>; other names get the suffix appended.
 static void sibling(const char *path, const char *suffix, char *out, size_t len) {
@@ -296,7 +326,7 @@ static char *cache_name(const char *cache, const char *suffix) {
     return s;
 }
 
-static int load_cache(image_cache *c, const dataset *d, const run *r, const char *cache, char *err) {
+static int load_cache(image_cache *c, const dataset *d, run *r, const char *cache, char *err) {
     if (image_cache_load(c, d, r->m.input.h, r->m.input.w, r->o.threads, cache, err) != 0) return -1;
     say(r, "Found %d images belonging to %d classes.", c->n, d->nclasses);
     if (cache && c->from_cache) say(r, "(decoded images read from %s in %.1fs)", cache, c->seconds);
@@ -343,11 +373,14 @@ static int load_data(run *r, data *D, char *err) {
                     tr.n ? "no validation" : "no training");
             goto free_names;
         }
-        if (load_cache(&D->train, &tr, r, c_train, err) || load_cache(&D->val, &va, r, c_val, err))
+        if (load_cache(&D->train, &tr, r, c_train, err) || load_cache(&D->val, &va, r, c_val, err) ||
+            setup_check_decoded(&D->train, &tr, NULL, NULL, err))   // a class none of whose files read
             goto free_names;
+        setup_check_decoded(&D->val, &va, stderr, "nn train: --val-split: ", err);
         D->have_val = 1;
     } else {
-        if (load_cache(&D->train, &all, r, c_train, err)) goto free_names;
+        if (load_cache(&D->train, &all, r, c_train, err) || setup_check_decoded(&D->train, &all, NULL, NULL, err))
+            goto free_names;
         if (o->val) {
             if (o->flat ? dataset_open_flat(&va, o->val, err) : setup_open_folder(&va, o->val, err))
                 goto free_names;
@@ -359,6 +392,7 @@ static int load_data(run *r, data *D, char *err) {
                 goto free_names;
             }
             if (load_cache(&D->val, &va, r, c_val, err)) goto free_names;
+            setup_check_decoded(&D->val, &va, stderr, "nn train: --val: ", err);
             D->have_val = 1;
         }
     }
@@ -408,7 +442,9 @@ static int build_model(run *r, char *err) {
     }
     r->model_name = o->resume;
     if (model_load_h5(m, o->resume, err)) return -1;
-    if (setup_check_binary(m, o->resume, err)) return -1;
+    if (setup_check_loaded(m, o->resume, err)) return -1;   // NaN or infinite weights: refused
+    int first;   // a mid-epoch checkpoint's batch size, checked before the data are read
+    if (setup_resume_step(m, o->resume, o->batch, 0, &first, err)) return -1;
     if (o->cfg) {   // the cfg given must describe the same network as the file
         model c;
         if (model_load_cfg(&c, o->cfg, err)) return -1;
@@ -440,10 +476,24 @@ static int set_classes(run *r, const data *D, char *err) {
 
 typedef struct best { int epoch; double value; const char *by; } best;
 
+// The file this run last saved at path is still there: a folder deleted or moved during
+// training takes the model with it, and "Model saved to" would name a file that is gone.
+static int still_saved(const char *path, const saved_file *f, int epoch) {
+    struct stat st;
+    if (f->set && stat(path, &st) == 0 && st.st_dev == f->dev && st.st_ino == f->ino) return 1;
+    fprintf(stderr, "nn train: %s (saved at epoch %d) is no longer there: its folder was deleted or "
+            "moved during training, so this run's model is lost\n", path, epoch);
+    return 0;
+}
+
 // saved: the file --out was last written to (NULL when it was not), after epoch saved_epoch.
-static void report_end(run *r, const epoch_row *rows, int nrows, const best *b, const char *saved,
-                       int saved_epoch, double t_start) {
+// Returns -1 when a saved model has gone missing since.
+static int report_end(run *r, const epoch_row *rows, int nrows, const best *b, const char *saved,
+                      int saved_epoch, double t_start) {
     char t[32];
+    int rc = 0;
+    if (saved && !still_saved(saved, &r->out_file, saved_epoch)) saved = NULL, rc = -1;
+    if (saved && r->o.save_best && !still_saved(r->ckpt, &r->ckpt_file, r->m.epoch)) saved = NULL, rc = -1;
     if (nrows > 0 && b->epoch > 0) {
         const epoch_row *e = &rows[b->epoch - rows[0].epoch];
         if (!strcmp(b->by, "val_loss"))
@@ -456,10 +506,75 @@ static void report_end(run *r, const epoch_row *rows, int nrows, const best *b, 
             saved_epoch, saved, r->m.epoch, r->ckpt);
     else if (saved)
         say(r, "Model saved to %s (epoch %d).", saved, saved_epoch);
-    if (nrows > 0) say(r, "Chart of loss and accuracy: %s", r->png);
-    if (r->o.log) say(r, "Metrics log: %s", r->o.log);
+    if (nrows > 0 && !r->chart_failed) say(r, "Chart of loss and accuracy: %s", r->png);
+    if (r->o.log && !r->log_failed) say(r, "Metrics log: %s", r->o.log);
     progress_fmt_time(nn_now() - t_start, t, sizeof t);
     say(r, "Total time: %s.", t);
+    return rc;
+}
+
+// --- the extras: the CSV log and the chart. A failure is said once, training goes on (the
+// model matters more), and the status is 1 at the end.
+
+static void log_failed(run *r, int e) {
+    if (r->log_failed) return;
+    fprintf(stderr, "nn train: --log %s: writing failed (%s): the log is incomplete; training goes "
+            "on\n", r->o.log, strerror(e));
+    r->log_failed = 1;
+}
+
+// Opens --log (a resumed run first takes the earlier epochs from it, so that chart and log
+// cover the whole run: rows, nrows) and writes the header and those rows.
+static int open_log(run *r, epoch_row *rows, int *nrows, int start, char *err) {
+    const opts *o = &r->o;
+    if (!o->log) return 0;
+    if (o->resume) *nrows = NN_MAX(0, history_read(o->log, start, rows, o->epochs));
+    if (!(r->log = fopen(o->log, "w"))) return nn_fail(err, "--log %s: cannot write (%s)", o->log, strerror(errno));
+    int bad = history_write_header(r->log);
+    for (int i = 0; i < *nrows && !bad; i++) bad = history_write_row(r->log, &rows[i]);
+    if (bad) return nn_fail(err, "--log %s: writing failed (%s)", o->log, strerror(errno));
+    return 0;
+}
+
+static void log_row(run *r, const epoch_row *row) {
+    if (!r->log || r->log_failed) return;
+    if (history_write_row(r->log, row)) log_failed(r, errno);
+}
+
+// Closes --log, checking that the file is still there (an open file whose folder was deleted
+// takes every row without complaint) and that the close wrote everything.
+static void close_log(run *r) {
+    if (!r->log) return;
+    struct stat st;
+    if (!r->log_failed && fstat(fileno(r->log), &st) == 0 && st.st_nlink == 0) {
+        fprintf(stderr, "nn train: --log %s was deleted (or its folder) during training: the log is "
+                "lost\n", r->o.log);
+        r->log_failed = 1;
+    }
+    errno = 0;
+    if (fclose(r->log) != 0) log_failed(r, errno ? errno : EIO);
+    r->log = NULL;
+}
+
+static void draw_chart(run *r, const epoch_row *rows, int nrows) {
+    char err[NN_ERRLEN];
+    if (chart_write_png(r->png, rows, nrows, r->pre[0] ? "synthetic set" : r->o.data, err) == 0) return;
+    if (!r->chart_failed) fprintf(stderr, "nn train: the chart: %s; training goes on\n", err);
+    r->chart_failed = 1;
+}
+
+// Standard output failed: one line on stderr says so and where the work is (the lines on
+// stdout that would have said it went nowhere).
+static void report_stdout_failure(const run *r) {
+    char where[8400];
+    if (r->last_good[0])
+        snprintf(where, sizeof where, "the checkpoint is %s (%ld steps, %d whole epoch%s): continue "
+                 "with --resume %s", r->last_good, r->last_good_t, r->last_good_epoch,
+                 r->last_good_epoch == 1 ? "" : "s", r->last_good);
+    else
+        snprintf(where, sizeof where, "nothing was saved (no step had run)");
+    fprintf(stderr, "nn train: writing to standard output failed (%s): training stopped as for "
+            "Ctrl-C; %s\n", strerror(r->out_errno), where);
 }
 
 static int train_loop(run *r, data *D, double t_start) {
@@ -477,35 +592,35 @@ static int train_loop(run *r, data *D, double t_start) {
         say(r, "Learning rate %g from --lr (%s was trained with %g).", opt.lr, o->resume, m->opt.lr);
     m->opt = opt;
 
-    // Where a resumed run stands: t steps done of which epoch * steps in whole epochs.
+    // Where a resumed run stands: the step its file records, or (a file that does not record
+    // it) t steps done of which epoch * steps in whole epochs.
     int start = m->epoch, first = 0;
     long within = m->t - (long)m->epoch * steps;
     if (o->resume) {
-        if (within > 0 && within < steps) {
-            first = (int)within;
+        if (setup_resume_step(m, o->resume, o->batch, steps, &first, err)) {
+            fprintf(stderr, "nn train: %s\n", err);
+            loader_free(L);
+            return 1;
+        }
+        if (first > 0) {
             say(r, "Resuming %s: epoch %d, step %d/%d.", o->resume, start + 1, first, steps);
-        } else if (within != 0) {
+        } else if (m->batch == 0 && within != 0) {
             say(r, "Resuming %s after epoch %d (Adam's step count %ld does not fit %d steps an epoch:"
                 " the batch size or the data differ from the first run).", o->resume, start, m->t, steps);
         } else {
             say(r, "Resuming %s after epoch %d.", o->resume, start);
         }
     }
+    m->batch = o->batch;   // from here on every checkpoint records this run's batch size
 
     // History: a resumed run takes the earlier epochs from its log, so chart and log are whole.
     epoch_row *rows = nn_calloc((size_t)(o->epochs + 1) * sizeof *rows, "history");
     int nrows = 0;
-    if (o->resume && o->log) nrows = NN_MAX(0, history_read(o->log, start, rows, o->epochs));
-    FILE *log = NULL;
-    if (o->log) {
-        if (!(log = fopen(o->log, "w"))) {
-            fprintf(stderr, "nn train: --log %s: cannot write (%s)\n", o->log, strerror(errno));
-            nn_free(rows), loader_free(L);
-            return 1;
-        }
-        fprintf(log, HISTORY_HEADER "\n");
-        for (int i = 0; i < nrows; i++) history_write_row(log, &rows[i]);
-        fflush(log);
+    if (open_log(r, rows, &nrows, start, err)) {
+        fprintf(stderr, "nn train: %s\n", err);
+        close_log(r);
+        nn_free(rows), loader_free(L);
+        return 1;
     }
     best b = {0, INFINITY, D->have_val ? "val_loss" : "loss"};
     for (int i = 0; i < nrows; i++) {
@@ -558,6 +673,7 @@ static int train_loop(run *r, data *D, double t_start) {
                 break;
             }
             if (!o->save_best) saved = NULL;   // --out now holds this checkpoint, said below
+            m->step = reached;
             if (save_model(r, r->ckpt) == 0) {
                 say(r, "Interrupted at epoch %d, step %d/%d: checkpoint saved to %s.", e + 1, reached, steps, r->ckpt);
                 say(r, "Continue with the same options plus --resume %s", r->ckpt);
@@ -566,6 +682,7 @@ static int train_loop(run *r, data *D, double t_start) {
             break;
         }
         m->epoch = e + 1;
+        m->step = 0;   // an epoch end: a checkpoint from here resumes at any batch size
         epoch_row row = {e + 1, train_stats_loss(&ts), train_stats_acc(&ts), NAN, NAN,
                          ts.seconds > 0 ? ts.seen / ts.seconds : 0, ts.seconds};
         char extra[256] = "";
@@ -577,9 +694,11 @@ static int train_loop(run *r, data *D, double t_start) {
             snprintf(extra, sizeof extra, " - val_loss: %.4f - val_accuracy: %.4f", vr.loss, vr.accuracy);
         }
         snprintf(extra + strlen(extra), sizeof extra - strlen(extra), " - %.0f img/s", row.images_per_s);
-        progress_end(&r->pg, steps, ts.seconds, row.loss, row.accuracy, extra);
+        errno = 0;
+        if (!r->out_errno) progress_end(&r->pg, steps, ts.seconds, row.loss, row.accuracy, extra);
+        note_stdout(r);
         rows[nrows++] = row;
-        if (log) history_write_row(log, &row);
+        log_row(r, &row);
 
         double v = D->have_val ? row.val_loss : row.loss;
         int improved = v < b.value;
@@ -598,20 +717,24 @@ static int train_loop(run *r, data *D, double t_start) {
             saved = o->out, saved_epoch = e + 1;
         }
         if (improved) b.value = v, b.epoch = e + 1;
-        if (chart_write_png(r->png, rows, nrows, r->pre[0] ? "synthetic set" : o->data, err))
-            fprintf(stderr, "nn train: %s\n", err);
+        draw_chart(r, rows, nrows);
         if (stop_flag) {
             say(r, "Interrupted after epoch %d.", e + 1);
             rc = 130;
             break;
         }
     }
-    if (rc == 0 || nrows > 0) report_end(r, rows, nrows, &b, saved, saved_epoch, t_start);
-    if (r->saves_failed && rc == 0) rc = 1;
+    close_log(r);
+    if ((rc == 0 || nrows > 0) && report_end(r, rows, nrows, &b, saved, saved_epoch, t_start) && rc == 0)
+        rc = 1;
+    if ((r->saves_failed || r->chart_failed || r->log_failed) && rc == 0) rc = 1;
     if (o->profile && rc == 0 && profile_train_report(m, &r->ctx, o->batch, &D->train, o->augment,
                                                       workers, &prof, stdout, err))
         fprintf(stderr, "nn train: %s\n", err);
-    if (log) fclose(log);
+    if (r->out_errno) {
+        report_stdout_failure(r);
+        if (rc == 0 || rc == 130) rc = 1;   // not a Ctrl-C: an output error
+    }
     nn_free(rows);
     loader_free(L);
     return rc;
@@ -630,11 +753,17 @@ int cmd_train(int argc, char **argv) {
     char err[NN_ERRLEN];
     data D = {0};
     rc = 1;
+    // A closed pipe on stdout (nn train | head) is an error that write() reports, not a
+    // signal that kills the run before it saves (note_stdout).
+    struct sigaction ign = {0};
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    sigaction(SIGPIPE, &ign, NULL);
     if (o->save_best) sibling(o->out, ".last.h5", r->ckpt, sizeof r->ckpt);
     else snprintf(r->ckpt, sizeof r->ckpt, "%s", o->out);
     sibling(o->out, ".png", r->png, sizeof r->png);
-    if (check_writable("--out", o->out, err) || (o->log && check_writable("--log", o->log, err))) goto fail;
-    if (probe_out("--out", o->out, err)) goto fail;
+    if (o->cache) snprintf(r->cache_val, sizeof r->cache_val, "%s.val", o->cache);
+    if (check_outputs(r, err)) goto fail;
     const char *dirs[2] = {o->data, o->val};
     for (int k = 0; k < 2; k++) {   // before anything slow: a mistyped folder fails at once
         struct stat st;
@@ -659,7 +788,8 @@ int cmd_train(int argc, char **argv) {
     if (setup_device(o->device, o->threads, &r->ctx, stdout, r->pre, err)) goto fail;
     r->ctx.seed = (uint64_t)o->seed;
     if (build_model(r, err)) goto fail;
-    if (check_space("--out", o->out, &r->m, err)) goto fail;
+    if (outfile_check_space("--out", o->out, checkpoint_bytes(&r->m), "a checkpoint of this model", err))
+        goto fail;
     if (r->m.epoch >= o->epochs) {
         say(r, "%s already has %d epochs (--epochs %d): nothing to train; raise --epochs to go on.",
             o->resume, r->m.epoch, o->epochs);
@@ -675,6 +805,7 @@ int cmd_train(int argc, char **argv) {
 fail:
     fprintf(stderr, "nn train: %s\n", err);
 out:
+    release_locks(r);
     free_data(&D);
     model_free(&r->m);
     nn_ctx_free(&r->ctx);

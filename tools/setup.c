@@ -8,6 +8,7 @@
 
 #include "../nn/common.h"
 #include "../nn/cuda_api.h"
+#include "cli.h"
 
 int setup_device(const char *want, int threads, nn_ctx *ctx, FILE *say, const char *prefix, char *err) {
     *ctx = nn_ctx_cpu();
@@ -75,6 +76,11 @@ int setup_check_binary(const model *m, const char *name, char *err) {
     return 0;
 }
 
+int setup_check_loaded(const model *m, const char *name, char *err) {
+    if (setup_check_binary(m, name, err)) return -1;
+    return model_check_finite(m, name, err) ? -1 : 0;
+}
+
 int setup_same_architecture(const model *a, const char *aname, const model *b, const char *bname,
                             char *err) {
     char sa[64], sb[64];
@@ -119,6 +125,22 @@ const char *setup_class_name(const model *m, int i) {
     return fallback[i != 0];
 }
 
+// "dogs" reads as a plural; "glass", "bus", "iris" and a bare "s" do not.
+static int plural_s(const char *s) {
+    size_t n = strlen(s);
+    return n >= 3 && s[n - 1] == 's' && !strchr("sui", s[n - 2]);
+}
+
+const char *setup_class_label(const model *m, int i, char *buf, size_t len) {
+    const char *name = setup_class_name(m, i);
+    cli_printable(name, buf, len);
+    int all_plural = m->nclasses >= 2;
+    for (int k = 0; k < m->nclasses && all_plural; k++) all_plural = m->classes[k] && plural_s(m->classes[k]);
+    size_t n = strlen(buf);
+    if (all_plural && n == strlen(name)) buf[n - 1] = 0;
+    return buf;
+}
+
 int setup_open_folder(dataset *d, const char *dir, char *err) {
     struct stat st;
     memset(d, 0, sizeof *d);
@@ -132,7 +154,7 @@ int setup_open_folder(dataset *d, const char *dir, char *err) {
     return -1;   // err still holds dataset_open's reason, the more useful one
 }
 
-int setup_check_classes(const dataset *d, const char *dir, char *err) {
+int setup_check_class_count(const dataset *d, const char *dir, char *err) {
     if (d->nclasses < 2)
         return nn_fail(err, "%s: found %d class folder%s%s%s; two are needed (one subfolder per "
                        "class, e.g. cats/ and dogs/)", dir, d->nclasses, d->nclasses == 1 ? " (" : "s",
@@ -141,5 +163,68 @@ int setup_check_classes(const dataset *d, const char *dir, char *err) {
         return nn_fail(err, "%s: found %d class folders (%s, %s, %s%s); the model has one sigmoid "
                        "output and tells exactly two classes apart", dir, d->nclasses, d->classes[0],
                        d->classes[1], d->classes[2], d->nclasses > 3 ? ", ..." : "");
+    return 0;
+}
+
+// Images listed (or kept after decoding) per class; labels (n).
+static void count_labels(const int32_t *labels, int n, int nclasses, int *count) {
+    for (int k = 0; k < nclasses; k++) count[k] = 0;
+    for (int i = 0; i < n; i++)
+        if (labels[i] >= 0 && labels[i] < nclasses) count[labels[i]]++;
+}
+
+int setup_check_classes(const dataset *d, const char *dir, char *err) {
+    if (setup_check_class_count(d, dir, err)) return -1;
+    int count[2];
+    count_labels(d->labels, d->n, 2, count);
+    for (int k = 0; k < 2; k++)
+        if (count[k] == 0)
+            return nn_fail(err, "%s/%s: no images (jpg, jpeg, png, bmp, gif) in this class folder: a "
+                           "two-class model cannot learn a class it never sees; add its images or "
+                           "give a folder whose two classes both have some", dir, d->classes[k]);
+    return 0;
+}
+
+int setup_check_decoded(const image_cache *c, const dataset *d, FILE *warn, const char *prefix,
+                        char *err) {
+    int listed[2], kept[2];
+    if (d->nclasses != 2) return setup_check_class_count(d, d->dir ? d->dir : "dataset", err);
+    count_labels(d->labels, d->n, 2, listed);
+    count_labels(c->labels, c->n, 2, kept);
+    const char *dir = d->dir ? d->dir : "dataset";
+    for (int k = 0; k < 2; k++) {
+        if (kept[k]) continue;
+        char why[160];
+        if (listed[k]) snprintf(why, sizeof why, "none of its %d image%s could be read (see the lines above)",
+                                listed[k], listed[k] == 1 ? "" : "s");
+        else snprintf(why, sizeof why, "no images (jpg, jpeg, png, bmp, gif) in this class folder");
+        if (!warn)
+            return nn_fail(err, "%s/%s: %s: a two-class model cannot learn a class it never sees; "
+                           "add readable images of it", dir, d->classes[k], why);
+        char line[NN_ERRLEN];
+        nn_fail(line, "%s/%s: %s: the results cover %s only", dir, d->classes[k], why, d->classes[1 - k]);
+        fprintf(warn, "%swarning: %s\n", prefix ? prefix : "", line);
+    }
+    return 0;
+}
+
+int setup_resume_step(const model *m, const char *path, int batch, int steps, int *first, char *err) {
+    *first = 0;
+    if (m->batch > 0) {   // the file says where it stopped
+        if (m->step <= 0) return 0;   // at an epoch end: any batch size starts the next epoch
+        if (m->batch != batch)
+            return nn_fail(err, "%s was saved mid-epoch (epoch %d, step %ld) at batch %d; resume with "
+                           "--batch %d, or from a checkpoint saved at an epoch end (another batch size "
+                           "would start at other images)", path, m->epoch + 1, m->step, m->batch, m->batch);
+        if (steps > 0 && m->step >= steps)
+            return nn_fail(err, "%s was saved at step %ld of epoch %d, but the data make %d steps an "
+                           "epoch at batch %d: resume on the data of the first run", path, m->step,
+                           m->epoch + 1, steps, batch);
+        *first = (int)m->step;
+        return 0;
+    }
+    // Not recorded: Adam's count minus the whole epochs, taken at this batch size (as before).
+    long within = steps > 0 ? m->t - (long)m->epoch * steps : 0;
+    if (within > 0 && within < steps) *first = (int)within;
     return 0;
 }
