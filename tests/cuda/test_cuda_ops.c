@@ -171,6 +171,15 @@ static void test_dense(void) {
     };
     int ncases = sizeof cases / sizeof *cases - (quick() ? 1 : 0);
     for (int i = 0; i < ncases && !t_cur_failed; i++) dense_run(cases[i]);
+    // Random shapes: 1-300 samples, 1-3000 inputs, 1-300 outputs.
+    rng r;
+    rng_seed(&r, 3000300);
+    for (int i = 0; i < (quick() ? 4 : 16) && !t_cur_failed; i++) {
+        dense_case c = {1 + (int)(rng_uniform(&r) * 300), 1 + (int)(rng_uniform(&r) * 3000),
+                        1 + (int)(rng_uniform(&r) * 300), rng_uniform(&r) < 0.5 ? ACT_RELU : ACT_LINEAR,
+                        rng_uniform(&r) < 0.8};
+        dense_run(c);
+    }
 }
 
 // --- dense backward with Adam fused into the dW product (the model's default path)
@@ -453,6 +462,20 @@ static void test_maxpool2d(void) {
         {2, 5, 5, 3, 2, 1, PAD_VALID},     {1, 4, 6, 2, 2, 2, PAD_SAME},     {2, 9, 7, 3, 3, 3, PAD_VALID},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases && !t_cur_failed; i++) pool_run(cases[i]);
+    // Random shapes: windows 1-4, strides 1-3, same/valid, odd sizes, 1-64 channels.
+    rng r;
+    rng_seed(&r, 7120626);
+    for (int i = 0; i < (quick() ? 6 : 24) && !t_cur_failed; i++) {
+        pool_case c;
+        c.k = 1 + (int)(rng_uniform(&r) * 4);
+        c.s = 1 + (int)(rng_uniform(&r) * 3);
+        c.h = c.k + (int)(rng_uniform(&r) * 17);
+        c.w = c.k + (int)(rng_uniform(&r) * 17);
+        c.c = 1 + (int)(rng_uniform(&r) * 64);
+        c.n = 1 + (int)(rng_uniform(&r) * 5);
+        c.pad = rng_uniform(&r) < 0.5 ? PAD_SAME : PAD_VALID;
+        pool_run(c);
+    }
 }
 
 // --- fused conv + relu + 2x2 max-pool (the article's first two layers)
