@@ -33,6 +33,10 @@ char *nn_path_join(const char *a, const char *b);
 // qsort/bsearch comparison of two char * by strcmp (byte order, as Python's sorted()).
 int nn_cmp_str(const void *a, const void *b);
 
+// Writes all n bytes to fd (retrying short writes and EINTR): 0, or -1 with errno (ENOSPC for
+// a write that returns 0, as a full disk does).
+int nn_write_all(int fd, const void *buf, size_t n);
+
 // Wall-clock seconds from a monotonic clock.
 double nn_now(void);
 

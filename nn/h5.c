@@ -235,21 +235,6 @@ static int fsync_path(const char *path, int dir) {
     return rc;
 }
 
-// Writes n bytes; 0, or -1 with errno (ENOSPC for a short write on a full disk).
-static int write_all(int fd, const uint8_t *p, size_t n) {
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            if (w == 0) errno = ENOSPC;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 // The model as the bytes of an HDF5 file, built in memory by HDF5's core driver (nn_free).
 static uint8_t *build_image(const model *m, size_t *size, char *why) {
     char name[64];
@@ -341,7 +326,7 @@ int model_save_h5(const model *m, const char *path, char *err) {
         named = 1;
         if (fchmod(fd, 0666 & ~um) != 0) um = 0;   // stays 0600: not worth failing a save over
     }
-    if (write_all(fd, image, size) != 0 || fsync(fd) != 0)
+    if (nn_write_all(fd, image, size) != 0 || fsync(fd) != 0)
         rc = nn_fail(err, "writing %s failed: %s; %s was left as it was", path, strerror(errno), path);
     nn_free(image);
     if (!rc && !named) {   // give the complete file its temporary name

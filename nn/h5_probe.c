@@ -63,18 +63,6 @@ static long long vm_data_bytes(void) {
     return kb < 0 ? -1 : kb * 1024;
 }
 
-static int write_all(int fd, const void *buf, size_t n) {
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 // Exactly n bytes, or -1 (an error, or the end of the stream first).
 static int read_full(int fd, void *buf, size_t n) {
     char *p = buf;
@@ -121,12 +109,12 @@ static int send_frame(int wfd, const model *m, const h5_loaded *out, const h5_pl
         put(&p, m->classes[i], k);
     }
     put(&p, plan->seg, (size_t)plan->n * sizeof(h5_seg));
-    int rc = write_all(wfd, buf, len);
+    int rc = nn_write_all(wfd, buf, len);
     nn_free(buf);
     const float *arena[3] = {m->w, m->m, m->v};
     for (int i = 0; i < plan->n && !rc; i++)
         if (plan->seg[i].inl)
-            rc = write_all(wfd, arena[plan->seg[i].arena] + plan->seg[i].dst, plan->seg[i].count * sizeof(float));
+            rc = nn_write_all(wfd, arena[plan->seg[i].arena] + plan->seg[i].dst, plan->seg[i].count * sizeof(float));
     return rc;
 }
 
@@ -137,7 +125,7 @@ void h5_child_read(const char *path, unsigned flags, int file_fd, long long size
     char e[NN_ERRLEN] = "";
     if (h5_read_model(&m, path, flags, &plan, 1, &out, e) != 0) {
         if (!e[0]) snprintf(e, sizeof e, "%s: unreadable model file", path);
-        if (write_all(wfd, "E", 1) == 0) write_all(wfd, e, strlen(e));
+        if (nn_write_all(wfd, "E", 1) == 0) nn_write_all(wfd, e, strlen(e));
         _exit(1);
     }
     _exit(send_frame(wfd, &m, &out, &plan) == 0 ? 0 : 3);

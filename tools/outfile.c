@@ -340,20 +340,6 @@ void outfile_lock_release(outfile_lock *l) {
 
 // --- writing
 
-static int write_all(int fd, const uint8_t *p, size_t n) {
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            if (w == 0) errno = ENOSPC;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int outfile_write(const char *path, const void *data, size_t n, char *err) {
     size_t len = strlen(path) + 16;
     char *tmp = nn_alloc(len, "temporary file name");
@@ -369,7 +355,7 @@ int outfile_write(const char *path, const void *data, size_t n, char *err) {
     umask(um);
     int rc = 0;
     if (fchmod(fd, 0666 & ~um) != 0) { /* stays 0600: not worth failing a write over */ }
-    if (write_all(fd, data, n) != 0)
+    if (nn_write_all(fd, data, n) != 0)
         rc = nn_fail(err, "writing %s failed: %s; %s was left as it was", path, strerror(errno), path);
     if (close(fd) != 0 && !rc)
         rc = nn_fail(err, "writing %s failed: %s; %s was left as it was", path, strerror(errno), path);
