@@ -20,21 +20,10 @@
 # Run from the repository root; the CLI is ${NN:-bin/nn}.
 set -u
 NN=${NN:-bin/nn}
-NN=$(cd "$(dirname "$NN")" && pwd)/$(basename "$NN")
+. "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
-T=$(mktemp -d /tmp/test_faults.XXXXXX)
-bg=""
-cleanup() { [ -n "$bg" ] && kill -9 "$bg" 2>/dev/null; rm -rf "$T"; }
-trap cleanup EXIT
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
-cd "$T"
+test_begin test_faults
 
-pass() { echo "PASS $1"; }
-fail() { echo "FAIL $1: $2"; }
-skip() { echo "SKIP $1: $2"; }
-check() { local n=$1; shift; if "$@"; then pass "$n"; else fail "$n" "${why:-condition failed: $*}"; fi; why=""; }
-has() { grep -qE -- "$2" "$1"; }
-loads() { "$NN" summary "$1" >/dev/null 2>&1; }
 # Every weight and Adam moment in the file is finite; prints Adam's iteration count.
 finite_iter() {
     $PY - "$1" <<'EOF'

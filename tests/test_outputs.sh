@@ -24,21 +24,9 @@
 # Run from the repository root: NN=bin/nn bash tests/test_outputs.sh
 set -u
 NN=${NN:-bin/nn}
-NN=$(cd "$(dirname "$NN")" && pwd)/$(basename "$NN")
-ROOT=$(pwd)
-T=$(mktemp -d /tmp/test_outputs.XXXXXX)
-bg=""
-cleanup() { [ -n "$bg" ] && kill -9 "$bg" 2>/dev/null; rm -rf "$T"; }
-trap cleanup EXIT
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
-cd "$T"
+. "$(dirname "$0")/lib.sh"
+test_begin test_outputs
 
-pass() { echo "PASS $1"; }
-fail() { echo "FAIL $1: $2"; }
-skip() { echo "SKIP $1: $2"; }
-check() { local n=$1; shift; if "$@"; then pass "$n"; else fail "$n" "${why:-condition failed: $*}"; fi; why=""; }
-has() { grep -qE -- "$2" "$1"; }
-loads() { "$NN" summary "$1" >/dev/null 2>&1; }
 # refused NAME RE CMD...: status 1 or 2, exactly one stderr line matching RE, and no work done
 # (no "Found N images" line: nothing was decoded, let alone trained).
 refused() {

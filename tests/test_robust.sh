@@ -22,21 +22,10 @@
 # repository root; the CLI is ${NN:-bin/nn}.
 set -u
 NN=${NN:-bin/nn}
-NN=$(cd "$(dirname "$NN")" && pwd)/$(basename "$NN")
+. "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
-ROOT=$(pwd)
-T=$(mktemp -d /tmp/test_robust.XXXXXX)
-bg=""
-cleanup() { [ -n "$bg" ] && kill -9 "$bg" 2>/dev/null; rm -rf "$T"; }
-trap cleanup EXIT
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
-cd "$T"
+test_begin test_robust
 
-pass() { echo "PASS $1"; }
-fail() { echo "FAIL $1: $2"; }
-skip() { echo "SKIP $1: $2"; }
-check() { local n=$1; shift; if "$@"; then pass "$n"; else fail "$n" "${why:-condition failed: $*}"; fi; why=""; }
-has() { grep -qE -- "$2" "$1"; }
 # An error case: status 1 or 2 (not a crash), exactly one stderr line matching RE, and stdout
 # free of nan/inf. usage: expect_error NAME RE CMD...
 expect_error() {
