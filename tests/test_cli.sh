@@ -10,6 +10,7 @@
 set -u
 NN=${NN:-bin/nn}
 NN=$(cd "$(dirname "$NN")" && pwd)/$(basename "$NN")
+ROOT_LIB=$(cd "$(dirname "$0")" && pwd)
 PY=/usr/bin/python3
 ROOT=$(pwd)
 DATA=${NN_SHARED_DATA:-../shared/data}
@@ -20,24 +21,7 @@ cleanup() { [ -n "$bg" ] && kill -9 "$bg" 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
-pass() { echo "PASS $1"; }
-fail() { echo "FAIL $1: $2"; }
-skip() { echo "SKIP $1: $2"; }
-# check NAME CONDITION-COMMAND... : PASS when the command succeeds, else FAIL with WHY=$why
-check() { local n=$1; shift; if "$@"; then pass "$n"; else fail "$n" "${why:-condition failed: $*}"; fi; why=""; }
-has() { grep -qE -- "$2" "$1"; }
-# An error case: status non-zero and not a signal/crash, exactly one stderr line matching RE.
-# usage: expect_error NAME RE CMD...
-expect_error() {
-    local n=$1 re=$2; shift 2
-    "$@" >"$T/err.out" 2>"$T/err.txt"
-    local rc=$? lines
-    lines=$(grep -c . "$T/err.txt")
-    if [ "$rc" -eq 0 ] || [ "$rc" -ge 128 ]; then fail "$n" "status $rc (want 1 or 2): $(head -c 300 "$T/err.txt")"
-    elif [ "$lines" -ne 1 ]; then fail "$n" "$lines lines on stderr (want one): $(head -c 400 "$T/err.txt")"
-    elif ! grep -qE -- "$re" "$T/err.txt"; then fail "$n" "stderr does not match /$re/: $(cat "$T/err.txt")"
-    else pass "$n"; fi
-}
+. "$ROOT_LIB/lib.sh"   # pass, fail, skip, check, has, expect_error
 # Compares every dataset of two .h5 files (weights and Adam state): max |a-b| <= tol.
 same_weights() {
     $PY - "$1" "$2" "$3" <<'EOF'
