@@ -1,19 +1,42 @@
 // activation.c: relu / sigmoid / linear as functions (used inside conv2d and dense) and as a
 // layer of their own (Keras's Activation). Both go through the engine's elementwise op.
+#include <math.h>
 #include <stddef.h>
 #include <string.h>
 
 #include "../nn/elementwise.h"
 #include "layer.h"
 
-void act_forward(act_kind a, size_t n, float *z) {
-    if (a == ACT_RELU) ew_apply(NULL, EW_RELU, DT_F32, n, z, NULL, z);
-    else if (a == ACT_SIGMOID) ew_apply(NULL, EW_SIGMOID, DT_F32, n, z, NULL, z);
+// Softmax over each row of c: the row's max is subtracted first (exp never overflows).
+static void softmax_rows(size_t n, int c, float *z) {
+    for (size_t r = 0; r + (size_t)c <= n; r += (size_t)c) {
+        float *row = z + r, mx = row[0];
+        for (int j = 1; j < c; j++) mx = row[j] > mx ? row[j] : mx;
+        double sum = 0;
+        for (int j = 0; j < c; j++) sum += row[j] = expf(row[j] - mx);
+        const float inv = (float)(1.0 / sum);
+        for (int j = 0; j < c; j++) row[j] *= inv;
+    }
 }
 
-void act_backward(act_kind a, size_t n, const float *y, float *dy) {
+void act_forward(act_kind a, size_t n, int c, float *z) {
+    if (a == ACT_RELU) ew_apply(NULL, EW_RELU, DT_F32, n, z, NULL, z);
+    else if (a == ACT_SIGMOID) ew_apply(NULL, EW_SIGMOID, DT_F32, n, z, NULL, z);
+    else if (a == ACT_TANH) for (size_t i = 0; i < n; i++) z[i] = tanhf(z[i]);
+    else if (a == ACT_SOFTMAX) softmax_rows(n, c, z);
+}
+
+// softmax: dz_j = y_j (dy_j - sum_k dy_k y_k), row by row; tanh: dy (1 - y^2).
+void act_backward(act_kind a, size_t n, int c, const float *y, float *dy) {
     if (a == ACT_RELU) ew_apply(NULL, EW_RELU_GRAD, DT_F32, n, y, dy, dy);
     else if (a == ACT_SIGMOID) ew_apply(NULL, EW_SIGMOID_GRAD, DT_F32, n, y, dy, dy);
+    else if (a == ACT_TANH) for (size_t i = 0; i < n; i++) dy[i] *= 1 - y[i] * y[i];
+    else if (a == ACT_SOFTMAX)
+        for (size_t r = 0; r + (size_t)c <= n; r += (size_t)c) {
+            double dot = 0;
+            for (int j = 0; j < c; j++) dot += (double)dy[r + j] * y[r + j];
+            for (int j = 0; j < c; j++) dy[r + j] = y[r + j] * (dy[r + j] - (float)dot);
+        }
 }
 
 static int activation_setup(layer *l, shape3 in, char *err) {
@@ -26,14 +49,14 @@ static void activation_fwd(const layer *l, const nn_ctx *ctx, const layer_io *io
     (void)ctx;
     size_t sz = (size_t)io->n * shape3_size(l->in);
     if (io->y != io->x) memcpy(io->y, io->x, sz * sizeof(float));
-    act_forward(io->act, sz, io->y);
+    act_forward(io->act, sz, l->in.c, io->y);
 }
 
 // dx may be dy itself (the model passes it so: the gradient is transformed in place).
 static void activation_bwd(const layer *l, const nn_ctx *ctx, const layer_io *io) {
     (void)ctx;
     size_t sz = (size_t)io->n * shape3_size(l->in);
-    act_backward(io->act, sz, io->y, io->dy);
+    act_backward(io->act, sz, l->in.c, io->y, io->dy);
     if (io->dx && io->dx != io->dy) memcpy(io->dx, io->dy, sz * sizeof(float));
 }
 

@@ -142,7 +142,7 @@ static void forward_one(const layer *l, const float *xs, const float *w, const f
             float *yr = ys + (size_t)p * F;
             for (int f = 0; f < F; f++) yr[f] += bias[f];
         }
-    act_forward(act, (size_t)P * F, ys);
+    act_forward(act, (size_t)P * F, F, ys);
 }
 
 static void conv2d_fwd(const layer *l, const nn_ctx *ctx, const layer_io *io) {
@@ -168,7 +168,7 @@ static void backward_one(const layer *l, const float *xs, const float *w, const 
                          float *dys, float *dxs, float *dw_s, float *db_s, act_kind act,
                          float *col) {
     const int P = l->out.h * l->out.w, KK = l->kh * l->kw * l->in.c, F = l->filters;
-    act_backward(act, (size_t)P * F, ys, dys);
+    act_backward(act, (size_t)P * F, F, ys, dys);
     if (db_s) {
         memset(db_s, 0, F * sizeof(float));
         for (int p = 0; p < P; p++) {

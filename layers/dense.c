@@ -37,7 +37,7 @@ static void dense_fwd(const layer *l, const nn_ctx *ctx, const layer_io *io) {
         for (int s = 0; s < n; s++)
             for (int j = 0; j < out; j++) y[(size_t)s * out + j] += b[j];
     }
-    act_forward(act, (size_t)n * out, y);
+    act_forward(act, (size_t)n * out, out, y);
 }
 
 static void dense_bwd(const layer *l, const nn_ctx *ctx, const layer_io *io) {
@@ -47,7 +47,7 @@ static void dense_bwd(const layer *l, const nn_ctx *ctx, const layer_io *io) {
     float *dy = io->dy, *dx = io->dx, *dw = io->dw;
     const act_kind act = io->act;
     const int in = l->in.c, out = l->units;
-    act_backward(act, (size_t)n * out, y, dy);
+    act_backward(act, (size_t)n * out, out, y, dy);
     if (l->use_bias) {
         float *db = dw + (l->boff - l->woff);
         memset(db, 0, out * sizeof(float));

@@ -25,7 +25,8 @@
 #include "../nn/ctx.h"
 #include "../nn/rng.h"
 
-typedef enum { ACT_LINEAR = 0, ACT_RELU, ACT_SIGMOID } act_kind;
+// softmax is over the last axis (channels); the others are elementwise.
+typedef enum { ACT_LINEAR = 0, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTMAX } act_kind;
 typedef enum { PAD_VALID = 0, PAD_SAME } pad_kind;
 
 // The layer kinds, in registration order (layers/registry.h holds the list).
@@ -70,6 +71,9 @@ typedef struct layer {
     int sh, sw;             // strides (0: the layer's default, set by setup)
     pad_kind padding;       // conv2d, maxpool2d
     int use_bias;           // conv2d, dense (Keras default: 1)
+    float rate;             // dropout: the fraction of inputs zeroed while training
+    float momentum, epsilon;// batchnorm (Keras: 0.99, 1e-3)
+    float alpha;            // leaky ReLU's slope below zero
     // derived by setup()
     shape3 in, out;
     int pad_top, pad_left;  // 'same' padding as TensorFlow places it: the odd pixel goes bottom/right
@@ -102,6 +106,9 @@ typedef struct layer_io {
     int32_t *aux;           // (n, aux_per_sample) kept by forward for backward (may be NULL)
     act_kind act;           // the activation this pass applies (the model passes ACT_LINEAR for
                             // the last sigmoid when training: the loss works from logits)
+    int training;           // 1 in a training step (dropout drops, batchnorm uses batch statistics)
+    uint64_t seed;          // the run's seed mixed with the layer's index (dropout's masks)
+    long t;                 // the training step this pass belongs to (m->t, already counted)
     // backward only
     float *dy;              // (n, out) dL/dy; overwritten (it becomes the pre-activation gradient)
     float *dx;              // (n, in) dL/dx, written when not NULL (NULL for the first layer)
@@ -129,6 +136,7 @@ typedef enum {
     OPT_PAD,     // valid | same
     OPT_ACT,     // an activation name
     OPT_BOOL,    // true | false (cfg also 1 | 0)
+    OPT_FLOAT,   // a float field (flo..fhi, fdef before any option is read)
     OPT_FIXED,   // Keras only: a key nn writes as `json` and, when `check`, requires on reading
 } opt_type;
 
@@ -142,6 +150,7 @@ typedef struct layer_opt {
     int required;        // a cfg line must give it (a Keras config must hold it)
     const char *json;    // OPT_FIXED: the JSON value Keras writes
     int check;           // OPT_FIXED: reading refuses another value (else the key is ignored)
+    double fdef, flo, fhi;// OPT_FLOAT: default and range (inclusive)
 } layer_opt;
 
 // --- the table entry -------------------------------------------------------------------------
@@ -191,14 +200,15 @@ int layer_setup(layer *l, shape3 in, char *err);
     "\"registered_name\": null}"
 
 
-const char *act_name(act_kind a);                      // "linear", "relu", "sigmoid"
+const char *act_name(act_kind a);                      // "linear", "relu", "sigmoid", ...
 int act_parse(const char *s, act_kind *a);              // 0 ok, -1 unknown
-const char *act_list(void);                            // "linear, relu, sigmoid"
+const char *act_list(void);                            // "linear, relu, sigmoid, tanh, softmax"
 
 // Activations in place and their gradients (used by conv2d, dense and the activation layer;
-// built on the engine's elementwise op, nn/elementwise.h).
-void act_forward(act_kind a, size_t n, float *z);                   // z <- act(z)
-void act_backward(act_kind a, size_t n, const float *y, float *dy); // dy <- dy * act'(given y)
+// the elementwise ones are built on the engine's elementwise op, nn/elementwise.h). n values
+// as rows of c (the channels): softmax works row by row, the others ignore c.
+void act_forward(act_kind a, size_t n, int c, float *z);                   // z <- act(z)
+void act_backward(act_kind a, size_t n, int c, const float *y, float *dy); // dy <- dL/dz given y
 
 // Keras's Glorot-uniform: uniform in +-sqrt(6 / (fan_in + fan_out)), drawn in order.
 void layer_glorot(float *k, size_t count, double fan_in, double fan_out, rng *r);

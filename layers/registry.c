@@ -66,6 +66,7 @@ void layer_defaults(layer *l, layer_kind k) {
         case OPT_PAD: *(pad_kind *)f = (pad_kind)o->def; break;
         case OPT_ACT: *(act_kind *)f = (act_kind)o->def; break;
         case OPT_BOOL: *(int *)f = o->def; break;
+        case OPT_FLOAT: *(float *)f = (float)o->fdef; break;
         case OPT_FIXED: break;
         }
     }
@@ -100,7 +101,7 @@ int layer_setup(layer *l, shape3 in, char *err) {
 
 // --- activations
 
-static const char *const act_names[] = {"linear", "relu", "sigmoid"};
+static const char *const act_names[] = {"linear", "relu", "sigmoid", "tanh", "softmax"};
 #define ACT_COUNT (int)(sizeof act_names / sizeof *act_names)
 
 const char *act_name(act_kind a) { return (unsigned)a < ACT_COUNT ? act_names[a] : "linear"; }
@@ -114,7 +115,7 @@ int act_parse(const char *s, act_kind *a) {
     return -1;
 }
 
-const char *act_list(void) { return "linear, relu, sigmoid"; }
+const char *act_list(void) { return "linear, relu, sigmoid, tanh, softmax"; }
 
 // --- shared by the layers with weights
 

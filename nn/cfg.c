@@ -76,6 +76,14 @@ static int set_option(layer *l, const layer_opt *o, const char *key, const char 
         else if (!strcmp(val, "0") || !strcmp(val, "false")) *(int *)f = 0;
         else return nn_fail(why, "%s='%s' (expected true or false)", key, val);
         return 0;
+    case OPT_FLOAT: {
+        char *end;
+        double d = strtod(val, &end);
+        if (end == val || *end || !(d >= o->flo && d <= o->fhi))
+            return nn_fail(why, "%s='%s' is not a number from %g to %g", key, val, o->flo, o->fhi);
+        *(float *)f = (float)d;
+        return 0;
+    }
     case OPT_FIXED: break;
     }
     return nn_fail(why, "option '%s' cannot be set", key);

@@ -76,6 +76,15 @@ static cJSON *layer_head(cJSON *layers, const char *cls, const char *name) {
     return c;
 }
 
+// The fewest digits (up to 9) that read back as the same float.
+static const char *shortest_float(char *buf, size_t len, float v) {
+    for (int d = 1; d <= 9; d++) {
+        snprintf(buf, len, "%.*g", d, v);
+        if (strtof(buf, NULL) == v) break;
+    }
+    return buf;
+}
+
 // One option of a layer as Keras writes it (layers/layer.h's table).
 static void add_option(cJSON *c, const layer *l, const layer_opt *o) {
     const char *f = (const char *)l + o->off;
@@ -85,6 +94,13 @@ static void add_option(cJSON *c, const layer *l, const layer_opt *o) {
     case OPT_PAD: cJSON_AddStringToObject(c, o->keras, *(const pad_kind *)f == PAD_SAME ? "same" : "valid"); break;
     case OPT_ACT: cJSON_AddStringToObject(c, o->keras, act_name(*(const act_kind *)f)); break;
     case OPT_BOOL: cJSON_AddBoolToObject(c, o->keras, *(const int *)f); break;
+    // The float's shortest decimal form (0.5, not 0.5000000000): what Keras wrote comes back.
+    case OPT_FLOAT: {
+        char buf[32];
+        snprintf(buf, sizeof buf, "%.9g", *(const float *)f);
+        cJSON_AddItemToObject(c, o->keras, cJSON_CreateRaw(shortest_float(buf, sizeof buf, *(const float *)f)));
+        break;
+    }
     case OPT_FIXED: {
         cJSON *v = cJSON_Parse(o->json);
         if (!v) NN_DIE("layer option %s: '%s' is not JSON", o->keras, o->json);
@@ -275,6 +291,11 @@ static int get_option(const cJSON *c, layer *l, const layer_opt *o, const char *
         return 0;
     }
     case OPT_BOOL: *(int *)f = cJSON_IsTrue(v); return 0;
+    case OPT_FLOAT:
+        if (!cJSON_IsNumber(v) || !(v->valuedouble >= o->flo && v->valuedouble <= o->fhi))
+            return nn_fail(err, "%s: %s is not a number from %g to %g", where, o->keras, o->flo, o->fhi);
+        *(float *)f = (float)v->valuedouble;
+        return 0;
     case OPT_FIXED: {
         if (!o->check) return 0;
         cJSON *want = cJSON_Parse(o->json);

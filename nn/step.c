@@ -136,6 +136,14 @@ static const layer_impl *impl_or_die(const model *m, int i, const nn_ctx *ctx) {
 }
 
 // The input of layer i: the previous layer's output, or the batch.
+// Layer i's seed: the run's, mixed with i (splitmix64's finalizer) so layers draw apart.
+static uint64_t layer_seed(const nn_ctx *ctx, int i) {
+    uint64_t z = ctx->seed + 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
 static const float *input_of(const model_run *r, int i, const float *x) { return i ? r->y[i - 1] : x; }
 
 // Layers 0 .. upto-1 forward (node by node); returns the output of layer upto-1.
@@ -155,8 +163,9 @@ static const float *forward_to(model *m, model_run *r, const nn_ctx *ctx, int n,
             nd->forward(m, r, nd, ctx, n, input_of(r, i, x), logits);
         } else {
             layer_io io = {.n = n, .x = input_of(r, i, x), .y = r->y[i], .w = r->w + l->woff,
-                           .aux = r->aux[i], .act = model_pass_act(m, i, logits), .ws = r->ws,
-                           .ws_floats = r->ws_floats};
+                           .aux = r->aux[i], .act = model_pass_act(m, i, logits),
+                           .training = r->training, .seed = layer_seed(ctx, i), .t = m->t,
+                           .ws = r->ws, .ws_floats = r->ws_floats};
             impl_or_die(m, i, ctx)->forward(l, ctx, &io);
         }
         hook_end(h);
@@ -187,7 +196,8 @@ void step_backward(model *m, model_run *r, const nn_ctx *ctx, int n, const float
             nd->backward(m, r, nd, ctx, n, input_of(r, i, x), dcur, dx, opt);
         } else {
             layer_io io = {.n = n, .x = input_of(r, i, x), .y = r->y[j], .w = r->w + l->woff,
-                           .aux = r->aux[i], .act = model_pass_act(m, i, 1), .dy = dcur, .dx = dx,
+                           .aux = r->aux[i], .act = model_pass_act(m, i, 1), .training = 1,
+                           .seed = layer_seed(ctx, i), .t = m->t, .dy = dcur, .dx = dx,
                            .dw = r->g + l->woff, .ws = r->ws, .ws_floats = r->ws_floats};
             impl_or_die(m, i, ctx)->backward(l, ctx, &io);
         }
@@ -205,7 +215,9 @@ void step_train(model *m, model_run *r, const nn_ctx *ctx, int n, int grad_n, co
     const step_backend *be = r->be;
     const int head = be->head_ok && be->head_ok(m, r, n);
     // With the fused head the last node's forward is part of the head.
+    r->training = 1;   // dropout drops, batchnorm normalises by the batch (layer_io.training)
     const float *z = forward_to(m, r, ctx, n, x, 1, head ? r->nodes[r->nnodes - 1].first : m->nlayers, h);
+    r->training = 0;
     float *dcur = r->dbuf[0];
     int last = r->nnodes - 1;
     if (head) {

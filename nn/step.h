@@ -101,6 +101,7 @@ typedef struct model_run {
     size_t roff[2 * MODEL_MAX_LAYERS + 2], rlen[2 * MODEL_MAX_LAYERS + 2];
     step_grad_hook grad;              // .reduce NULL: none
     int profiling;                    // set while a profiler's hook runs: side work stays inline
+    int training;                     // set by step_train around its forward pass
     // C backend's report of the last step (the CUDA backend keeps its own per-step arrays)
     float loss;
     int correct;

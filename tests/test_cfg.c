@@ -37,7 +37,7 @@ static void bad_numbers(void) {
 }
 static void bad_values(void) {
     expect_error("input 8 8 3\nconv2d filters=2 kernel=3 padding=full\n", "t.cfg:2:", "padding='full'");
-    expect_error("input 8 8 3\nconv2d filters=2 kernel=3 activation=tanh\n", "t.cfg:2:", "activation 'tanh'");
+    expect_error("input 8 8 3\nconv2d filters=2 kernel=3 activation=selu\n", "t.cfg:2:", "activation 'selu'");
     expect_error("input 8 8 3\nconv2d filters=2 kernel=3 bias=maybe\n", "t.cfg:2:", "bias='maybe'");
     expect_error("input 8 8 3\nconv2d filters=2 kernel\n", "t.cfg:2:", "not key=value");
     expect_error("input 8 8 3\nconv2d kernel=3\n", "t.cfg:2:", "filters=N");
