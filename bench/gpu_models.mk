@@ -5,3 +5,9 @@
 .PHONY: bench-models
 bench-models: $(BIN)/nn
 	@NN=$(BIN)/nn bash bench/gpu_models.sh
+
+# make bench-accuracy: test accuracy of nn and PyTorch + torchvision on the same model files,
+# trained the same way in one run (bench/accuracy.sh; DATA, MODELS, EPOCHS, BATCH as there).
+.PHONY: bench-accuracy
+bench-accuracy: $(BIN)/nn
+	@NN=$(BIN)/nn bash bench/accuracy.sh

@@ -77,15 +77,51 @@ def build(path):
             c, act = int(opts["units"]), opts.get("activation", "linear")
         elif kind == "activation":
             act = opts["fn"]
+        elif kind == "dropout":
+            mods.append(nn.Dropout(float(opts["rate"])))
+            act = "linear"
+        elif kind == "batchnorm":   # Keras's momentum m keeps m of the old mean: torch's is 1 - m
+            mom, eps = float(opts.get("momentum", "0.99")), float(opts.get("epsilon", "1e-3"))
+            mods.append((nn.BatchNorm1d if flat else nn.BatchNorm2d)(c, eps=eps, momentum=1 - mom))
+            act = "linear"
+        elif kind == "avgpool2d":   # Keras 'same' divides by the cells inside the image only
+            kh, kw = dims(opts.get("pool", "2"))
+            sh, sw = dims(opts.get("stride", f"{kh}x{kw}"))
+            pad = (0, 0)
+            if opts.get("padding", "valid") == "same":
+                (t, b), (l, r) = same_pad(h, kh, sh), same_pad(w, kw, sw)
+                if (t, l) != (b, r): sys.exit(f"{where}: asymmetric 'same' average pooling is not built here")
+                pad = (t, l)
+                h, w = h + t + b, w + l + r
+            mods.append(nn.AvgPool2d((kh, kw), (sh, sw), pad, count_include_pad=False))
+            h, w = (h - kh) // sh + 1, (w - kw) // sw + 1
+            act = "linear"
+        elif kind == "globalavgpool":
+            mods += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+            flat, act = True, "linear"
+        elif kind == "leakyrelu":
+            mods.append(nn.LeakyReLU(float(opts.get("alpha", "0.3"))))
+            act = "linear"
         else:
             sys.exit(f"{where}: unknown layer '{kind}'")
         if kind != "input" and act != "linear":
-            mods.append({"relu": nn.ReLU, "sigmoid": nn.Sigmoid}[act]())
+            mods.append({"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh,
+                         "softmax": lambda: nn.Softmax(dim=1)}[act]())
     if shape is None or not mods: sys.exit(f"{path}: needs 'input H W C' and a layer")
-    if isinstance(mods[-1], nn.Sigmoid): mods.pop()   # BCEWithLogitsLoss applies it
     outs = c if flat else c * h * w
-    if outs != 1: sys.exit(f"{path}: the bench trains one sigmoid output, this model has {outs}")
-    return nn.Sequential(*mods), shape
+    # The last sigmoid or softmax is the loss's (BCEWithLogitsLoss, CrossEntropyLoss): logits out.
+    if isinstance(mods[-1], nn.Sigmoid) and outs == 1: mods.pop(); return nn.Sequential(*mods), shape
+    if isinstance(mods[-1], nn.Softmax) and outs >= 2: mods.pop(); return nn.Sequential(*mods), shape
+    sys.exit(f"{path}: the bench trains one sigmoid output or a softmax over N; this model ends otherwise")
+
+def loss_and_labels(m, x):
+    """The loss a model's output calls for, and random labels of the right kind for x."""
+    was = m.training
+    m.eval()   # one sample through batchnorm in training mode is refused
+    with torch.no_grad(): outs = m(x[:1]).shape[1]
+    m.train(was)
+    if outs == 1: return nn.BCEWithLogitsLoss(), torch.randint(0, 2, (x.shape[0], 1), device=x.device).float()
+    return nn.CrossEntropyLoss(), torch.randint(0, outs, (x.shape[0],), device=x.device)
 
 # --- timing on the GPU
 
@@ -108,9 +144,8 @@ def bench(path, batch, graph, layout, steps, warmup):
     m, (c, h, w) = build(path)
     m = m.to(dev, memory_format=fmt)   # channels_last reaches the 4-D (conv) weights only
     opt = torch.optim.Adam(m.parameters(), lr=1e-3, fused=True, capturable=graph)
-    lossf = nn.BCEWithLogitsLoss()
     x = torch.rand(batch, c, h, w, device=dev).contiguous(memory_format=fmt)   # (N, C, H, W)
-    y = torch.randint(0, 2, (batch, 1), device=dev).float()                   # (N, 1)
+    lossf, y = loss_and_labels(m, x)
     def step():
         opt.zero_grad(set_to_none=True)
         lossf(m(x), y).backward()
@@ -135,8 +170,9 @@ def check(paths):
     for p in paths:
         m, (c, h, w) = build(p)
         x = torch.rand(2, c, h, w)
+        lossf, y = loss_and_labels(m, x)
         out = m(x)
-        nn.BCEWithLogitsLoss()(out, torch.ones_like(out)).backward()
+        lossf(out, y).backward()
         n = sum(t.numel() for t in m.parameters())
         print(f"{p}: {n:,} parameters, output {tuple(out.shape)}, forward/backward ok")
 

@@ -12,7 +12,10 @@
 #             at batch 32, 256, 1024 with FP32 and NN_TF32=1 alternately, in the same run
 #   profile_nn  bench/profile_gpu.sh: nn bench --profile --device cuda at batch 32 and 256
 #   models    bench/gpu_models.sh: nn bench on models/catdog{,2,3}.cfg beside PyTorch (eager and
-#             CUDA graph) on the same card, the table with the issue's targets
+#             CUDA graph) on the same card, the table with the issue's targets (MODELS picks)
+#   accuracy  bench/accuracy.sh on local/catsdogs: nn train + evaluate beside PyTorch +
+#             torchvision, the same model files (ACC_MODELS, ACC_EPOCHS)
+#   cmd       each line of $CMDS as a shell command, with $NN set to the unpacked nn
 # Ends with a summary: FAIL lines, sanitizer verdicts, the speed table.
 set -u
 cd "$(dirname "$0")/../.."
@@ -73,6 +76,16 @@ for st in $STAGES; do
     models)
         echo "== models ($(($(date +%s) - T0)) s)"
         NN="$L $G/bin/nn" OUT=$OUT timeout 300 bash bench/gpu_models.sh 2>&1 | tee "$OUT/models.log" ;;
+    accuracy)
+        echo "== accuracy ($(($(date +%s) - T0)) s)"
+        NN="$L $G/bin/nn" OUT=$OUT/accuracy DATA=local/catsdogs MODELS=${ACC_MODELS:-"models/catdog2.cfg models/catdog_bn.cfg"} \
+            EPOCHS=${ACC_EPOCHS:-25} timeout 480 bash bench/accuracy.sh 2>&1 | tee "$OUT/accuracy.log" ;;
+    cmd)
+        while IFS= read -r c; do
+            [ -n "$c" ] || continue
+            echo "== $c ($(($(date +%s) - T0)) s)"
+            NN="$L $G/bin/nn" G=$G L=$L timeout 300 bash -c "$c" 2>&1 | tee -a "$OUT/cmd.log"
+        done <<<"${CMDS:-}" ;;
     oom)
         echo "== oom ($(($(date +%s) - T0)) s)"
         NN="$L $G/bin/nn" timeout 120 bash tests/cuda/oom_check.sh 2>&1 | tee "$OUT/oom.log" ;;
