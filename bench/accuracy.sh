@@ -21,21 +21,21 @@ rows=()
 for m in $MODELS; do
     name=$(basename "$m" .cfg)
     for seed in $SEEDS; do
-        t=$(date +%s.%N)
+        t=$(date +%s)
         # shellcheck disable=SC2086  # NN may carry its environment (device_run.sh)
         $NN train --model "$m" --data "$DATA/training_set" --epochs "$EPOCHS" --batch "$BATCH" \
             --seed "$seed" --device "$DEVICE" --out "$OUT/nn_${name}_s$seed.h5" \
             >"$OUT/nn_${name}_s$seed.log" 2>&1 || echo "nn train $m failed: $(tail -2 "$OUT/nn_${name}_s$seed.log")"
-        nn_s=$(echo "$(date +%s.%N) - $t" | bc)
+        nn_s=$(($(date +%s) - t))
         # shellcheck disable=SC2086
         $NN evaluate "$OUT/nn_${name}_s$seed.h5" --data "$DATA/test_set" --device "$DEVICE" \
             >"$OUT/nn_${name}_s$seed.eval" 2>&1
         nn_acc=$(grep -io 'accuracy[: =]*[0-9.]*' "$OUT/nn_${name}_s$seed.eval" | head -1 | grep -o '[0-9.]*$')
-        t=$(date +%s.%N)
+        t=$(date +%s)
         timeout 900 "$PYTHON" bench/torch_accuracy.py "$m" "$DATA/training_set" "$DATA/test_set" \
             --epochs "$EPOCHS" --batch "$BATCH" --seed "$seed" >"$OUT/torch_${name}_s$seed.log" 2>&1 \
             || echo "torch $m failed: $(tail -2 "$OUT/torch_${name}_s$seed.log")"
-        t_s=$(echo "$(date +%s.%N) - $t" | bc)
+        t_s=$(($(date +%s) - t))
         t_acc=$(grep -o 'test accuracy [0-9.]*' "$OUT/torch_${name}_s$seed.log" | grep -o '[0-9.]*$')
         echo "$name seed $seed: nn ${nn_acc:-?} (${nn_s%.*} s)   PyTorch ${t_acc:-?} (${t_s%.*} s)"
         rows+=("| $name | $seed | ${nn_acc:-?} | ${t_acc:-?} | ${nn_s%.*} s | ${t_s%.*} s |")
