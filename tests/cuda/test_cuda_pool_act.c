@@ -344,7 +344,9 @@ static void test_model_forward_softmax_head(void) {
 }
 
 // Two copies trained from the same weights on the same batches, one per path (the GPU's plan
-// with its fusions: dense dx + Adam through tanh and softmax, leakyrelu in place).
+// with its fusions: dense dx + Adam through tanh and softmax, leakyrelu in place): each loss
+// and the weights after to 1e-3, test_cuda_model.c's bounds (Adam turns rounding-level
+// differences of near-zero gradients into steps of the learning rate).
 static void test_model_train(void) {
     NEED_GPU();
     const char *cfg = "input 16 14 3\nconv2d filters=6 kernel=3 padding=same activation=tanh\n"
@@ -368,12 +370,12 @@ static void test_model_train(void) {
         float la = model_train_step(&a, &cpu, n, x, y, &opt, NULL);
         float lb = model_train_step(&b, &gpu, n, x, y, &opt, NULL);
         double d = fabs((double)la - lb) / fmax(fabs((double)la), 1e-6);
-        CHECK_MSG(d <= 1e-4, "step %d: loss %.7g on the GPU, %.7g on the C path", s + 1, lb, la);
+        CHECK_MSG(d <= 1e-3, "step %d: loss %.7g on the GPU, %.7g on the C path", s + 1, lb, la);
     }
     cuda_model_download(&b);
     double dw = rel_diff(b.w, a.w, a.nparams);
     printf("# pool/act model: %d steps, weights differ by %.2e (relative L2)\n", steps, dw);
-    CHECK_MSG(dw < 1e-4, "weights after %d steps differ by %.3g (relative L2)", steps, dw);
+    CHECK_MSG(dw < 1e-3, "weights after %d steps differ by %.3g (relative L2)", steps, dw);
     model_free(&a), model_free(&b);
     nn_free(x), nn_free(y);
 }
