@@ -31,16 +31,6 @@
 #include "kernels.h"
 #include "sgemm_tile.cuh"
 
-extern "C" {
-#include "../nn/elementwise.h"
-}
-
-__device__ __forceinline__ float conv_act(int act, float v) {
-    if (act == ACT_RELU) return v > 0.0f ? v : 0.0f;
-    if (act == ACT_SIGMOID) return 1.0f / (1.0f + expf(-v));
-    return v;
-}
-
 // Geometry of a conv layer as plain ints for the kernels.
 struct conv_geom {
     int H, W, C;        // input
@@ -166,7 +156,11 @@ extern "C" void conv2d_forward_cuda(const layer *l, const nn_ctx *ctx, int n, co
                                     size_t ws_floats) {
     conv_products c = products_of(l, n);
     const float *bias = l->bsize ? w + (l->boff - l->woff) : NULL;
-    igemm_run<IGEMM_FWD>(ctx, igeom_of(l), c.P, l->out.c, c.KK, x, w, y, bias, act, ws, ws_floats);
+    // The elementwise activations run in the product's epilogue (act_apply, sgemm_tile.cuh);
+    // softmax over each pixel's filters is a row kernel after it.
+    igemm_run<IGEMM_FWD>(ctx, igeom_of(l), c.P, l->out.c, c.KK, x, w, y, bias,
+                         act == ACT_SOFTMAX ? ACT_LINEAR : act, ws, ws_floats);
+    if (act == ACT_SOFTMAX) softmax_rows_cuda(ctx, c.P, l->out.c, l->out.c, y, y);
 }
 
 // out[i] = sum over rows r of part[r * stride + i] for i < count; entries from `split` on go to
@@ -200,9 +194,7 @@ extern "C" void conv2d_backward_cuda(const layer *l, const nn_ctx *ctx, int n, c
                                      float *dw, act_kind act, float *ws, size_t ws_floats) {
     conv_products c = products_of(l, n);
     const igemm_geom g = igeom_of(l);
-    size_t ny = (size_t)c.P * l->out.c;
-    if (act == ACT_RELU) ew_apply_cuda(ctx, EW_RELU_GRAD, DT_F32, ny, y, dy, dy);
-    else if (act == ACT_SIGMOID) ew_apply_cuda(ctx, EW_SIGMOID_GRAD, DT_F32, ny, y, dy, dy);
+    act_backward_cuda(ctx, act, (size_t)c.P * l->out.c, l->out.c, y, dy);
     // dW's product has one more row for the bias (its input is 1), so the bias gradient lands
     // right after the kernel's: where the model placed it.
     if (l->bsize && l->boff != l->woff + l->wsize)

@@ -31,10 +31,6 @@
 #include "kernels.h"
 #include "adam_update.cuh"
 
-extern "C" {
-#include "../nn/elementwise.h"
-}
-
 // Tiny products (the article's 128 -> 1 layer: M*N*K of a few hundred thousand): one warp
 // per output, lanes striding K, a fixed xor-shuffle tree (deterministic). A tile kernel would
 // spend its time on a mostly empty 128x128 tile.
@@ -158,8 +154,10 @@ extern "C" void sgemm_cuda(const nn_ctx *ctx, int transa, int transb, int M, int
                            int splits, float *ws, size_t ws_floats) {
     adam_epi none;
     memset(&none, 0, sizeof none);
-    sgemm_launch(ctx, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, act,
-                 splits, ws, ws_floats, none);
+    sgemm_launch(ctx, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias,
+                 act == ACT_SOFTMAX ? ACT_LINEAR : act, splits, ws, ws_floats, none);
+    // Softmax needs each row whole: a row kernel after the product (activation_cuda.cu).
+    if (act == ACT_SOFTMAX) softmax_rows_cuda(ctx, M, N, ldc, C, C);
 }
 
 // dW + Adam for a small batch (n <= 64): dW (in, out) = x^T dy has almost no arithmetic, so
@@ -396,8 +394,7 @@ extern "C" void dense_backward_cuda(const layer *l, const nn_ctx *ctx, int n, co
                                     float *dw, act_kind act, float *ws, size_t ws_floats) {
     int in = l->in.c, out = l->units;
     size_t no = (size_t)n * out;
-    if (act == ACT_RELU) ew_apply_cuda(ctx, EW_RELU_GRAD, DT_F32, no, y, dy, dy);
-    else if (act == ACT_SIGMOID) ew_apply_cuda(ctx, EW_SIGMOID_GRAD, DT_F32, no, y, dy, dy);
+    act_backward_cuda(ctx, act, no, out, y, dy);
     if (l->bsize) colsum_cuda(ctx, n, out, dy, dw + (l->boff - l->woff));
     // dW (in, out) = x^T (in, n) . dy (n, out)
     sgemm_cuda(ctx, 1, 0, in, out, n, 1.0f, x, in, dy, out, 0.0f, dw, out, NULL, ACT_LINEAR, 0,
@@ -411,8 +408,7 @@ extern "C" void dense_backward_dx_cuda(const layer *l, const nn_ctx *ctx, int n,
                                        act_kind act, float *ws, size_t ws_floats) {
     int in = l->in.c, out = l->units;
     size_t no = (size_t)n * out;
-    if (act == ACT_RELU) ew_apply_cuda(ctx, EW_RELU_GRAD, DT_F32, no, y, dy, dy);
-    else if (act == ACT_SIGMOID) ew_apply_cuda(ctx, EW_SIGMOID_GRAD, DT_F32, no, y, dy, dy);
+    act_backward_cuda(ctx, act, no, out, y, dy);
     if (l->bsize) colsum_cuda(ctx, n, out, dy, dw + (l->boff - l->woff));
     if (dx) dense_dx(ctx, n, in, out, dy, w, dx, ws, ws_floats);
 }
@@ -424,8 +420,7 @@ extern "C" void dense_backward_adam_cuda(const layer *l, const nn_ctx *ctx, int 
                                          size_t ws_floats) {
     int in = l->in.c, out = l->units;
     size_t no = (size_t)n * out;
-    if (act == ACT_RELU) ew_apply_cuda(ctx, EW_RELU_GRAD, DT_F32, no, y, dy, dy);
-    else if (act == ACT_SIGMOID) ew_apply_cuda(ctx, EW_SIGMOID_GRAD, DT_F32, no, y, dy, dy);
+    act_backward_cuda(ctx, act, no, out, y, dy);
     if (l->bsize) colsum_cuda(ctx, n, out, dy, dw + (l->boff - l->woff));
     // dx first: it needs the weights before this step's update.
     if (dx) dense_dx(ctx, n, in, out, dy, w, dx, ws, ws_floats);

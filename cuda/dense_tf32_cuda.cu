@@ -22,6 +22,8 @@
 __device__ __forceinline__ float tf32_act(int act, float v) {
     if (act == ACT_RELU) return v > 0.0f ? v : 0.0f;
     if (act == ACT_SIGMOID) return 1.0f / (1.0f + expf(-v));
+    if (act == ACT_TANH) return tanhf(v);
+    if (act == ACT_LEAKY_RELU) return v > 0.0f ? v : ACT_LEAKY_RELU_SLOPE * v;
     return v;
 }
 

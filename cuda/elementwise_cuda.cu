@@ -24,7 +24,7 @@ extern "C" {
 #define EW_THREADS 256
 #define EW_UNROLL 4
 
-template <int OP> struct ew_is_unary { static const bool value = OP == EW_RELU || OP == EW_SIGMOID; };
+template <int OP> struct ew_is_unary { static const bool value = OP == EW_RELU || OP == EW_SIGMOID || OP == EW_TANH; };
 
 // One element. int32 arithmetic goes through uint32 so that overflow wraps, as on the C path.
 template <int OP, typename T> __device__ __forceinline__ T ew_one(T x, T y) {
@@ -35,7 +35,9 @@ template <int OP, typename T> __device__ __forceinline__ T ew_one(T x, T y) {
         else if constexpr (OP == EW_RELU) return x > 0.0f ? x : 0.0f;
         else if constexpr (OP == EW_SIGMOID) return 1.0f / (1.0f + expf(-x));
         else if constexpr (OP == EW_RELU_GRAD) return x > 0.0f ? y : 0.0f;
-        else return y * x * (1.0f - x);   // EW_SIGMOID_GRAD
+        else if constexpr (OP == EW_SIGMOID_GRAD) return y * x * (1.0f - x);
+        else if constexpr (OP == EW_TANH) return tanhf(x);
+        else return y * (1.0f - __fmul_rn(x, x));   // EW_TANH_GRAD; no FMA: as the C path rounds
     } else {
         uint32_t u = (uint32_t)x, v = (uint32_t)y;
         if constexpr (OP == EW_ADD) return (T)(u + v);
@@ -181,7 +183,9 @@ extern "C" int ew_apply_cuda(const nn_ctx *ctx, ew_op op, nn_dtype dt, size_t n,
     case EW_RELU: ew_launch<EW_RELU>(ctx, n, x, y, o); break;
     case EW_SIGMOID: ew_launch<EW_SIGMOID>(ctx, n, x, y, o); break;
     case EW_RELU_GRAD: ew_launch<EW_RELU_GRAD>(ctx, n, x, y, o); break;
-    default: ew_launch<EW_SIGMOID_GRAD>(ctx, n, x, y, o); break;
+    case EW_SIGMOID_GRAD: ew_launch<EW_SIGMOID_GRAD>(ctx, n, x, y, o); break;
+    case EW_TANH: ew_launch<EW_TANH>(ctx, n, x, y, o); break;
+    default: ew_launch<EW_TANH_GRAD>(ctx, n, x, y, o); break;
     }
     return 0;
 }

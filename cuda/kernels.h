@@ -27,7 +27,8 @@ extern "C" {
 
 // --- dense_cuda.cu: the hand-written SGEMM and the dense layer
 // Row-major C (M, N) = act(alpha op(A) op(B) + beta C + bias), bias (N) or NULL, as nn/gemm.h
-// plus an epilogue. Split-K (for the skinny shapes) writes partial products to ws; with too
+// plus an epilogue (softmax: over each row of N, a row kernel after the product). Split-K (for
+// the skinny shapes) writes partial products to ws; with too
 // little ws it splits less. `splits` 0 = choose from the shape and the device; >0 forces it.
 size_t sgemm_cuda_ws_floats(const nn_ctx *ctx, int M, int N, int K);
 void sgemm_cuda(const nn_ctx *ctx, int transa, int transb, int M, int N, int K, float alpha,
@@ -112,6 +113,27 @@ void maxpool2d_forward_cuda(const layer *l, const nn_ctx *ctx, int n, const floa
 // dx (n, H, W, C) fully written (zeros where no window took the max).
 void maxpool2d_backward_cuda(const layer *l, const nn_ctx *ctx, int n, const float *dy,
                              float *dx, const int32_t *aux);
+
+// --- avgpool2d_cuda.cu, globalavgpool_cuda.cu: dx fully written
+void avgpool2d_forward_cuda(const layer *l, const nn_ctx *ctx, int n, const float *x,   // (n, H, W, C)
+                            float *y);                                                  // (n, OH, OW, C)
+void avgpool2d_backward_cuda(const layer *l, const nn_ctx *ctx, int n, const float *dy, float *dx);
+void globalavgpool_forward_cuda(const layer *l, const nn_ctx *ctx, int n, const float *x,  // (n, H, W, C)
+                                float *y);                                                 // (n, C)
+void globalavgpool_backward_cuda(const layer *l, const nn_ctx *ctx, int n, const float *dy, float *dx);
+
+// --- activation_cuda.cu: the activations (layers/activation.c's act_forward / act_backward)
+// y (n) = act(x) (y may be x; softmax over rows of c); dy (n) <- dL/dz from y, in place.
+void act_forward_cuda(const nn_ctx *ctx, act_kind a, size_t n, int c, const float *x, float *y);
+void act_backward_cuda(const nn_ctx *ctx, act_kind a, size_t n, int c, const float *y, float *dy);
+// Softmax over the first c columns of each of `rows` rows of length ld (y may be x), and its
+// gradient in place: dy <- y (dy - sum(dy y)) row by row.
+void softmax_rows_cuda(const nn_ctx *ctx, long rows, int c, int ld, const float *x, float *y);
+void softmax_grad_rows_cuda(const nn_ctx *ctx, long rows, int c, int ld, const float *y, float *dy);
+// Leaky ReLU with slope alpha (y may be x; dx may be dy).
+void leaky_relu_cuda(const nn_ctx *ctx, size_t n, float alpha, const float *x, float *y);
+void leaky_relu_grad_cuda(const nn_ctx *ctx, size_t n, float alpha, const float *y,
+                          const float *dy, float *dx);
 
 // --- loss_cuda.cu: fused sigmoid + binary cross-entropy + gradient + accuracy
 // z, y (n) logits and labels; dz (n) = (sigmoid(z) - y) / grad_n when non-NULL (grad_n: n, or a

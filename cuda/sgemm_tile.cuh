@@ -11,9 +11,13 @@
 #include "igemm.cuh"
 #include "tile_load.cuh"
 
+// The elementwise activations; softmax (a row's values together) is not an epilogue: callers
+// pass ACT_LINEAR and run the row kernel after (act_forward_cuda).
 __device__ __forceinline__ float act_apply(int act, float v) {
     if (act == ACT_RELU) return v > 0.0f ? v : 0.0f;
     if (act == ACT_SIGMOID) return 1.0f / (1.0f + expf(-v));
+    if (act == ACT_TANH) return tanhf(v);
+    if (act == ACT_LEAKY_RELU) return v > 0.0f ? v : ACT_LEAKY_RELU_SLOPE * v;
     return v;
 }
 

@@ -25,8 +25,11 @@
 #include "../nn/ctx.h"
 #include "../nn/rng.h"
 
-// softmax is over the last axis (channels); the others are elementwise.
-typedef enum { ACT_LINEAR = 0, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTMAX } act_kind;
+// softmax is over the last axis (channels); the others are elementwise. leaky_relu is Keras's
+// activation='leaky_relu' (Keras 3 and tf.keras 2 both give it slope 0.2 below zero; the
+// leakyrelu layer has its own slope).
+typedef enum { ACT_LINEAR = 0, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTMAX, ACT_LEAKY_RELU } act_kind;
+#define ACT_LEAKY_RELU_SLOPE 0.2f
 typedef enum { PAD_VALID = 0, PAD_SAME } pad_kind;
 
 // The layer kinds, in registration order (layers/registry.h holds the list).
@@ -143,6 +146,8 @@ typedef enum {
 typedef struct layer_opt {
     const char *cfg;     // key on a cfg line (NULL: not settable from a cfg)
     const char *keras;   // key in Keras's layer config (NULL: not in Keras's config)
+    const char *keras_old;// another key an older Keras wrote for it (read when `keras` is absent,
+                          // never written): tf.keras 2's LeakyReLU "alpha"
     opt_type type;
     size_t off;          // offsetof(layer, field); unused for OPT_FIXED
     int def;             // value before any option is read (OPT_DIMS: both ints; 0 = setup's default)
@@ -209,6 +214,13 @@ const char *act_list(void);                            // "linear, relu, sigmoid
 // as rows of c (the channels): softmax works row by row, the others ignore c.
 void act_forward(act_kind a, size_t n, int c, float *z);                   // z <- act(z)
 void act_backward(act_kind a, size_t n, int c, const float *y, float *dy); // dy <- dL/dz given y
+// Leaky ReLU with slope alpha below zero (the leakyrelu layer, and ACT_LEAKY_RELU with 0.2):
+// y = x > 0 ? x : alpha x; dx = dy where y > 0, alpha dy elsewhere (TensorFlow's gradient at 0).
+// y may be x, dx may be dy.
+void leaky_relu_forward(size_t n, float alpha, const float *x, float *y);
+void leaky_relu_backward(size_t n, float alpha, const float *y, const float *dy, float *dx);
+// FLOPs of activation a over `elems` values in pass p (nn/profile.h's rules: one per operation).
+double act_flops(act_kind a, prof_pass p, double elems);
 
 // Keras's Glorot-uniform: uniform in +-sqrt(6 / (fan_in + fan_out)), drawn in order.
 void layer_glorot(float *k, size_t count, double fan_in, double fan_out, rng *r);

@@ -101,7 +101,7 @@ int layer_setup(layer *l, shape3 in, char *err) {
 
 // --- activations
 
-static const char *const act_names[] = {"linear", "relu", "sigmoid", "tanh", "softmax"};
+static const char *const act_names[] = {"linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu"};
 #define ACT_COUNT (int)(sizeof act_names / sizeof *act_names)
 
 const char *act_name(act_kind a) { return (unsigned)a < ACT_COUNT ? act_names[a] : "linear"; }
@@ -115,7 +115,25 @@ int act_parse(const char *s, act_kind *a) {
     return -1;
 }
 
-const char *act_list(void) { return "linear, relu, sigmoid, tanh, softmax"; }
+const char *act_list(void) { return "linear, relu, sigmoid, tanh, softmax, leaky_relu"; }
+
+// relu: one op per value both ways (max, or the gradient's select); leaky_relu two (multiply,
+// select); sigmoid 3 (exp, add, divide) forward and 3 back (dy y (1 - y)); tanh 1 forward (the
+// function) and 3 back (dy (1 - y y)); softmax 4 forward per value (subtract the row's max,
+// exp, add to the sum, scale; the max's compares are one more) and 4 back (dy y into the dot,
+// its add, subtract, multiply); linear none.
+double act_flops(act_kind a, prof_pass p, double elems) {
+    if (p == PROF_BWD_WEIGHTS) return 0;
+    switch (a) {
+    case ACT_RELU: return elems;
+    case ACT_LEAKY_RELU: return 2 * elems;
+    case ACT_SIGMOID: return 3 * elems;
+    case ACT_TANH: return (p == PROF_FORWARD ? 1 : 3) * elems;
+    case ACT_SOFTMAX: return (p == PROF_FORWARD ? 5 : 4) * elems;
+    case ACT_LINEAR: return 0;
+    }
+    return 0;
+}
 
 // --- shared by the layers with weights
 

@@ -12,6 +12,9 @@
     X(MAXPOOL2D, maxpool2d)    \
     X(FLATTEN, flatten)        \
     X(DENSE, dense)            \
-    X(ACTIVATION, activation)
+    X(ACTIVATION, activation)  \
+    X(AVGPOOL2D, avgpool2d)    \
+    X(GLOBALAVGPOOL, globalavgpool) \
+    X(LEAKYRELU, leakyrelu)
 
 #endif

@@ -9,7 +9,7 @@
 
 const char *ew_op_name(ew_op op) {
     static const char *names[EW_OP_COUNT] = {"add", "sub", "mul", "relu", "sigmoid",
-                                             "relu_grad", "sigmoid_grad"};
+                                             "relu_grad", "sigmoid_grad", "tanh", "tanh_grad"};
     return (op >= 0 && op < EW_OP_COUNT) ? names[op] : "?";
 }
 
@@ -48,6 +48,14 @@ static void ew_f32(ew_op op, long n, const float *a, const float *b, float *o) {
     case EW_SIGMOID_GRAD:
 #pragma omp parallel for simd schedule(static) if (parallel : n > 65536)
         for (long i = 0; i < n; i++) o[i] = b[i] * a[i] * (1.0f - a[i]);
+        break;
+    case EW_TANH:
+#pragma omp parallel for schedule(static) if (parallel : n > 65536)
+        for (long i = 0; i < n; i++) o[i] = tanhf(a[i]);
+        break;
+    case EW_TANH_GRAD:
+#pragma omp parallel for simd schedule(static) if (parallel : n > 65536)
+        for (long i = 0; i < n; i++) o[i] = b[i] * (1.0f - a[i] * a[i]);
         break;
     default: break;
     }

@@ -1,5 +1,5 @@
 // elementwise.h: the engine's elementwise tensor op. out[i] = op(a[i], b[i]) over n elements;
-// unary ops ignore b. The activation layers, the relu/sigmoid inside conv2d and dense, and the
+// unary ops ignore b. The activation layers, the relu/sigmoid/tanh inside conv2d and dense, and the
 // array-addition demo all run through this one function, on the C path (OpenMP) or, when
 // ctx->backend is NN_CUDA, through its CUDA twin ew_apply_cuda (pointers are then device
 // pointers).
@@ -15,6 +15,8 @@ typedef enum {
     EW_RELU, EW_SIGMOID,         // unary: out = relu(a), sigmoid(a)
     EW_RELU_GRAD,                // out = b * (a > 0)        (a = relu output, b = upstream grad)
     EW_SIGMOID_GRAD,             // out = b * a * (1 - a)    (a = sigmoid output)
+    EW_TANH,                     // unary: out = tanh(a)
+    EW_TANH_GRAD,                // out = b * (1 - a * a)    (a = tanh output)
     EW_OP_COUNT
 } ew_op;
 

@@ -257,6 +257,8 @@ static int fixed_matches(const cJSON *want, const cJSON *got) {
 static int get_option(const cJSON *c, layer *l, const layer_opt *o, const char *where, char *err) {
     char *f = (char *)l + o->off;
     const cJSON *v = get(c, o->keras);
+    const char *key = o->keras;   // the key read, for the error lines
+    if ((!v || cJSON_IsNull(v)) && o->keras_old) v = get(c, key = o->keras_old);   // tf.keras 2's
     if (!v || cJSON_IsNull(v)) {
         // A Keras config always holds its sizes; an absent activation is linear.
         if (o->required && o->type == OPT_INT)
@@ -293,7 +295,7 @@ static int get_option(const cJSON *c, layer *l, const layer_opt *o, const char *
     case OPT_BOOL: *(int *)f = cJSON_IsTrue(v); return 0;
     case OPT_FLOAT:
         if (!cJSON_IsNumber(v) || !(v->valuedouble >= o->flo && v->valuedouble <= o->fhi))
-            return nn_fail(err, "%s: %s is not a number from %g to %g", where, o->keras, o->flo, o->fhi);
+            return nn_fail(err, "%s: %s is not a number from %g to %g", where, key, o->flo, o->fhi);
         *(float *)f = (float)v->valuedouble;
         return 0;
     case OPT_FIXED: {

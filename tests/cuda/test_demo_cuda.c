@@ -119,8 +119,10 @@ static void ew_case(ew_op op, nn_dtype dt, size_t n, size_t off, int inplace) {
             for (size_t i = 0; i < n; i++) bad += ((int32_t *)hg)[off + i] != ((int32_t *)hc)[off + i];
             CHECK_MSG(!bad, "%s: %zu elements differ", what, bad);
         } else {
-            // Exact except sigmoid, whose expf may differ by an ulp or two between libm and CUDA.
-            check_arrays(what, hg + off, hc + off, n, 0, op == EW_SIGMOID || op == EW_SIGMOID_GRAD ? 1e-6 : 0);
+            // Exact except sigmoid and tanh, whose expf / tanhf may differ by an ulp or two
+            // between libm and CUDA.
+            int approx = op == EW_SIGMOID || op == EW_SIGMOID_GRAD || op == EW_TANH;
+            check_arrays(what, hg + off, hc + off, n, 0, approx ? 1e-6 : 0);
         }
         // Nothing outside [off, off + n) was written (the poison is intact after the range).
         if (!inplace && off + n < cap) CHECK_MSG(((uint32_t *)hg)[off + n] == 0xffffffffu, "%s: wrote past the end", what);
