@@ -118,12 +118,14 @@ static int check_required(const layer_ops *ops, const int *given, char *why) {
     int k = 0, missing = 0;
     for (const layer_opt *p = ops->opts; p && (p->cfg || p->keras); p++, k++)
         if (p->cfg && p->required) {
-            const char *form = p->type == OPT_ACT ? "relu|sigmoid|linear" : "N";
+            const char *form = p->type == OPT_ACT ? "FUNCTION" : p->type == OPT_FLOAT ? "X" : "N";
             o += snprintf(need + o, o < sizeof need ? sizeof need - o : 0, "%s%s=%s",
                           o ? " and " : "", p->cfg, form);
             missing |= !given[k];
         }
-    return missing ? nn_fail(why, "%s needs %s", ops->type, need) : 0;
+    if (!missing) return 0;
+    return strstr(need, "FUNCTION") ? nn_fail(why, "%s needs %s (FUNCTION: %s)", ops->type, need, act_list())
+                                    : nn_fail(why, "%s needs %s", ops->type, need);
 }
 
 static int parse_line(model *m, char *text, int *have_input, char *why) {
