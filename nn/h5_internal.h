@@ -60,6 +60,7 @@ typedef struct {
     uint32_t has_tc;                // training_config was present
     uint32_t adam_state, moments_read;
     uint32_t nclasses, nseg;
+    uint32_t epoch_unknown;         // the file records no epochs (model.h)
 } frame_head;
 
 // The child's work, once h5_probe has given it its death signal, memory budget and time limit:

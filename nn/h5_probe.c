@@ -94,6 +94,7 @@ static int send_frame(int wfd, const model *m, const h5_loaded *out, const h5_pl
     h.has_tc = out->training_config != NULL;
     h.tc_len = h.has_tc ? strlen(out->training_config) : 0;
     h.t = m->t, h.epoch = m->epoch, h.step = m->step, h.batch = m->batch;
+    h.epoch_unknown = (uint32_t)m->epoch_unknown;
     h.adam_state = (uint32_t)out->adam_state, h.moments_read = (uint32_t)out->moments_read;
     h.nclasses = (uint32_t)m->nclasses, h.nseg = (uint32_t)plan->n;
     size_t len = 1 + sizeof h + h.mc_len + h.tc_len + (size_t)plan->n * sizeof(h5_seg);
@@ -313,7 +314,7 @@ static int rx_model(rx *x, unsigned flags, model *m) {
     if (h.magic != FRAME_MAGIC || h.version != FRAME_VERSION) return malformed(x, "header");
     if (h.nclasses > sizeof m->classes / sizeof *m->classes || h.nseg > MAX_SEGS || h.has_tc > 1 ||
         h.adam_state > 1 || h.moments_read > h.adam_state || (h.moments_read && (flags & H5_LOAD_WEIGHTS_ONLY)) ||
-        h.t < 0 || h.epoch < 0 || h.epoch >= (1 << 30) || h.batch < 0 || h.step < 0 ||
+        h.t < 0 || h.epoch < 0 || h.epoch >= (1 << 30) || h.batch < 0 || h.step < 0 || h.epoch_unknown > 1 ||
         (!h.has_tc && h.tc_len))
         return malformed(x, "header values");
     char *mc = rx_text(x, h.mc_len, "model_config"), *tc = NULL;
@@ -333,6 +334,7 @@ static int rx_model(rx *x, unsigned flags, model *m) {
     if (!rc && m->nparams != h.nparams) rc = malformed(x, "parameter count");
     x->t[2] = nn_now();
     m->t = (long)h.t, m->epoch = h.epoch, m->step = (long)h.step, m->batch = h.batch;
+    m->epoch_unknown = (int)h.epoch_unknown;
     for (uint32_t i = 0; i < h.nclasses && !rc; i++) {
         uint32_t k;
         if ((rc = rx_read(x, &k, 4, "class names")) != 0) break;

@@ -494,6 +494,7 @@ static int read_extras(rd *r, hid_t f, model *m) {
     if (get_count(r, f, "nn_epoch", &e) || get_count(r, f, "nn_batch", &b) || get_count(r, f, "nn_step", &s))
         return -1;
     m->epoch = (int)e, m->batch = (int)b, m->step = (long)s;
+    m->epoch_unknown = H5Aexists(f, "nn_epoch") <= 0;   // Keras's own files: see model.h
     return 0;
 }
 

@@ -65,7 +65,10 @@ int cmd_summary(int argc, char **argv) {
             printf("%s", i ? ", " : "");
             cli_put_name(stdout, m.classes[i]);
         }
-        printf("\nEpochs trained: %d\n", m.epoch);
+        if (m.epoch_unknown)   // Keras's own files: 0 would be a claim
+            printf("\nEpochs trained: not recorded (a Keras file: Adam's step count below is all it keeps)\n");
+        else
+            printf("\nEpochs trained: %d\n", m.epoch);
         if (m.batch > 0 && m.step > 0)
             printf("Saved in mid-epoch: step %ld of epoch %d, at batch %d (--resume needs --batch %d)\n",
                    m.step, m.epoch + 1, m.batch, m.batch);

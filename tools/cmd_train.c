@@ -595,21 +595,15 @@ static int train_loop(run *r, data *D, double t_start) {
     // Where a resumed run stands: the step its file records, or (a file that does not record
     // it) t steps done of which epoch * steps in whole epochs.
     int start = m->epoch, first = 0;
-    long within = m->t - (long)m->epoch * steps;
     if (o->resume) {
         if (setup_resume_step(m, o->resume, o->batch, steps, &first, err)) {
             fprintf(stderr, "nn train: %s\n", err);
             loader_free(L);
             return 1;
         }
-        if (first > 0) {
-            say(r, "Resuming %s: epoch %d, step %d/%d.", o->resume, start + 1, first, steps);
-        } else if (m->batch == 0 && within != 0) {
-            say(r, "Resuming %s after epoch %d (Adam's step count %ld does not fit %d steps an epoch:"
-                " the batch size or the data differ from the first run).", o->resume, start, m->t, steps);
-        } else {
-            say(r, "Resuming %s after epoch %d.", o->resume, start);
-        }
+        char line[NN_ERRLEN + 1024];
+        setup_resume_line(m, o->resume, o->batch, steps, first, line, sizeof line);
+        say(r, "%s", line);
     }
     m->batch = o->batch;   // from here on every checkpoint records this run's batch size
 

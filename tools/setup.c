@@ -223,8 +223,29 @@ int setup_resume_step(const model *m, const char *path, int batch, int steps, in
         *first = (int)m->step;
         return 0;
     }
-    // Not recorded: Adam's count minus the whole epochs, taken at this batch size (as before).
+    // A Keras file: its Adam count says nothing about where an epoch of this run stands.
+    if (m->epoch_unknown) return 0;
+    // An older nn file: Adam's count minus the whole epochs, taken at this batch size (as before).
     long within = steps > 0 ? m->t - (long)m->epoch * steps : 0;
     if (within > 0 && within < steps) *first = (int)within;
     return 0;
+}
+
+void setup_resume_line(const model *m, const char *path, int batch, int steps, int first, char *line,
+                       size_t len) {
+    char name[1024];
+    cli_printable(path, name, sizeof name);
+    if (m->batch == 0 && m->epoch_unknown) {
+        snprintf(line, len, "Resuming %s (written by Keras, Adam at step %ld; Keras records no epochs "
+                 "or batch size): epochs count from this run, epoch 1 starts at its first step.", name, m->t);
+    } else if (first > 0) {
+        snprintf(line, len, "Resuming %s: epoch %d, step %d/%d%s.", name, m->epoch + 1, first, steps,
+                 m->batch ? "" : " (from Adam's step count: the file does not record its batch size)");
+    } else if (m->batch == 0 && m->t != (long)m->epoch * steps) {
+        snprintf(line, len, "Resuming %s after epoch %d (the file does not record its batch size, and Adam's "
+                 "step count %ld is not %d whole epochs of %d steps at batch %d): epoch %d starts at its "
+                 "first step.", name, m->epoch, m->t, m->epoch, steps, batch, m->epoch + 1);
+    } else {
+        snprintf(line, len, "Resuming %s after epoch %d.", name, m->epoch);
+    }
 }

@@ -54,9 +54,18 @@ int setup_check_decoded(const image_cache *c, const dataset *d, FILE *warn, cons
 // resume with --batch 32, or from a checkpoint saved at an epoch end"). An epoch-end checkpoint
 // resumes at any batch size: the next epoch starts afresh. `steps` is the epoch's step count at
 // this batch size, or 0 before the data are counted (then only the batch is checked). Files
-// that do not record their batch (m->batch 0: Keras's, older nn's) take Adam's count minus the
-// whole epochs, as nn did before.
+// that do not record their batch: older nn's (m->batch 0) take Adam's count minus the whole
+// epochs, as nn did before, when that falls inside an epoch; Keras's own files
+// (m->epoch_unknown: no epochs, no batch size, only Adam's count, which counts steps of
+// another run's batch size and data) start at epoch 1, step 0: nothing to guess from.
 int setup_resume_step(const model *m, const char *path, int batch, int steps, int *first, char *err);
+// The line `nn train --resume` prints: the epoch and step it starts at (from setup_resume_step's
+// *first), and for a file that does not record its batch size, why it starts where it does:
+// "Resuming k.h5 (written by Keras, Adam at step 6; Keras records no epochs or batch size):
+// epochs count from this run, epoch 1 starts at its first step." Never "the data differ": a
+// file that records nothing cannot tell.
+void setup_resume_line(const model *m, const char *path, int batch, int steps, int first, char *line,
+                       size_t len);
 
 // Class i's name as saved (the folder name): the model's own, else "class0"/"class1".
 const char *setup_class_name(const model *m, int i);
