@@ -132,6 +132,25 @@ void h5_child_read(const char *path, unsigned flags, int file_fd, long long size
     _exit(send_frame(wfd, &m, &out, &plan) == 0 ? 0 : 3);
 }
 
+// A weights-only load: the layers (model_config JSON) the child builds before reading the file.
+// Set by model_load_weights_h5 just before the fork and cleared after it: the child reads its
+// own copy, and nothing of it outlives the call.
+static struct { const char *config, *layers_from; } weights_job;
+
+static void child_read_weights(const char *path, unsigned flags, int file_fd, long long size, int wfd) {
+    (void)flags;
+    h5_plan plan = {.fd = file_fd, .fsize = size};
+    h5_loaded out;
+    model m;
+    char e[NN_ERRLEN] = "";
+    if (h5_read_weights_file(&m, path, weights_job.config, weights_job.layers_from, &plan, &out, e) != 0) {
+        if (!e[0]) snprintf(e, sizeof e, "%s: unreadable weights file", path);
+        if (nn_write_all(wfd, "E", 1) == 0) nn_write_all(wfd, e, strlen(e));
+        _exit(1);
+    }
+    _exit(send_frame(wfd, &m, &out, &plan) == 0 ? 0 : 3);
+}
+
 static void child_main(const char *path, unsigned flags, int file_fd, int wfd, h5_child_fn child) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);   // never outlive the caller
     // A crash must end the child by its signal: under AddressSanitizer (make SANITIZE=1)
@@ -396,9 +415,14 @@ static int rx_model(rx *x, unsigned flags, model *m) {
 }
 
 // Loads in this process: no child could be made.
-static int load_here(model *m, const char *path, unsigned flags, h5_info *info, char *err) {
+static int load_here(model *m, const char *path, unsigned flags, h5_info *info, h5_child_fn child, char *err) {
     h5_loaded out;
-    if (h5_read_model(m, path, flags, NULL, 0, &out, err) != 0) return -1;
+    if (child == child_read_weights) {
+        if (h5_read_weights_file(m, path, weights_job.config, weights_job.layers_from, NULL, &out, err)) return -1;
+        nn_free(out.model_config);
+    } else if (h5_read_model(m, path, flags, NULL, 0, &out, err) != 0) {
+        return -1;
+    }
     if (info) info->adam_state = out.adam_state;
     return 0;
 }
@@ -432,7 +456,7 @@ int h5_load_via_child(model *m, const char *path, unsigned flags, h5_info *info,
     }
     if (pid < 0) {
         if (fd >= 0) close(fd);
-        return load_here(m, path, flags, info, err);
+        return load_here(m, path, flags, info, child, err);
     }
 
     rx x = {.rfd = p[0], .fd = fd, .fsize = fsize, .path = path, .err = err, .t = {t0}};
@@ -490,4 +514,22 @@ int model_load_h5_opts(model *m, const char *path, unsigned flags, h5_info *info
 
 int model_load_h5(model *m, const char *path, char *err) {
     return model_load_h5_opts(m, path, 0, NULL, err);
+}
+
+int model_load_weights_h5(model *m, const char *path, const char *layers_from, char *err) {
+    char *json = keras_model_config_json(m);
+    model w;
+    weights_job.config = json, weights_job.layers_from = layers_from;
+    int rc = h5_load_via_child(&w, path, H5_LOAD_WEIGHTS_ONLY, NULL, child_read_weights, err);
+    weights_job.config = weights_job.layers_from = NULL;
+    nn_free(json);
+    if (rc) return -1;
+    if (w.nparams != m->nparams || w.nlayers != m->nlayers) {   // built from m's own JSON
+        model_free(&w);
+        return nn_fail(err, "%s: the layers of %s did not survive their Keras JSON (a bug): %zu "
+                       "parameters, not %zu", path, layers_from, w.nparams, m->nparams);
+    }
+    model_free(m);
+    *m = w;
+    return 0;
 }

@@ -8,6 +8,7 @@
 
 #include "../data/data.h"
 #include "../nn/ctx.h"
+#include "../nn/h5.h"
 #include "../nn/model.h"
 
 // Parses --device's value ("auto", "cpu", "cuda") and --threads into ctx. auto takes the GPU
@@ -25,6 +26,17 @@ int setup_check_binary(const model *m, const char *name, char *err);
 // broken weights. (Not for a model just built from a cfg: its arena is untouched zeros, which
 // nn_calloc gets from the kernel, so reading it would only cost page faults.)
 int setup_check_loaded(const model *m, const char *name, char *err);
+
+// The model nn predict, evaluate and summary run (train's --weights too): MODEL.h5 alone
+// (weights_path NULL), or the layers of model_path (a cfg, or a model file whose own weights are
+// then replaced) with the weights of weights_path, a Keras weights-only file (save_weights) or
+// another model file (model_load_weights_h5: the layers must match, by name for Keras 3's
+// files, by order for the legacy ones; the error names the layer and both shapes). Adam's
+// moments are not read (H5_LOAD_WEIGHTS_ONLY); info (may be NULL) as model_load_h5_opts gives it.
+// A weights-only file given as the model alone is refused saying how to give the layers.
+int setup_load_model(model *m, const char *model_path, const char *weights_path, h5_info *info, char *err);
+// Whether path is an HDF5 file (its signature at offset 0, 512, 1024, ...).
+int setup_is_hdf5(const char *path);
 
 // Same layers, options and shapes. The error names the first layer that differs and shows
 // both versions, e.g. "layer 4 'dense': kernel (30752, 128) in A but (30752, 64) in B".
