@@ -21,4 +21,12 @@ typedef struct h5_info {
 // model_load_h5 with flags (H5_LOAD_*); info (may be NULL) says what the file holds.
 int model_load_h5_opts(model *m, const char *path, unsigned flags, h5_info *info, char *err);
 
+// Weights from a weights-only file (Keras 3's model.save_weights("x.weights.h5"), tf.keras 2's
+// save_weights("x.h5")) or a whole model file's weights, into m, a finalized model whose layers
+// came from `layers_from` (a cfg: named in errors). Keras 3's files are matched by layer name,
+// the legacy lists by order, as Keras matches them; every shape must be the model's (the error
+// names the layer and both shapes). Adam's state, epochs and class names are not read: m keeps
+// none (t, epoch 0). 0, or -1 with one line in err and m untouched.
+int model_load_weights_h5(model *m, const char *path, const char *layers_from, char *err);
+
 #endif

@@ -60,6 +60,7 @@ typedef struct {
     uint32_t has_tc;                // training_config was present
     uint32_t adam_state, moments_read;
     uint32_t nclasses, nseg;
+    uint32_t epoch_unknown;         // the file records no epochs (model.h)
 } frame_head;
 
 // The child's work, once h5_probe has given it its death signal, memory budget and time limit:
@@ -77,5 +78,11 @@ int h5_load_via_child(model *m, const char *path, unsigned flags, h5_info *info,
 // JSON texts. flags: H5_LOAD_*. Returns 0, or -1 with one line in err (m left freed).
 int h5_read_model(model *m, const char *path, unsigned flags, h5_plan *plan, int keep_json,
                   h5_loaded *out, char *err);
+// A weights-only file (Keras's save_weights, either layout; or a whole model's weights) for the
+// layers of config (model_config JSON of a model built from cfg_name, named in errors): builds
+// m from config and fills its weights, matched as Keras matches them (Keras 3's files by layer
+// name, legacy lists by order), every shape checked. out->model_config gets a copy of config.
+int h5_read_weights_file(model *m, const char *path, const char *config, const char *cfg_name,
+                         h5_plan *plan, h5_loaded *out, char *err);
 
 #endif

@@ -94,6 +94,7 @@ static int send_frame(int wfd, const model *m, const h5_loaded *out, const h5_pl
     h.has_tc = out->training_config != NULL;
     h.tc_len = h.has_tc ? strlen(out->training_config) : 0;
     h.t = m->t, h.epoch = m->epoch, h.step = m->step, h.batch = m->batch;
+    h.epoch_unknown = (uint32_t)m->epoch_unknown;
     h.adam_state = (uint32_t)out->adam_state, h.moments_read = (uint32_t)out->moments_read;
     h.nclasses = (uint32_t)m->nclasses, h.nseg = (uint32_t)plan->n;
     size_t len = 1 + sizeof h + h.mc_len + h.tc_len + (size_t)plan->n * sizeof(h5_seg);
@@ -125,6 +126,25 @@ void h5_child_read(const char *path, unsigned flags, int file_fd, long long size
     char e[NN_ERRLEN] = "";
     if (h5_read_model(&m, path, flags, &plan, 1, &out, e) != 0) {
         if (!e[0]) snprintf(e, sizeof e, "%s: unreadable model file", path);
+        if (nn_write_all(wfd, "E", 1) == 0) nn_write_all(wfd, e, strlen(e));
+        _exit(1);
+    }
+    _exit(send_frame(wfd, &m, &out, &plan) == 0 ? 0 : 3);
+}
+
+// A weights-only load: the layers (model_config JSON) the child builds before reading the file.
+// Set by model_load_weights_h5 just before the fork and cleared after it: the child reads its
+// own copy, and nothing of it outlives the call.
+static struct { const char *config, *layers_from; } weights_job;
+
+static void child_read_weights(const char *path, unsigned flags, int file_fd, long long size, int wfd) {
+    (void)flags;
+    h5_plan plan = {.fd = file_fd, .fsize = size};
+    h5_loaded out;
+    model m;
+    char e[NN_ERRLEN] = "";
+    if (h5_read_weights_file(&m, path, weights_job.config, weights_job.layers_from, &plan, &out, e) != 0) {
+        if (!e[0]) snprintf(e, sizeof e, "%s: unreadable weights file", path);
         if (nn_write_all(wfd, "E", 1) == 0) nn_write_all(wfd, e, strlen(e));
         _exit(1);
     }
@@ -313,7 +333,7 @@ static int rx_model(rx *x, unsigned flags, model *m) {
     if (h.magic != FRAME_MAGIC || h.version != FRAME_VERSION) return malformed(x, "header");
     if (h.nclasses > sizeof m->classes / sizeof *m->classes || h.nseg > MAX_SEGS || h.has_tc > 1 ||
         h.adam_state > 1 || h.moments_read > h.adam_state || (h.moments_read && (flags & H5_LOAD_WEIGHTS_ONLY)) ||
-        h.t < 0 || h.epoch < 0 || h.epoch >= (1 << 30) || h.batch < 0 || h.step < 0 ||
+        h.t < 0 || h.epoch < 0 || h.epoch >= (1 << 30) || h.batch < 0 || h.step < 0 || h.epoch_unknown > 1 ||
         (!h.has_tc && h.tc_len))
         return malformed(x, "header values");
     char *mc = rx_text(x, h.mc_len, "model_config"), *tc = NULL;
@@ -333,6 +353,7 @@ static int rx_model(rx *x, unsigned flags, model *m) {
     if (!rc && m->nparams != h.nparams) rc = malformed(x, "parameter count");
     x->t[2] = nn_now();
     m->t = (long)h.t, m->epoch = h.epoch, m->step = (long)h.step, m->batch = h.batch;
+    m->epoch_unknown = (int)h.epoch_unknown;
     for (uint32_t i = 0; i < h.nclasses && !rc; i++) {
         uint32_t k;
         if ((rc = rx_read(x, &k, 4, "class names")) != 0) break;
@@ -394,9 +415,14 @@ static int rx_model(rx *x, unsigned flags, model *m) {
 }
 
 // Loads in this process: no child could be made.
-static int load_here(model *m, const char *path, unsigned flags, h5_info *info, char *err) {
+static int load_here(model *m, const char *path, unsigned flags, h5_info *info, h5_child_fn child, char *err) {
     h5_loaded out;
-    if (h5_read_model(m, path, flags, NULL, 0, &out, err) != 0) return -1;
+    if (child == child_read_weights) {
+        if (h5_read_weights_file(m, path, weights_job.config, weights_job.layers_from, NULL, &out, err)) return -1;
+        nn_free(out.model_config);
+    } else if (h5_read_model(m, path, flags, NULL, 0, &out, err) != 0) {
+        return -1;
+    }
     if (info) info->adam_state = out.adam_state;
     return 0;
 }
@@ -430,7 +456,7 @@ int h5_load_via_child(model *m, const char *path, unsigned flags, h5_info *info,
     }
     if (pid < 0) {
         if (fd >= 0) close(fd);
-        return load_here(m, path, flags, info, err);
+        return load_here(m, path, flags, info, child, err);
     }
 
     rx x = {.rfd = p[0], .fd = fd, .fsize = fsize, .path = path, .err = err, .t = {t0}};
@@ -488,4 +514,22 @@ int model_load_h5_opts(model *m, const char *path, unsigned flags, h5_info *info
 
 int model_load_h5(model *m, const char *path, char *err) {
     return model_load_h5_opts(m, path, 0, NULL, err);
+}
+
+int model_load_weights_h5(model *m, const char *path, const char *layers_from, char *err) {
+    char *json = keras_model_config_json(m);
+    model w;
+    weights_job.config = json, weights_job.layers_from = layers_from;
+    int rc = h5_load_via_child(&w, path, H5_LOAD_WEIGHTS_ONLY, NULL, child_read_weights, err);
+    weights_job.config = weights_job.layers_from = NULL;
+    nn_free(json);
+    if (rc) return -1;
+    if (w.nparams != m->nparams || w.nlayers != m->nlayers) {   // built from m's own JSON
+        model_free(&w);
+        return nn_fail(err, "%s: the layers of %s did not survive their Keras JSON (a bug): %zu "
+                       "parameters, not %zu", path, layers_from, w.nparams, m->nparams);
+    }
+    model_free(m);
+    *m = w;
+    return 0;
 }

@@ -36,7 +36,11 @@ typedef struct {
     h5_plan *plan;      // in the child: record plain ranges instead of reading them
     int by_offset;      // libhdf5 reads the file the parent opened: ranges may point into it
     h5_loaded *out;
+    const char *layers_from;   // what gave the layers, for errors: NULL (model_config) or a cfg
 } rd;
+
+// Who describes the layers a file's weights must fit: "model_config", or the cfg given.
+static const char *layers_from(const rd *r) { return r->layers_from ? r->layers_from : "model_config"; }
 
 static void free_strings(char **s, int n) {
     for (int i = 0; i < n; i++) nn_free(s[i]);
@@ -251,7 +255,8 @@ static int read_floats(rd *r, hid_t g, const char *name, int rank, const hsize_t
         char got[128] = "(?)", want[128];
         if (frank >= 0 && frank <= 8) fmt_dims(got, sizeof got, frank, fd);
         fmt_dims(want, sizeof want, rank, dims);
-        nn_fail(r->err, "%s: %s has shape %s in the file, the model needs %s", r->path, what, got, want);
+        nn_fail(r->err, "%s: %s has shape %s in the file, %s needs %s", r->path, what, got,
+                r->layers_from ? r->layers_from : "the model", want);
         goto done;
     }
     h5_seg seg = {0};
@@ -282,31 +287,33 @@ done:
 }
 
 // model_weights: Keras matches the layers that have weights, in order, to the groups whose
-// weight_names are not empty, in layer_names order; so do we (names may differ).
-static int read_weights(rd *r, hid_t f, model *m) {
-    if (H5Lexists(f, "model_weights", H5P_DEFAULT) <= 0)
-        return nn_fail(r->err, "%s: no model_weights group: not a Keras model file", r->path);
-    hid_t mw = H5Gopen2(f, "model_weights", H5P_DEFAULT);
-    if (mw < 0) return nn_fail(r->err, "%s: cannot open model_weights: %s", r->path, h5_reason(r->why));
+// weight_names are not empty, in layer_names order; so do we (names may differ). The same list
+// sits at the root of tf.keras 2's save_weights("x.h5") files: gname is then "" (the root).
+static int read_weights_in(rd *r, hid_t f, const char *gname, model *m) {
+    const char *gn = gname[0] ? gname : "the file";
+    char gpath[64];
+    snprintf(gpath, sizeof gpath, "%s%s", gname, gname[0] ? "/" : "");
+    hid_t mw = H5Gopen2(f, gname[0] ? gname : "/", H5P_DEFAULT);
+    if (mw < 0) return nn_fail(r->err, "%s: cannot open %s: %s", r->path, gn, h5_reason(r->why));
     char **names = NULL;
     int nnames = 0, rc = 0, k = 0;
-    if (get_name_list(r, mw, "model_weights/", "layer_names", &names, &nnames) <= 0) {
-        if (nnames == 0 && !r->err[0]) nn_fail(r->err, "%s: model_weights has no layer_names", r->path);
+    if (get_name_list(r, mw, gpath, "layer_names", &names, &nnames) <= 0) {
+        if (nnames == 0 && !r->err[0]) nn_fail(r->err, "%s: %s has no layer_names", r->path, gn);
         H5Gclose(mw);
         return -1;
     }
     int li = 0;   // next model layer with weights
     for (int i = 0; i < nnames && !rc; i++) {
         if (H5Lexists(mw, names[i], H5P_DEFAULT) <= 0) {
-            rc = nn_fail(r->err, "%s: model_weights lists layer '%s' but has no group for it", r->path, names[i]);
+            rc = nn_fail(r->err, "%s: %s lists layer '%s' but has no group for it", r->path, gn, names[i]);
             break;
         }
         hid_t g = H5Gopen2(mw, names[i], H5P_DEFAULT);
-        char **wn = NULL, gname[128];
+        char **wn = NULL, lname[192];
         int nw = 0;
-        snprintf(gname, sizeof gname, "model_weights/%s/", names[i]);
-        if (g < 0 || get_strings(r, g, gname, "weight_names", &wn, &nw) < 0) {
-            if (g < 0) nn_fail(r->err, "%s: cannot open group %s: %s", r->path, gname, h5_reason(r->why));
+        snprintf(lname, sizeof lname, "%s%s/", gpath, names[i]);
+        if (g < 0 || get_strings(r, g, lname, "weight_names", &wn, &nw) < 0) {
+            if (g < 0) nn_fail(r->err, "%s: cannot open group %s: %s", r->path, lname, h5_reason(r->why));
             h5_close(g);
             rc = -1;
             break;
@@ -314,7 +321,7 @@ static int read_weights(rd *r, hid_t f, model *m) {
         if (nw > 0) {
             while (li < m->nlayers && m->layers[li].ntensors == 0) li++;
             if (li == m->nlayers) {
-                rc = nn_fail(r->err, "%s: model_weights has weights for more layers than model_config describes", r->path);
+                rc = nn_fail(r->err, "%s: %s has weights for more layers than %s describes", r->path, gn, layers_from(r));
             } else {
                 layer *l = &m->layers[li];
                 char what[160];
@@ -345,14 +352,20 @@ static int read_weights(rd *r, hid_t f, model *m) {
     if (rc) return rc;
     while (li < m->nlayers && m->layers[li].ntensors == 0) li++;
     if (li < m->nlayers)
-        return nn_fail(r->err, "%s: model_weights has weights for %d layers, model_config has more (layer '%s' has none)",
-                       r->path, k, m->layers[li].name);
+        return nn_fail(r->err, "%s: %s has weights for %d layers, %s has more (layer '%s' has none)",
+                       r->path, gn, k, layers_from(r), m->layers[li].name);
     return 0;
+}
+
+static int read_weights(rd *r, hid_t f, model *m) {
+    if (H5Lexists(f, "model_weights", H5P_DEFAULT) <= 0)
+        return nn_fail(r->err, "%s: no model_weights group: not a Keras model file", r->path);
+    return read_weights_in(r, f, "model_weights", m);
 }
 
 // Which of Adam's variables a name in optimizer_weights/weight_names is. Keras 3:
 // "adam/sequential_dense_kernel_momentum"; tf.keras 2: "Adam/dense/kernel/m:0"; tf.keras 2.11+:
-// "Adam/m/dense/kernel:0"; Keras 2.0-2.2 left moments unnamed ("training/Adam/Variable:0").
+// "Adam/m/dense/kernel:0" (or "m/dense/kernel:0"); Keras 2.0-2.2 left moments unnamed ("training/Adam/Variable:0").
 typedef enum { OW_OTHER, OW_ITER, OW_LR, OW_M, OW_V } ow_kind;
 
 static int base_is(const char *base, size_t n, const char *word) {
@@ -376,6 +389,10 @@ static ow_kind ow_classify(const char *name) {
     const char *second = strchr(name, '/');
     if (second && !strncmp(second, "/m/", 3)) return OW_M;
     if (second && !strncmp(second, "/v/", 3)) return OW_V;
+    // tf.keras 2.11+ without the "Adam/" scope ("m/conv2d/kernel:0"): an Adam built before
+    // model.compile saw it (tests/oracles/keras_interop.sh saves such files).
+    if (!strncmp(name, "m/", 2)) return OW_M;
+    if (!strncmp(name, "v/", 2)) return OW_V;
     return OW_OTHER;
 }
 
@@ -490,6 +507,7 @@ static int read_extras(rd *r, hid_t f, model *m) {
     if (get_count(r, f, "nn_epoch", &e) || get_count(r, f, "nn_batch", &b) || get_count(r, f, "nn_step", &s))
         return -1;
     m->epoch = (int)e, m->batch = (int)b, m->step = (long)s;
+    m->epoch_unknown = H5Aexists(f, "nn_epoch") <= 0;   // Keras's own files: see model.h
     return 0;
 }
 
@@ -504,15 +522,11 @@ static int same_file(hid_t f, const h5_plan *p) {
            a.st_ino == b.st_ino && (long long)a.st_size == p->fsize;
 }
 
-int h5_read_model(model *m, const char *path, unsigned flags, h5_plan *plan, int keep_json,
-                  h5_loaded *out, char *err) {
-    h5_quiet();
-    h5_loaded none;
-    if (!out) out = &none;
-    memset(out, 0, sizeof *out);
-    model_init(m, (shape3){0, 0, 0, 0});
-    rd r = {.path = path, .err = err, .m = m, .flags = flags, .plan = plan, .out = out};
-    err[0] = 0;
+// Opens path as HDF5 for reading: the file id, or -1 with one line in r->err saying what the
+// file is instead (missing, a folder, empty, a .keras zip, not HDF5, corrupt).
+static hid_t open_model_file(rd *r) {
+    const char *path = r->path;
+    char *err = r->err;
     struct stat st;
     if (stat(path, &st) != 0) return nn_fail(err, "cannot open model %s: %s", path, strerror(errno));
     if (S_ISDIR(st.st_mode)) return nn_fail(err, "cannot open model %s: it is a folder", path);
@@ -533,12 +547,36 @@ int h5_read_model(model *m, const char *path, unsigned flags, h5_plan *plan, int
     if (fapl >= 0) H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
     h5_close(fapl);
-    if (f < 0) return nn_fail(err, "%s: cannot open as HDF5 (truncated or corrupt?): %s", path, h5_reason(r.why));
+    if (f < 0) nn_fail(err, "%s: cannot open as HDF5 (truncated or corrupt?): %s", path, h5_reason(r->why));
+    return f;
+}
+
+// Keras's weights-only layouts: Keras 3's (and tf.keras 2.15's) x.weights.h5, a group "layers"
+// with layers/<name>/vars/0, 1, ...; tf.keras 2's save_weights("x.h5"), model_weights' lists
+// at the root.
+static int weights_layout_k3(hid_t f) { return H5Lexists(f, "layers", H5P_DEFAULT) > 0; }
+static int weights_layout_k2(hid_t f) { return H5Aexists(f, "layer_names") > 0; }
+
+int h5_read_model(model *m, const char *path, unsigned flags, h5_plan *plan, int keep_json,
+                  h5_loaded *out, char *err) {
+    h5_quiet();
+    h5_loaded none;
+    if (!out) out = &none;
+    memset(out, 0, sizeof *out);
+    model_init(m, (shape3){0, 0, 0, 0});
+    rd r = {.path = path, .err = err, .m = m, .flags = flags, .plan = plan, .out = out};
+    err[0] = 0;
+    hid_t f = open_model_file(&r);
+    if (f < 0) return -1;
     if (plan) r.by_offset = same_file(f, plan);
 
     char *mc = NULL, *tc = NULL;
     int rc = get_string(&r, f, "model_config", &mc);
-    if (rc == 0) rc = nn_fail(err, "%s: HDF5 file without model_config: not a Keras model (weights only?)", path);
+    if (rc == 0 && (weights_layout_k3(f) || weights_layout_k2(f)))
+        rc = nn_fail(err, "%s holds weights only (Keras's save_weights: no model_config), not the layers: "
+                     "give them with --model FILE.cfg and this file as --weights %s", path, path);
+    else if (rc == 0)
+        rc = nn_fail(err, "%s: HDF5 file without model_config: not a Keras model (weights only?)", path);
     if (rc > 0) {
         char why[NN_ERRLEN];
         rc = keras_model_from_config(m, mc, why);
@@ -575,3 +613,128 @@ int h5_read_model(model *m, const char *path, unsigned flags, h5_plan *plan, int
     return 0;
 }
 
+
+// ------------------------------------------------------------------------------------------
+// weights-only files (Keras's save_weights), for layers a cfg gives
+
+// The names of g's links (nn_alloc'd, free_strings), up to 4096.
+static int link_names(hid_t g, char ***out, int *n) {
+    H5G_info_t gi;
+    *out = NULL, *n = 0;
+    if (H5Gget_info(g, &gi) < 0 || gi.nlinks > 4096) return -1;
+    char **s = nn_calloc((gi.nlinks ? gi.nlinks : 1) * sizeof *s, "names");
+    for (hsize_t i = 0; i < gi.nlinks; i++) {
+        ssize_t k = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, NULL, 0, H5P_DEFAULT);
+        if (k < 0 || k > 4096) {
+            free_strings(s, (int)i);
+            return -1;
+        }
+        s[i] = nn_alloc((size_t)k + 1, "name");
+        H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, s[i], (size_t)k + 1, H5P_DEFAULT);
+        *n = (int)i + 1;
+    }
+    *out = s;
+    return 0;
+}
+
+// How many values layers/<name>/vars holds (0 when there is no such group).
+static int vars_count(hid_t layers, const char *name) {
+    char p[160];
+    snprintf(p, sizeof p, "%s/vars", name);
+    if (strlen(name) > 100 || H5Lexists(layers, name, H5P_DEFAULT) <= 0 || H5Lexists(layers, p, H5P_DEFAULT) <= 0)
+        return 0;
+    hid_t v = H5Gopen2(layers, p, H5P_DEFAULT);
+    H5G_info_t gi;
+    int n = v >= 0 && H5Gget_info(v, &gi) >= 0 ? (int)NN_MIN(gi.nlinks, 1000) : 0;
+    h5_close(v);
+    return n;
+}
+
+// Keras 3's x.weights.h5 (tf.keras 2.15 writes it too): layers/<layer name>/vars/0, 1, ... in
+// the layer's weight order. Keras matches them by layer name; so do we, and every layer on
+// either side must have its counterpart.
+static int read_weights_k3(rd *r, hid_t f, model *m) {
+    hid_t lg = H5Gopen2(f, "layers", H5P_DEFAULT);
+    char **names = NULL;
+    int nn_ = 0, rc = 0;
+    if (lg < 0 || link_names(lg, &names, &nn_) < 0) {
+        h5_close(lg);
+        return nn_fail(r->err, "%s: cannot list the group layers: %s", r->path, h5_reason(r->why));
+    }
+    char have[512] = "";   // the file's layers that hold weights, for the errors
+    for (int i = 0, o = 0; i < nn_; i++)
+        if (vars_count(lg, names[i]) > 0 && o < (int)sizeof have)
+            o += snprintf(have + o, sizeof have - (size_t)o, "%s%s", o ? ", " : "", names[i]);
+    for (int i = 0; i < m->nlayers && !rc; i++) {
+        layer *l = &m->layers[i];
+        int nv = vars_count(lg, l->name);
+        if (l->ntensors == 0 && nv == 0) continue;
+        if (nv == 0) {
+            rc = nn_fail(r->err, "%s: %s's layer %d '%s' has no weights in the file (no layers/%s/vars); the "
+                         "file's layers with weights are: %s. Name the cfg's layers as the file does (name=...)",
+                         r->path, layers_from(r), i + 1, l->name, l->name, have[0] ? have : "none");
+        } else if (nv != l->ntensors) {
+            rc = nn_fail(r->err, "%s: layer '%s' has %d weights in the file, %s needs %d", r->path, l->name,
+                         nv, layers_from(r), l->ntensors);
+        } else {
+            char p[160], what[160];
+            snprintf(p, sizeof p, "%s/vars", l->name);
+            hid_t vg = H5Gopen2(lg, p, H5P_DEFAULT);
+            for (int t = 0; t < l->ntensors && !rc; t++) {
+                hsize_t d[4];
+                char dn[16];
+                int rank = h5_param_dims(&l->params[t], d);
+                snprintf(dn, sizeof dn, "%d", t);
+                snprintf(what, sizeof what, "layer '%s' %s", l->name, l->params[t].name);
+                rc = read_floats(r, vg, dn, rank, d, m->w + l->params[t].off, what);
+            }
+            h5_close(vg);
+        }
+    }
+    for (int i = 0; i < nn_ && !rc; i++) {   // weights for a layer the cfg does not have
+        int found = 0;
+        for (int j = 0; j < m->nlayers && !found; j++) found = !strcmp(m->layers[j].name, names[i]);
+        if (!found && vars_count(lg, names[i]) > 0)
+            rc = nn_fail(r->err, "%s holds weights for layer '%s', which %s does not have (its layers: %d)",
+                         r->path, names[i], layers_from(r), m->nlayers);
+    }
+    free_strings(names, nn_);
+    h5_close(lg);
+    return rc;
+}
+
+int h5_read_weights_file(model *m, const char *path, const char *config, const char *cfg_name,
+                         h5_plan *plan, h5_loaded *out, char *err) {
+    h5_quiet();
+    memset(out, 0, sizeof *out);
+    model_init(m, (shape3){0, 0, 0, 0});
+    rd r = {.path = path, .err = err, .m = m, .flags = H5_LOAD_WEIGHTS_ONLY, .plan = plan, .out = out,
+            .layers_from = cfg_name};
+    err[0] = 0;
+    char why[NN_ERRLEN];
+    if (keras_model_from_config(m, config, why) != 0) return nn_fail(err, "%s: %s", cfg_name, why);
+    m->opt = adam_defaults();
+    hid_t f = open_model_file(&r);
+    int rc = 0;
+    if (f >= 0 && plan) r.by_offset = same_file(f, plan);
+    if (f < 0) {
+        rc = -1;
+    } else if (weights_layout_k3(f)) {
+        rc = read_weights_k3(&r, f, m);
+    } else if (H5Lexists(f, "model_weights", H5P_DEFAULT) > 0) {   // a whole model: its weights
+        rc = read_weights_in(&r, f, "model_weights", m);
+    } else if (weights_layout_k2(f)) {
+        rc = read_weights_in(&r, f, "", m);
+    } else {
+        rc = nn_fail(err, "%s: no weights found: neither Keras 3's layers/<name>/vars groups (save_weights"
+                     "(\"x.weights.h5\")) nor a layer_names list (tf.keras 2's save_weights(\"x.h5\"), model.save)", path);
+    }
+    if (f >= 0 && H5Fclose(f) < 0 && !rc) rc = nn_fail(err, "%s: closing the file failed: %s", path, h5_reason(r.why));
+    if (rc) {
+        model_free(m);
+        if (!err[0]) nn_fail(err, "%s: unreadable weights file", path);
+        return -1;
+    }
+    out->model_config = nn_strdup(config);
+    return 0;
+}

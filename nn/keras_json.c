@@ -1,10 +1,34 @@
 // keras_json.c: Keras's model_config / training_config JSON <-> an nn model (see keras_json.h).
 //
-// Writing follows what Keras 3.15's legacy h5 saver writes for a Sequential model (an InputLayer
-// with batch_shape, then each layer's full get_config()), minus two keys that only the newest
-// Keras 3 releases know and that hold their defaults (InputLayer "optional", Dense
-// "quantization_config"; GlorotUniform's "input_axes"/"output_axes"): older Keras 3 releases
-// reject unknown constructor arguments, and leaving defaults out loses nothing.
+// Writing: one JSON that both Keras 3 and tf.keras 2.15 read (issue 14). Keras 3.15's legacy h5
+// saver writes JSON that tf.keras 2 refuses, its own files' included; tf.keras 2.15's JSON loses
+// settings in Keras 3. So nn writes Keras 3.15's config for a Sequential model (an InputLayer,
+// then each layer's full get_config(): tests/test_h5.c compares it with Keras 3's own) with
+// these differences, each of which both versions read the same way:
+//   - InputLayer: "batch_input_shape" (tf.keras 2's key; Keras 3's InputLayer takes it as its
+//     batch_shape) instead of Keras 3's "batch_shape", which tf.keras 2 rejects as an unknown
+//     argument;
+//   - every "dtype" is the string "float32" (what tf.keras 2 writes, and Keras 3 accepts)
+//     instead of Keras 3's {"module": "keras", "class_name": "DTypePolicy", ...}: tf.keras 2
+//     knows no DTypePolicy class;
+//   - keys only the newest Keras 3 releases know are left out where they hold their defaults
+//     (InputLayer "optional", Dense "quantization_config", GlorotUniform's "input_axes" and
+//     "output_axes"): older Keras 3 releases and tf.keras 2 reject unknown constructor
+//     arguments, and leaving defaults out loses nothing;
+//   - training_config's Adam holds only the settings both Adams take (name, learning_rate,
+//     beta_1, beta_2, epsilon, amsgrad, the clip settings as null): Keras 3's weight_decay,
+//     use_ema, ema_momentum, ema_overwrite_frequency, loss_scale_factor and
+//     gradient_accumulation_steps (all at their defaults) are refused by tf.keras 2.15, which
+//     reads an Adam config without "is_legacy_optimizer" as its legacy Adam (whose arguments
+//     these are not); "is_legacy_optimizer" itself is refused by Keras 3. tf.keras 2.15 so
+//     compiles tf.keras.optimizers.legacy.Adam, the same update rule with the same settings.
+// The initializers keep Keras 3's form ({"module": "keras.initializers", "class_name":
+// "GlorotUniform", ..., "registered_name": null}), which tf.keras 2.15 writes too.
+// optimizer_weights (nn/h5.c) stay in Keras 3's order ([iteration, learning_rate, m, v, ...]):
+// no list suits both, since tf.keras 2's Adam has no learning_rate variable. tf.keras 2.15 then
+// says "Error in loading the saved optimizer state" and starts Adam afresh; Keras 3.15 itself
+// restores only the iteration count and learning rate of a Sequential model (see tests/README.md,
+// "HDF5 models and Keras interop", for both and for how the moments can be carried over).
 //
 // Reading accepts Keras 3 (InputLayer batch_shape, DTypePolicy objects), tf.keras 2
 // (InputLayer or the first layer's batch_input_shape, ":0" names) and Keras 2.0-2.2 (config is a
@@ -56,13 +80,8 @@ static cJSON *batch_shape(shape3 s) {
     return a;
 }
 
-static void add_dtype_policy(cJSON *o) {
-    cJSON *d = add_obj(o, "dtype");
-    cJSON_AddStringToObject(d, "module", "keras");
-    cJSON_AddStringToObject(d, "class_name", "DTypePolicy");
-    cJSON_AddStringToObject(add_obj(d, "config"), "name", "float32");
-    cJSON_AddNullToObject(d, "registered_name");
-}
+// "float32", not Keras 3's DTypePolicy object, which tf.keras 2 cannot read (see the top).
+static void add_dtype(cJSON *o) { cJSON_AddStringToObject(o, "dtype", "float32"); }
 
 // The keys every Keras 3 layer config starts with.
 static cJSON *layer_head(cJSON *layers, const char *cls, const char *name) {
@@ -71,7 +90,7 @@ static cJSON *layer_head(cJSON *layers, const char *cls, const char *name) {
     cJSON *c = add_obj(l, "config");
     cJSON_AddStringToObject(c, "name", name);
     cJSON_AddTrueToObject(c, "trainable");
-    add_dtype_policy(c);
+    add_dtype(c);
     cJSON_AddItemToArray(layers, l);
     return c;
 }
@@ -125,14 +144,14 @@ char *keras_model_config_json(const model *m) {
     cJSON *cfg = add_obj(root, "config");
     cJSON_AddStringToObject(cfg, "name", "sequential");
     cJSON_AddTrueToObject(cfg, "trainable");
-    add_dtype_policy(cfg);
+    add_dtype(cfg);
     cJSON *layers = cJSON_CreateArray();
     cJSON_AddItemToObject(cfg, "layers", layers);
 
     cJSON *in = cJSON_CreateObject();
     cJSON_AddStringToObject(in, "class_name", "InputLayer");
     cJSON *ic = add_obj(in, "config");
-    cJSON_AddItemToObject(ic, "batch_shape", batch_shape(m->input));
+    cJSON_AddItemToObject(ic, "batch_input_shape", batch_shape(m->input));   // see the top
     cJSON_AddStringToObject(ic, "dtype", "float32");
     cJSON_AddFalseToObject(ic, "sparse");
     cJSON_AddFalseToObject(ic, "ragged");
@@ -167,15 +186,10 @@ char *keras_training_config_json(const adam_cfg *opt) {
     cJSON *c = add_obj(oc, "config");
     cJSON_AddStringToObject(c, "name", "adam");
     cJSON_AddNumberToObject(c, "learning_rate", keras_float_repr(o.lr));
-    cJSON_AddNullToObject(c, "weight_decay");
+    // Only what both Keras 3's and tf.keras 2's (legacy) Adam take: see the top.
     cJSON_AddNullToObject(c, "clipnorm");
     cJSON_AddNullToObject(c, "global_clipnorm");
     cJSON_AddNullToObject(c, "clipvalue");
-    cJSON_AddFalseToObject(c, "use_ema");
-    cJSON_AddNumberToObject(c, "ema_momentum", 0.99);
-    cJSON_AddNullToObject(c, "ema_overwrite_frequency");
-    cJSON_AddNullToObject(c, "loss_scale_factor");
-    cJSON_AddNullToObject(c, "gradient_accumulation_steps");
     cJSON_AddNumberToObject(c, "beta_1", keras_float_repr(o.beta1));
     cJSON_AddNumberToObject(c, "beta_2", keras_float_repr(o.beta2));
     cJSON_AddNumberToObject(c, "epsilon", keras_float_repr(o.epsilon));

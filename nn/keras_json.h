@@ -1,13 +1,14 @@
 // keras_json.h: Keras's model_config and training_config JSON <-> an nn model. The .h5 reader
 // and writer (nn/h5.c) store these strings as root attributes; keeping the JSON here keeps h5.c
 // about HDF5 alone. Written JSON is what Keras 3's legacy `model.save("x.h5")` writes for the
-// same Sequential model; read JSON may come from Keras 3, Keras 2 (tf.keras) or older Keras 2.
+// same Sequential model, in the forms that tf.keras 2.15 reads too (keras_json.c lists the
+// differences); read JSON may come from Keras 3, Keras 2 (tf.keras) or older Keras 2.
 #ifndef NN_KERAS_JSON_H
 #define NN_KERAS_JSON_H
 
 #include "model.h"
 
-// The model's architecture as Keras 3 model_config JSON. Free with nn_free.
+// The model's architecture as model_config JSON (Keras 3's, readable by tf.keras 2.15 too). Free with nn_free.
 char *keras_model_config_json(const model *m);
 // training_config: Adam with opt's settings (zero lr: Keras's defaults), binary cross-entropy,
 // accuracy. Free with nn_free.

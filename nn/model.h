@@ -34,6 +34,8 @@ typedef struct model {
     // file, or one saved before nn kept it); the step is then Adam's count minus whole epochs.
     int batch;
     long step;
+    int epoch_unknown;            // loaded from a file that records no epochs (Keras's own files:
+                                  // epoch and batch are then 0, t is Keras's optimizer.iterations)
     adam_cfg opt;                 // Adam's settings, kept in the .h5 training_config (lr 0: defaults)
 
     // class names (folder names), saved in the .h5 file; may be empty

@@ -18,8 +18,12 @@ static void usage(FILE *f) {
     fprintf(f,
 "usage: nn evaluate MODEL.h5 --data DIR [--batch N] [--device auto|cpu|cuda] [--threads N]\n"
 "                   [--cache FILE]\n"
+"       nn evaluate --model MODEL.cfg --weights WEIGHTS.h5 --data DIR [options]\n"
 "Loss (binary cross-entropy), accuracy and the confusion matrix of MODEL on DIR, a folder with\n"
 "one subfolder per class (the class names are matched by sorted order, as in training).\n"
+"  --model FILE  the model (instead of the first argument): a .h5, or with --weights a .cfg\n"
+"  --weights W.h5  weights saved by Keras's model.save_weights, or another model file, for the\n"
+"                layers of --model (names and shapes must match)\n"
 "  --batch N     images per forward pass (default 32; at most the number of images)\n"
 "  --device D    auto (GPU when one works, the default), cpu or cuda\n"
 "  --threads N   CPU threads (default: all cores)\n"
@@ -30,7 +34,7 @@ static void usage(FILE *f) {
 }
 
 int cmd_evaluate(int argc, char **argv) {
-    const char *model_path = NULL, *dir = NULL, *device = "auto", *cache = NULL;
+    const char *model_path = NULL, *dir = NULL, *device = "auto", *cache = NULL, *weights = NULL;
     int batch = 32, threads = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -45,6 +49,11 @@ int cmd_evaluate(int argc, char **argv) {
             if (!(device = cli_value("evaluate", argc, argv, &i))) return 2;
         } else if (!strcmp(a, "--cache")) {
             if (!(cache = cli_value("evaluate", argc, argv, &i))) return 2;
+        } else if (!strcmp(a, "--model") || !strcmp(a, "--weights")) {
+            if (!(v = cli_value("evaluate", argc, argv, &i))) return 2;
+            if (a[2] == 'm' && model_path)
+                return fprintf(stderr, "nn evaluate: two models given ('%s' and --model %s)\n", model_path, v), 2;
+            *(a[2] == 'm' ? &model_path : &weights) = v;
         } else if (a[0] == '-' && a[1] == '-') return cli_unknown("evaluate", a);
         else if (!model_path) model_path = a;
         else return fprintf(stderr, "nn evaluate: unexpected argument '%s' (one MODEL, then --data DIR)\n", a), 2;
@@ -61,7 +70,7 @@ int cmd_evaluate(int argc, char **argv) {
     dataset d = {0};
     image_cache c = {0};
     int rc = 1, have_model = 0, have_cache = 0;
-    if (model_load_h5_opts(&m, model_path, H5_LOAD_WEIGHTS_ONLY, NULL, err)) goto fail;   // no Adam state
+    if (setup_load_model(&m, model_path, weights, NULL, err)) goto fail;   // no Adam state
     have_model = 1;
     if (setup_check_loaded(&m, model_path, err)) goto fail;
     // An empty class is not an error here (unlike nn train): setup_check_decoded warns below.

@@ -22,6 +22,7 @@
 static void usage(FILE *f) {
     fprintf(f,
 "usage: nn predict MODEL.h5 IMAGE... [--json] [--batch N] [--device cpu|auto|cuda] [--threads N]\n"
+"       nn predict --model MODEL.cfg --weights WEIGHTS.h5 IMAGE... [options]\n"
 "Prints the class and its probability for each image, using the class names saved in MODEL.\n"
 "One image prints what the article prints:\n"
 "  Probability = 0.9312\n"
@@ -34,6 +35,10 @@ static void usage(FILE *f) {
 "                per image (class = the folder name as saved, e.g. \"dogs\"; label = what the\n"
 "                text output prints, \"dog\"; output = the sigmoid, P(second class)), or\n"
 "                {\"path\", \"error\"}; never NaN or infinity\n"
+"  --model FILE  the model (instead of the first argument): a .h5, or with --weights a .cfg\n"
+"  --weights W.h5  weights saved by Keras's model.save_weights (x.weights.h5, or tf.keras 2's\n"
+"                x.h5) or another model file, for the layers of --model (names and shapes must\n"
+"                match: Keras 3's files by layer name, the older lists by order)\n"
 "  --batch N     images per forward pass (default 32)\n"
 "  --device D    cpu (default), auto or cuda: worth it for large folders only\n"
 "  --threads N   CPU threads (default: all cores; one for fewer than 8 images, where\n"
@@ -149,9 +154,11 @@ static void json_str(FILE *f, const char *str) {
 }
 
 int cmd_predict(int argc, char **argv) {
-    const char *model_path = NULL, *device = "cpu";
+    const char *model_path = NULL, *weights = NULL, *device = "cpu";
     int json = 0, batch = 32, threads = 0, empty_folder = 0;
     list paths = {0};
+    int model_opt = 0;   // --model given: every other argument is an image
+    for (int i = 1; i < argc; i++) model_opt |= !strcmp(argv[i], "--model");
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (cli_is_help(a)) return usage(stdout), 0;
@@ -162,8 +169,11 @@ int cmd_predict(int argc, char **argv) {
                 return 2;
         } else if (!strcmp(a, "--device")) {
             if (!(device = cli_value("predict", argc, argv, &i))) return 2;
+        } else if (!strcmp(a, "--model") || !strcmp(a, "--weights")) {
+            if (!(v = cli_value("predict", argc, argv, &i))) return 2;
+            *(a[2] == 'm' ? &model_path : &weights) = v;
         } else if (a[0] == '-' && a[1] == '-') return cli_unknown("predict", a);
-        else if (!model_path) model_path = a;
+        else if (!model_path && !model_opt) model_path = a;
         else {
             struct stat st;
             if (stat(a, &st) == 0 && S_ISDIR(st.st_mode)) {
@@ -191,7 +201,7 @@ int cmd_predict(int argc, char **argv) {
     nn_ctx ctx = nn_ctx_cpu();
     int rc = 0;
     timing("start");
-    if (model_load_h5_opts(&m, model_path, H5_LOAD_WEIGHTS_ONLY, NULL, err) != 0) {   // no Adam state
+    if (setup_load_model(&m, model_path, weights, NULL, err) != 0) {   // no Adam state
         fprintf(stderr, "nn predict: %s\n", err);
         rc = 1;
         goto free_paths;

@@ -13,21 +13,7 @@
 #include "../nn/h5.h"
 #include "../nn/model.h"
 #include "cli.h"
-
-// HDF5 files start with this signature (at offset 0, or 512, 1024, ... after a user block).
-static int looks_like_hdf5(const char *path) {
-    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    unsigned char buf[8];
-    int found = 0;
-    for (long off = 0; off <= 8192 && !found; off = off ? off * 2 : 512) {
-        if (fseek(f, off, SEEK_SET) != 0 || fread(buf, 1, 8, f) != 8) break;
-        found = !memcmp(buf, sig, 8);
-    }
-    fclose(f);
-    return found;
-}
+#include "setup.h"
 
 static int ends_with(const char *s, const char *suffix) {
     size_t a = strlen(s), b = strlen(suffix);
@@ -35,37 +21,59 @@ static int ends_with(const char *s, const char *suffix) {
 }
 
 int cmd_summary(int argc, char **argv) {
-    if (argc != 2 || cli_is_help(argv[1])) {
-        FILE *f = argc == 2 ? stdout : stderr;
+    // nn summary MODEL | nn summary [--model] MODEL --weights W.h5
+    const char *path = NULL, *weights = NULL;
+    int bad = argc < 2;
+    for (int i = 1; i < argc && !bad; i++) {
+        if (cli_is_help(argv[i])) bad = 2;
+        else if ((!strcmp(argv[i], "--weights") || !strcmp(argv[i], "--model")) && i + 1 < argc && !(argv[i][2] == 'm' && path))
+            *(argv[i][2] == 'w' ? &weights : &path) = argv[i + 1], i++;
+        else if (!path && argv[i][0] != '-') path = argv[i];
+        else bad = 1;
+    }
+    if (bad || !path) {
+        FILE *f = bad == 2 ? stdout : stderr;
         fprintf(f, "usage: nn summary MODEL.cfg | MODEL.h5\n"
+                   "       nn summary MODEL.cfg --weights WEIGHTS.h5\n"
                    "Prints each layer's name, output shape and parameter count, as Keras does.\n"
                    "A .h5 model (saved by nn or by Keras) also shows its classes, epochs and\n"
                    "optimizer state, and its weights are checked: when some are NaN or infinite\n"
                    "(training diverged), the table is printed, then one line on stderr says how\n"
                    "many and in which layers, and the exit status is 1 (nn predict, evaluate and\n"
-                   "train --resume refuse such a file).\n");
-        return argc == 2 ? 0 : 2;
+                   "train --resume refuse such a file). With --weights (Keras's save_weights file,\n"
+                   "or another model file), those weights are loaded into MODEL's layers (names and\n"
+                   "shapes must match) and checked the same way.\n");
+        return bad == 2 ? 0 : 2;
     }
-    const char *path = argv[1];
-    int h5 = looks_like_hdf5(path) || ends_with(path, ".h5") || ends_with(path, ".hdf5") ||
+    int h5 = setup_is_hdf5(path) || ends_with(path, ".h5") || ends_with(path, ".hdf5") ||
              ends_with(path, ".keras");   // not readable, but model_load_h5 says how to convert
     model m;
     char err[NN_ERRLEN];
     h5_info info;   // Adam's moments are not read, only whether they are there
-    if ((h5 ? model_load_h5_opts(&m, path, H5_LOAD_WEIGHTS_ONLY, &info, err) : model_load_cfg(&m, path, err)) != 0) {
+    if ((h5 || weights ? setup_load_model(&m, path, weights, &info, err) : model_load_cfg(&m, path, err)) != 0) {
         fprintf(stderr, "nn summary: %s\n", err);
         return 1;
     }
     model_summary(&m, stdout);
     int rc = 0;
-    if (h5) {
+    if (weights) {
+        printf("Weights: %s (no classes, epochs or optimizer state with them)\n", weights);
+        fflush(stdout);
+        if (model_check_finite(&m, weights, err)) {
+            fprintf(stderr, "nn summary: %s\n", err);
+            rc = 1;
+        }
+    } else if (h5) {
         printf("Classes: ");
         if (m.nclasses == 0) printf("(none saved)");
         for (int i = 0; i < m.nclasses; i++) {
             printf("%s", i ? ", " : "");
             cli_put_name(stdout, m.classes[i]);
         }
-        printf("\nEpochs trained: %d\n", m.epoch);
+        if (m.epoch_unknown)   // Keras's own files: 0 would be a claim
+            printf("\nEpochs trained: not recorded (a Keras file: Adam's step count below is all it keeps)\n");
+        else
+            printf("\nEpochs trained: %d\n", m.epoch);
         if (m.batch > 0 && m.step > 0)
             printf("Saved in mid-epoch: step %ld of epoch %d, at batch %d (--resume needs --batch %d)\n",
                    m.step, m.epoch + 1, m.batch, m.batch);

@@ -37,6 +37,7 @@ static const char builtin_cfg[] = MODEL_CATDOG_CFG;
 
 typedef struct opts {
     const char *data, *val, *cfg, *out, *resume, *log, *cache, *device, *write_synthetic;
+    const char *weights;      // --weights: start from these weights (setup_load_model)
     double val_split, lr;
     int epochs, batch, threads, save_best, augment, checkpoint_every, synthetic_n;
     long seed;
@@ -68,6 +69,8 @@ static void usage(FILE *f) {
 "  --resume FILE.h5    continue a saved run: weights, Adam's state and the epoch count come from\n"
 "                      FILE; training goes on from its epoch to --epochs. Give the same --seed,\n"
 "                      --batch and data as the first run to follow exactly the same curve\n"
+"  --weights FILE.h5   start from these weights (Keras's save_weights file, or a model file) in\n"
+"                      the layers of --model; Adam and the epochs start afresh\n"
 "training:\n"
 "  --epochs N          epochs in all (default 25; 5 on the synthetic set)\n"
 "  --batch N           images per step (default 32)\n"
@@ -270,7 +273,7 @@ static int parse_args(int argc, char **argv, opts *o) {
 #define STR(name, field) if (!strcmp(a, name)) { if (!(v = cli_value("train", argc, argv, &i))) return 2; o->field = v; continue; }
         STR("--data", data) STR("--val", val) STR("--model", cfg) STR("--out", out)
         STR("--resume", resume) STR("--log", log) STR("--cache", cache) STR("--device", device)
-        STR("--write-synthetic", write_synthetic)
+        STR("--write-synthetic", write_synthetic) STR("--weights", weights)
 #undef STR
 #define INT(name, field, lo, hi) if (!strcmp(a, name)) { if (!(v = cli_value("train", argc, argv, &i)) || cli_int("train", name, v, lo, hi, &iv)) return 2; o->field = iv; continue; }
         INT("--epochs", epochs, 1, MAX_EPOCHS) INT("--batch", batch, 1, 65536)
@@ -303,6 +306,9 @@ static int parse_args(int argc, char **argv, opts *o) {
         return fprintf(stderr, "nn train: --synthetic and --write-synthetic are for runs without --data\n"), 2;
     if (o->save_best && o->data && !o->val && o->val_split <= 0)
         return fprintf(stderr, "nn train: --save-best needs a validation set: add --val DIR or --val-split F\n"), 2;
+    if (o->weights && o->resume)
+        return fprintf(stderr, "nn train: give --resume FILE.h5 (a whole run) or --weights FILE.h5 (weights "
+                       "only), not both\n"), 2;
     if (o->epochs < 0) o->epochs = o->data ? 25 : 5;
     if (o->synthetic_n < 0) o->synthetic_n = 400;
     return 0;
@@ -436,6 +442,14 @@ static int build_model(run *r, char *err) {
         }
         if (setup_check_binary(m, o->cfg ? o->cfg : "models/catdog.cfg", err)) return -1;
         model_init_weights(m, (uint64_t)o->seed);
+        if (o->weights) {   // the cfg's layers with these weights (tools/setup.h)
+            static char named[8400];
+            if (model_load_weights_h5(m, o->weights, o->cfg ? o->cfg : "models/catdog.cfg", err) ||
+                setup_check_loaded(m, o->weights, err))
+                return -1;
+            snprintf(named, sizeof named, "%s, weights from %s", r->model_name, o->weights);
+            r->model_name = named;
+        }
         m->epoch = 0;
         m->opt = adam_defaults();
         return 0;
@@ -595,21 +609,15 @@ static int train_loop(run *r, data *D, double t_start) {
     // Where a resumed run stands: the step its file records, or (a file that does not record
     // it) t steps done of which epoch * steps in whole epochs.
     int start = m->epoch, first = 0;
-    long within = m->t - (long)m->epoch * steps;
     if (o->resume) {
         if (setup_resume_step(m, o->resume, o->batch, steps, &first, err)) {
             fprintf(stderr, "nn train: %s\n", err);
             loader_free(L);
             return 1;
         }
-        if (first > 0) {
-            say(r, "Resuming %s: epoch %d, step %d/%d.", o->resume, start + 1, first, steps);
-        } else if (m->batch == 0 && within != 0) {
-            say(r, "Resuming %s after epoch %d (Adam's step count %ld does not fit %d steps an epoch:"
-                " the batch size or the data differ from the first run).", o->resume, start, m->t, steps);
-        } else {
-            say(r, "Resuming %s after epoch %d.", o->resume, start);
-        }
+        char line[NN_ERRLEN + 1024];
+        setup_resume_line(m, o->resume, o->batch, steps, first, line, sizeof line);
+        say(r, "%s", line);
     }
     m->batch = o->batch;   // from here on every checkpoint records this run's batch size
 
@@ -797,7 +805,7 @@ int cmd_train(int argc, char **argv) {
         goto out;
     }
     say(r, "Model: %s, %zu parameters%s", r->model_name, r->m.nparams,
-        o->resume ? "" : ", fresh weights");
+        o->resume || o->weights ? "" : ", fresh weights");
     if (load_data(r, &D, err) || set_classes(r, &D, err)) goto fail;
     if (model_to(&r->m, &r->ctx, o->batch, err)) goto fail;
     rc = train_loop(r, &D, t_start);

@@ -81,6 +81,34 @@ int setup_check_loaded(const model *m, const char *name, char *err) {
     return model_check_finite(m, name, err) ? -1 : 0;
 }
 
+int setup_is_hdf5(const char *path) {
+    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    unsigned char buf[8];
+    int found = 0;
+    for (long off = 0; off <= 8192 && !found; off = off ? off * 2 : 512) {
+        if (fseek(f, off, SEEK_SET) != 0 || fread(buf, 1, 8, f) != 8) break;
+        found = !memcmp(buf, sig, 8);
+    }
+    fclose(f);
+    return found;
+}
+
+int setup_load_model(model *m, const char *model_path, const char *weights_path, h5_info *info, char *err) {
+    if (info) memset(info, 0, sizeof *info);
+    if (!weights_path) return model_load_h5_opts(m, model_path, H5_LOAD_WEIGHTS_ONLY, info, err);
+    // the layers: a cfg, or a model file (its weights are replaced below)
+    int h5 = setup_is_hdf5(model_path);
+    if (h5 ? model_load_h5_opts(m, model_path, H5_LOAD_WEIGHTS_ONLY, NULL, err) : model_load_cfg(m, model_path, err))
+        return -1;
+    if (model_load_weights_h5(m, weights_path, model_path, err)) {
+        model_free(m);
+        return -1;
+    }
+    return 0;
+}
+
 int setup_same_architecture(const model *a, const char *aname, const model *b, const char *bname,
                             char *err) {
     char sa[64], sb[64];
@@ -223,8 +251,29 @@ int setup_resume_step(const model *m, const char *path, int batch, int steps, in
         *first = (int)m->step;
         return 0;
     }
-    // Not recorded: Adam's count minus the whole epochs, taken at this batch size (as before).
+    // A Keras file: its Adam count says nothing about where an epoch of this run stands.
+    if (m->epoch_unknown) return 0;
+    // An older nn file: Adam's count minus the whole epochs, taken at this batch size (as before).
     long within = steps > 0 ? m->t - (long)m->epoch * steps : 0;
     if (within > 0 && within < steps) *first = (int)within;
     return 0;
+}
+
+void setup_resume_line(const model *m, const char *path, int batch, int steps, int first, char *line,
+                       size_t len) {
+    char name[1024];
+    cli_printable(path, name, sizeof name);
+    if (m->batch == 0 && m->epoch_unknown) {
+        snprintf(line, len, "Resuming %s (written by Keras, Adam at step %ld; Keras records no epochs "
+                 "or batch size): epochs count from this run, epoch 1 starts at its first step.", name, m->t);
+    } else if (first > 0) {
+        snprintf(line, len, "Resuming %s: epoch %d, step %d/%d%s.", name, m->epoch + 1, first, steps,
+                 m->batch ? "" : " (from Adam's step count: the file does not record its batch size)");
+    } else if (m->batch == 0 && m->t != (long)m->epoch * steps) {
+        snprintf(line, len, "Resuming %s after epoch %d (the file does not record its batch size, and Adam's "
+                 "step count %ld is not %d whole epochs of %d steps at batch %d): epoch %d starts at its "
+                 "first step.", name, m->epoch, m->t, m->epoch, steps, batch, m->epoch + 1);
+    } else {
+        snprintf(line, len, "Resuming %s after epoch %d.", name, m->epoch);
+    }
 }

@@ -8,6 +8,7 @@
 
 #include "../data/data.h"
 #include "../nn/ctx.h"
+#include "../nn/h5.h"
 #include "../nn/model.h"
 
 // Parses --device's value ("auto", "cpu", "cuda") and --threads into ctx. auto takes the GPU
@@ -25,6 +26,17 @@ int setup_check_binary(const model *m, const char *name, char *err);
 // broken weights. (Not for a model just built from a cfg: its arena is untouched zeros, which
 // nn_calloc gets from the kernel, so reading it would only cost page faults.)
 int setup_check_loaded(const model *m, const char *name, char *err);
+
+// The model nn predict, evaluate and summary run (train's --weights too): MODEL.h5 alone
+// (weights_path NULL), or the layers of model_path (a cfg, or a model file whose own weights are
+// then replaced) with the weights of weights_path, a Keras weights-only file (save_weights) or
+// another model file (model_load_weights_h5: the layers must match, by name for Keras 3's
+// files, by order for the legacy ones; the error names the layer and both shapes). Adam's
+// moments are not read (H5_LOAD_WEIGHTS_ONLY); info (may be NULL) as model_load_h5_opts gives it.
+// A weights-only file given as the model alone is refused saying how to give the layers.
+int setup_load_model(model *m, const char *model_path, const char *weights_path, h5_info *info, char *err);
+// Whether path is an HDF5 file (its signature at offset 0, 512, 1024, ...).
+int setup_is_hdf5(const char *path);
 
 // Same layers, options and shapes. The error names the first layer that differs and shows
 // both versions, e.g. "layer 4 'dense': kernel (30752, 128) in A but (30752, 64) in B".
@@ -54,9 +66,18 @@ int setup_check_decoded(const image_cache *c, const dataset *d, FILE *warn, cons
 // resume with --batch 32, or from a checkpoint saved at an epoch end"). An epoch-end checkpoint
 // resumes at any batch size: the next epoch starts afresh. `steps` is the epoch's step count at
 // this batch size, or 0 before the data are counted (then only the batch is checked). Files
-// that do not record their batch (m->batch 0: Keras's, older nn's) take Adam's count minus the
-// whole epochs, as nn did before.
+// that do not record their batch: older nn's (m->batch 0) take Adam's count minus the whole
+// epochs, as nn did before, when that falls inside an epoch; Keras's own files
+// (m->epoch_unknown: no epochs, no batch size, only Adam's count, which counts steps of
+// another run's batch size and data) start at epoch 1, step 0: nothing to guess from.
 int setup_resume_step(const model *m, const char *path, int batch, int steps, int *first, char *err);
+// The line `nn train --resume` prints: the epoch and step it starts at (from setup_resume_step's
+// *first), and for a file that does not record its batch size, why it starts where it does:
+// "Resuming k.h5 (written by Keras, Adam at step 6; Keras records no epochs or batch size):
+// epochs count from this run, epoch 1 starts at its first step." Never "the data differ": a
+// file that records nothing cannot tell.
+void setup_resume_line(const model *m, const char *path, int batch, int steps, int first, char *line,
+                       size_t len);
 
 // Class i's name as saved (the folder name): the model's own, else "class0"/"class1".
 const char *setup_class_name(const model *m, int i);
