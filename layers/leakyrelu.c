@@ -3,7 +3,8 @@
 // activation.c's (leaky_relu_forward / _backward), shared with activation='leaky_relu'.
 //
 // Keras 3 calls the slope negative_slope, tf.keras 2 called it alpha: both are read, and nn
-// writes Keras 3's key (tf.keras 2.15 refuses a LeakyReLU config holding negative_slope).
+// writes alpha, the key both read (tf.keras 2.15 refuses a LeakyReLU config holding
+// negative_slope; Keras 3 takes alpha as its old name, with a deprecation warning).
 #include <stddef.h>
 #include <string.h>
 
@@ -43,7 +44,7 @@ static double leakyrelu_bytes(const layer *l, prof_pass p, int n, act_kind act) 
 }
 
 static const layer_opt leakyrelu_opts[] = {
-    {.cfg = "alpha", .keras = "negative_slope", .keras_old = "alpha", .type = OPT_FLOAT,
+    {.cfg = "alpha", .keras = "alpha", .keras_old = "negative_slope", .type = OPT_FLOAT,
      .off = offsetof(layer, alpha), .fdef = 0.3, .flo = 0, .fhi = 1000},
     {0},
 };

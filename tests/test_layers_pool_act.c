@@ -460,6 +460,12 @@ static void drop_key(cJSON *o, const char *key) {
     cJSON_ArrayForEach(c, o) drop_key(c, key);
 }
 
+// The value of key `from` in object o, moved to key `to` (nothing when absent).
+static void rename_key(cJSON *o, const char *from, const char *to) {
+    cJSON *v = o ? cJSON_GetObjectItem(o, from) : NULL;
+    if (v) cJSON_AddItemToObject(o, to, cJSON_DetachItemViaPointer(o, v));
+}
+
 // nn's .h5 of the Keras model: the model_config Keras wrote for these layers, and every bit
 // back when nn loads it (weights, Adam's state, layer settings, outputs).
 static void keras_model_resaved(void) {
@@ -499,6 +505,14 @@ static void keras_model_resaved(void) {
         CHECK(n == 12 && cJSON_GetArraySize(nl) == n);
         for (int i = 0; i < n && !t_cur_failed; i++) {
             cJSON *ki = cJSON_GetArrayItem(kl, i), *ni = cJSON_GetArrayItem(nl, i);
+            // nn writes the forms both Keras 3 and tf.keras 2.15 read (nn/keras_json.c):
+            // InputLayer's batch_input_shape, LeakyReLU's alpha, a dtype policy's name.
+            cJSON *kc = cJSON_GetObjectItem(ki, "config");
+            rename_key(kc, "batch_shape", "batch_input_shape");
+            rename_key(kc, "negative_slope", "alpha");
+            cJSON *dt = cJSON_GetObjectItem(kc, "dtype");
+            const char *dname = dt ? cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(dt, "config"), "name")) : NULL;
+            if (dname) cJSON_ReplaceItemInObject(kc, "dtype", cJSON_CreateString(dname));
             if (!cJSON_Compare(ki, ni, 1)) {
                 char *x = cJSON_PrintUnformatted(ki), *y = cJSON_PrintUnformatted(ni);
                 FAILF("layer %d's config differs from Keras's:\nkeras: %.400s\nnn:    %.400s", i, x, y);
@@ -559,11 +573,18 @@ static void keras_configs_read(void) {
         CHECK(m.layers[0].kind == LAYER_LEAKYRELU && m.layers[0].alpha == 0.25f);
         model_free(&m);
     }
-    // Keras 3's negative_slope wins over a stray alpha; absent, the default 0.3
-    rc = from_layer_json(&m, "{\"class_name\": \"LeakyReLU\", \"config\": {\"negative_slope\": 0.5, \"alpha\": 0.25}}", err);
+    // Keras 3's negative_slope alone; with both keys alpha wins, as in Keras 3's LeakyReLU
+    // (it pops alpha over negative_slope); absent, the default 0.3
+    rc = from_layer_json(&m, "{\"class_name\": \"LeakyReLU\", \"config\": {\"negative_slope\": 0.5}}", err);
     CHECK_MSG(rc == 0, "%s", err);
     if (!rc) {
         CHECK(m.layers[0].alpha == 0.5f);
+        model_free(&m);
+    }
+    rc = from_layer_json(&m, "{\"class_name\": \"LeakyReLU\", \"config\": {\"negative_slope\": 0.5, \"alpha\": 0.25}}", err);
+    CHECK_MSG(rc == 0, "%s", err);
+    if (!rc) {
+        CHECK(m.layers[0].alpha == 0.25f);
         model_free(&m);
     }
     rc = from_layer_json(&m, "{\"class_name\": \"LeakyReLU\", \"config\": {}}", err);
