@@ -46,7 +46,7 @@ grep -q 'units=3 activation=softmax' "$WORK/catdog_3class.cfg" || { echo "three_
 echo "== model: models/catdog.cfg with its last layer 'dense units=3 activation=softmax'"
 echo "== $NN train --model $WORK/catdog_3class.cfg --data $WORK/train --val $WORK/test --epochs $EPOCHS --device $DEVICE --seed $SEED"
 "$NN" train --model "$WORK/catdog_3class.cfg" --data "$WORK/train" --val "$WORK/test" --epochs "$EPOCHS" \
-    --device "$DEVICE" --seed "$SEED" --out "$WORK/three.h5" --log "$WORK/three.csv" | tr '\r' '\n' | grep -v '^ *[0-9]*/[0-9]* \[.*ETA'
+    --device "$DEVICE" --seed "$SEED" --out "$WORK/three.h5" --log "$WORK/three.csv" | tr '\r' '\n' | grep -vE '^ *[0-9]+/[0-9]+ (- |\[[^]]*\] - ETA)'
 echo "== $NN evaluate $WORK/three.h5 --data $WORK/test"
 "$NN" evaluate "$WORK/three.h5" --data "$WORK/test" --device "$DEVICE"
 for f in "$WORK/test/cats/$(ls "$WORK/test/cats" | head -1)" "$WORK/test/upside_down/$(ls "$WORK/test/upside_down" | head -1)"; do
