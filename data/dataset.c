@@ -348,9 +348,9 @@ int dataset_check_classes(const dataset *d, int want, char *err) {
     size_t o = 0;
     for (int c = 0; c < d->nclasses && o < sizeof names - 8; c++)
         o += (size_t)snprintf(names + o, sizeof names - o, "%s%s", c ? ", " : "", d->classes[c]);
-    return nn_fail(err, "%s: found %d class folder%s (%s), but the model tells exactly %d classes "
-                   "apart: give one subfolder per class", d->dir ? d->dir : "dataset", d->nclasses,
-                   d->nclasses == 1 ? "" : "s", names, want);
+    return nn_fail(err, "%s: %d class%s (%s), but the model needs exactly %d: give one subfolder "
+                   "per class", d->dir ? d->dir : "dataset", d->nclasses,
+                   d->nclasses == 1 ? "" : "es", names, want);
 }
 
 void dataset_free(dataset *d) {

@@ -159,12 +159,12 @@ why="$(cat bj.out)"; check predict_binary_json_unchanged test "$(grep -c '"top"'
 expect_error predict_binary_top3 "--top 3: m2\.h5 tells 2 classes apart" "$NN" predict m2.h5 syn2/val/vertical/0002.png --top 3
 
 # --- wrong class counts, named with the folder, its classes and the model's N
-expect_error train_two_folders_for_three "syn2/train: found 2 class folders \(horizontal, vertical\), but the model tells exactly 3 classes apart" \
+expect_error train_two_folders_for_three "syn2/train: 2 classes \(horizontal, vertical\), but the model needs exactly 3" \
     "$NN" train --model three.cfg --data syn2/train --epochs 1 --device cpu --out x.h5
-expect_error evaluate_two_folders_for_three "syn2/val: found 2 class folders \(horizontal, vertical\), but the model tells exactly 3" \
+expect_error evaluate_two_folders_for_three "syn2/val: 2 classes \(horizontal, vertical\), but the model needs exactly 3" \
     "$NN" evaluate m3.h5 --data syn2/val --device cpu
 mkdir -p four && cp -r syn/val/* four/ && mkdir four/zigzag && cp "$IMG" four/zigzag/
-expect_error train_four_folders_for_three "four: found 4 class folders \(diagonal, horizontal, vertical, zigzag\), but the model tells exactly 3" \
+expect_error train_four_folders_for_three "four: 4 classes \(diagonal, horizontal, vertical, zigzag\), but the model needs exactly 3" \
     "$NN" train --model three.cfg --data four --epochs 1 --device cpu --out x.h5
 mkdir -p otherval/a otherval/b otherval/c && for c in a b c; do cp "$IMG" otherval/$c/; done
 expect_error train_val_other_classes "--val otherval: its class folders \(a, b, c\) differ from --data's \(diagonal, horizontal, vertical\)" \
