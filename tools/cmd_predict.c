@@ -180,21 +180,22 @@ int cmd_predict(int argc, char **argv) {
     const char *model_path = NULL, *device = "cpu";
     int json = 0, batch = 32, threads = 0, empty_folder = 0, top = 0;
     list paths = {0};
-    for (int i = 1; i < argc; i++) {
+    int rc = -1;   // set by an option that ends the command before any work (0: --help)
+    for (int i = 1; i < argc && rc < 0; i++) {
         const char *a = argv[i], *v;
-        if (cli_is_help(a)) return usage(stdout), 0;
-        if (!strcmp(a, "--json")) json = 1;
+        if (cli_is_help(a)) usage(stdout), rc = 0;
+        else if (!strcmp(a, "--json")) json = 1;
         else if (!strcmp(a, "--top")) {
             if (!(v = cli_value("predict", argc, argv, &i)) ||
                 cli_int("predict", a, v, 1, MODEL_MAX_CLASSES, &top))
-                return 2;
+                rc = 2;
         } else if (!strcmp(a, "--batch") || !strcmp(a, "--threads")) {
             if (!(v = cli_value("predict", argc, argv, &i)) ||
                 cli_int("predict", a, v, 1, a[2] == 'b' ? 65536 : 4096, a[2] == 'b' ? &batch : &threads))
-                return 2;
+                rc = 2;
         } else if (!strcmp(a, "--device")) {
-            if (!(device = cli_value("predict", argc, argv, &i))) return 2;
-        } else if (a[0] == '-' && a[1] == '-') return cli_unknown("predict", a);
+            if (!(device = cli_value("predict", argc, argv, &i))) rc = 2;
+        } else if (a[0] == '-' && a[1] == '-') rc = cli_unknown("predict", a);
         else if (!model_path) model_path = a;
         else {
             struct stat st;
@@ -212,16 +213,16 @@ int cmd_predict(int argc, char **argv) {
             }
         }
     }
-    if (!model_path || paths.n == 0) {
-        if (empty_folder) return 1;   // already said
-        usage(stderr);
-        return 2;
+    if (rc < 0 && (!model_path || paths.n == 0)) {
+        if (empty_folder) rc = 1;   // already said
+        else usage(stderr), rc = 2;
     }
+    if (rc >= 0) goto free_paths;   // the images listed so far are freed there
 
     char err[NN_ERRLEN];
     model m;
     nn_ctx ctx = nn_ctx_cpu();
-    int rc = 0;
+    rc = 0;
     timing("start");
     if (model_load_h5_opts(&m, model_path, H5_LOAD_WEIGHTS_ONLY, NULL, err) != 0) {   // no Adam state
         fprintf(stderr, "nn predict: %s\n", err);

@@ -65,22 +65,20 @@ int setup_check_classifier(const model *m, const char *name, char *err) {
                        "(None, H, W, 3)", name, s);
     }
     const layer *last = &m->layers[m->nlayers - 1];
+    const loss_kind kind = model_loss_kind(m);   // the decision; below, what to say when it is no
     setup_fmt_shape(last->out, s, sizeof s);
-    if (last->act == ACT_SOFTMAX) {   // model_loss_kind's LOSS_CCE, or why not
-        size_t out = shape3_size(last->out);
-        if (out != (size_t)last->out.c)
-            return nn_fail(err, "%s: the last layer '%s' outputs %s, but an N-class model ends in a "
-                           "softmax over N outputs (None, N)", name, last->name, s);
-        if (out < 2)
-            return nn_fail(err, "%s: the last layer '%s' is a softmax over one output (always 1): a "
-                           "two-class model ends in one sigmoid unit (None, 1), an N-class one in a "
-                           "softmax over N", name, last->name);
-        if (out > MODEL_MAX_CLASSES)
-            return nn_fail(err, "%s: the last layer '%s' is a softmax over %zu outputs, but nn "
-                           "classifies into at most %d classes (it keeps their names)", name,
-                           last->name, out, MODEL_MAX_CLASSES);
-        return 0;
-    }
+    if (kind == LOSS_CCE && model_classes(m) > MODEL_MAX_CLASSES)
+        return nn_fail(err, "%s: the last layer '%s' is a softmax over %d outputs, but nn "
+                       "classifies into at most %d classes (it keeps their names)", name,
+                       last->name, model_classes(m), MODEL_MAX_CLASSES);
+    if (kind == LOSS_CCE) return 0;
+    if (last->act == ACT_SOFTMAX && shape3_size(last->out) != (size_t)last->out.c)
+        return nn_fail(err, "%s: the last layer '%s' outputs %s, but an N-class model ends in a "
+                       "softmax over N outputs (None, N)", name, last->name, s);
+    if (last->act == ACT_SOFTMAX)
+        return nn_fail(err, "%s: the last layer '%s' is a softmax over one output (always 1): a "
+                       "two-class model ends in one sigmoid unit (None, 1), an N-class one in a "
+                       "softmax over N", name, last->name);
     if (shape3_size(last->out) != 1)
         return nn_fail(err, "%s: the last layer '%s' outputs %s, but a two-class model ends in one "
                        "sigmoid unit (None, 1), an N-class one in a softmax over N (activation=softmax)",
