@@ -24,3 +24,14 @@ bench-layers: $(BUILD)/bench/cpu_layers
 .PHONY: bench-gpu
 bench-gpu: $(BIN)/nn
 	@NN=$(BIN)/nn bash bench/gpu_bench.sh
+
+# bench/three_class.sh's helper: photos written upside down (the third class of its folder)
+$(BUILD)/bench/flip_images: bench/flip_images.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(CUDA_LIBS)
+
+# make bench-three-class: a three-class run end to end on a folder built from the shared photos
+# (cats, dogs, and the same kind of photos upside down): train, evaluate, predict.
+.PHONY: bench-three-class
+bench-three-class: $(BIN)/nn $(BUILD)/bench/flip_images
+	@NN=$(BIN)/nn FLIP=$(BUILD)/bench/flip_images bash bench/three_class.sh

@@ -135,11 +135,18 @@ void leaky_relu_cuda(const nn_ctx *ctx, size_t n, float alpha, const float *x, f
 void leaky_relu_grad_cuda(const nn_ctx *ctx, size_t n, float alpha, const float *y,
                           const float *dy, float *dx);
 
-// --- loss_cuda.cu: fused sigmoid + binary cross-entropy + gradient + accuracy
+// --- loss_cuda.cu: fused sigmoid + binary cross-entropy + gradient + accuracy, and the same
+// for softmax + categorical cross-entropy
 // z, y (n) logits and labels; dz (n) = (sigmoid(z) - y) / grad_n when non-NULL (grad_n: n, or a
 // data-parallel step's global batch). The mean loss goes to loss[step] and the number right to
 // correct[step] (either may be NULL).
 void bce_logits_cuda(const nn_ctx *ctx, int n, int grad_n, const float *z, const float *y,
+                     float *dz, float *loss, int *correct, const int *step);
+// Categorical cross-entropy + gradient + accuracy, fused: z (n, c) logits, y (n) class indices
+// (floats); dz (n, c) = (softmax(z) - onehot(y)) / grad_n when non-NULL; the mean loss to
+// loss[step], the number whose largest logit is at their label to correct[step]. A label that
+// is no index 0 .. c-1 gives a NaN loss, as on the C path (nn/loss.h).
+void cce_logits_cuda(const nn_ctx *ctx, int n, int c, int grad_n, const float *z, const float *y,
                      float *dz, float *loss, int *correct, const int *step);
 // The binary head fused: for the last layer dense(in -> 1) on h (n, in): logits z (n, may be
 // NULL), the loss and right count into loss[step] / correct[step], dh (n, in) = dz w^T from the

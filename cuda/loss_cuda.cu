@@ -1,11 +1,13 @@
 // loss_cuda.cu: binary cross-entropy from logits, its gradient and the accuracy count, fused in
-// one kernel (nn/loss.c is the C twin). n is a batch (at most a few thousand), so one block of
+// one kernel (nn/loss.c is the C twin); categorical cross-entropy the same way (cce_kernel). n is a batch (at most a few thousand), so one block of
 // 256 threads walks it: each thread takes samples i, i+256, ..., writes dz for them and keeps
 // its loss sum (double, as the C path) and right count; a fixed-order tree in shared memory adds
 // the threads' shares, so the result does not depend on scheduling.
 // Also here: the fused head (head_kernel, one block of up to 1024 threads): the last dense layer
 // (in -> 1 unit), the loss and that layer's backward and Adam for small batches; warps take
 // samples for the dot products, then threads take input features for dW and dh (see below).
+#include <math_constants.h>
+
 #include "cuda_common.h"
 #include "kernels.h"
 #include "adam_update.cuh"
@@ -50,6 +52,70 @@ bce_kernel(int n, int grad_n, const float *__restrict__ z, const float *__restri
 extern "C" void bce_logits_cuda(const nn_ctx *ctx, int n, int grad_n, const float *z, const float *y,
                                 float *dz, float *loss, int *correct, const int *step) {
     bce_kernel<<<1, 256, 0, ctx_stream(ctx)>>>(n, grad_n, z, y, dz, loss, correct, step);
+    CUDA_CHECK_LAUNCH();
+}
+
+// --- categorical cross-entropy from logits (nn/loss.c's cce_logits_n and categorical_correct
+// are the twins: the same arithmetic in the same order). Thread mapping: as bce_kernel, one
+// block of 256 threads for the batch, a thread per sample (i, i + 256, ...) walking that
+// sample's c logits three times (max; the sum of exp(z - max) in double; dz); a batch has a few
+// thousand samples at most and c is a class count (16 at most for a model nn trains from a
+// folder), so the rows are short and a thread each keeps the per-sample arithmetic the C path's.
+// The fixed-order tree then adds the threads' loss sums and right counts.
+__device__ __forceinline__ int label_of(float y, int c) {
+    if (!(y >= 0.0f && y < (float)c)) return -1;
+    const int k = (int)y;
+    return (float)k == y ? k : -1;
+}
+
+__global__ void __launch_bounds__(256)
+cce_kernel(int n, int c, int grad_n, const float *__restrict__ z, const float *__restrict__ y,
+           float *dz, float *loss, int *correct, const int *step) {
+    __shared__ double ls[256];
+    __shared__ int cs[256];
+    double sum = 0.0;
+    int right = 0;
+    const float fn = (float)grad_n;
+    for (int i = threadIdx.x; i < n; i += 256) {
+        const float *zi = z + (size_t)i * c;
+        const int k = label_of(y[i], c);
+        float mx = zi[0];
+        int best = 0;
+        for (int j = 1; j < c; j++) {
+            mx = zi[j] > mx ? zi[j] : mx;
+            if (zi[j] > zi[best] || zi[best] != zi[best]) best = j;   // argmax_row's rule
+        }
+        double se = 0.0;
+        for (int j = 0; j < c; j++) se += exp((double)zi[j] - mx);
+        sum += k >= 0 ? log(se) + (double)mx - zi[k] : CUDART_NAN;
+        right += best == k;
+        if (!dz) continue;
+        float *di = dz + (size_t)i * c;
+        for (int j = 0; j < c; j++) {
+            const double p = exp((double)zi[j] - mx) / se;
+            di[j] = k >= 0 ? __fdiv_rn((float)(p - (j == k)), fn) : CUDART_NAN_F;
+        }
+    }
+    ls[threadIdx.x] = sum;
+    cs[threadIdx.x] = right;
+    __syncthreads();
+    for (int s = 128; s > 0; s >>= 1) {
+        if (threadIdx.x < s) {
+            ls[threadIdx.x] += ls[threadIdx.x + s];
+            cs[threadIdx.x] += cs[threadIdx.x + s];
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        const int k = step ? *step : 0;
+        if (loss) loss[k] = n ? (float)(ls[0] / n) : 0.0f;
+        if (correct) correct[k] = cs[0];
+    }
+}
+
+extern "C" void cce_logits_cuda(const nn_ctx *ctx, int n, int c, int grad_n, const float *z,
+                                const float *y, float *dz, float *loss, int *correct, const int *step) {
+    cce_kernel<<<1, 256, 0, ctx_stream(ctx)>>>(n, c, grad_n, z, y, dz, loss, correct, step);
     CUDA_CHECK_LAUNCH();
 }
 

@@ -42,10 +42,11 @@ static void dev_copy(const nn_ctx *ctx, void *dst, const void *src, size_t bytes
     CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, ctx_stream(ctx)));
 }
 
-static void dev_loss(model_run *r, const nn_ctx *ctx, int n, int grad_n, const float *z,
-                     const float *labels, float *dz) {
+static void dev_loss(model_run *r, const nn_ctx *ctx, loss_kind kind, int c, int n, int grad_n,
+                     const float *z, const float *labels, float *dz) {
     cuda_model *d = dev_of(r);
-    bce_logits_cuda(ctx, n, grad_n, z, labels, dz, d->loss, d->correct, d->step);
+    if (kind == LOSS_CCE) cce_logits_cuda(ctx, n, c, grad_n, z, labels, dz, d->loss, d->correct, d->step);
+    else bce_logits_cuda(ctx, n, grad_n, z, labels, dz, d->loss, d->correct, d->step);
 }
 
 static void dev_adam(model *m, model_run *r, const nn_ctx *ctx, const adam_cfg *opt) {
@@ -74,10 +75,11 @@ static void dev_end_step(model_run *r, const nn_ctx *ctx) { join_side(dev_of(r),
 // The binary head (last layer dense in -> 1, trained from logits) runs as one fused kernel for
 // batches up to HEAD_MAX_BATCH, where its five small kernels would each cost more than their work.
 #define HEAD_MAX_BATCH 64
+// Binary cross-entropy only: a softmax head (LOSS_CCE) takes the plain loss kernel.
 static int head_fusable(const model *m) {
     const layer *l = &m->layers[m->nlayers - 1];
-    return m->nlayers >= 2 && l->kind == LAYER_DENSE && l->units == 1 && l->in.c <= 4096 &&
-           model_pass_act(m, m->nlayers - 1, 1) == ACT_LINEAR;
+    return m->nlayers >= 2 && model_loss_kind(m) == LOSS_BCE && l->kind == LAYER_DENSE &&
+           l->units == 1 && l->in.c <= 4096 && model_pass_act(m, m->nlayers - 1, 1) == ACT_LINEAR;
 }
 
 static int dev_head_ok(const model *m, const model_run *r, int n) {
@@ -407,9 +409,9 @@ extern "C" const float *cuda_model_forward(struct model *m, const nn_ctx *ctx, i
 
 extern "C" float cuda_model_train_step(struct model *m, const nn_ctx *ctx, int n, const float *x,
                                        const float *labels, const adam_cfg *opt, int *correct) {
-    if (model_output_size(m) != 1)
-        NN_DIE("training needs a model with one output (binary), this one has %zu",
-               model_output_size(m));
+    if (model_loss_kind(m) == LOSS_NONE)
+        NN_DIE("training needs a model that ends in one sigmoid unit or a softmax over N >= 2 "
+               "outputs; this one has %zu outputs", model_output_size(m));
     cuda_model *d = cuda_model_get(m, ctx, NN_MAX(n, m->dev ? m->dev->r.batch : n));
     cuda_model_ensure_steps(m, 1, 1);
     cudaStream_t s = ctx_stream(ctx);

@@ -89,9 +89,9 @@ extern "C" int cuda_model_train_images(struct model *m, const nn_ctx *ctx, const
                                        const int32_t *order, const aug_params *aug, int count,
                                        int batch, const adam_cfg *opt, float *step_loss,
                                        int *step_correct, char *err) {
-    if (model_output_size(m) != 1)
-        return nn_fail(err, "training needs a model with one output (binary), this one has %zu",
-                       model_output_size(m));
+    if (model_loss_kind(m) == LOSS_NONE)
+        return nn_fail(err, "training needs a model that ends in one sigmoid unit or a softmax over "
+                       "N >= 2 outputs; this one has %zu outputs", model_output_size(m));
     if (batch < 1 || count < 0) return nn_fail(err, "batch %d / count %d out of range", batch, count);
     if (shape3_size(m->input) != (size_t)im->h * im->w * 3)
         return nn_fail(err, "the model takes %dx%dx%d inputs, the images are %dx%dx3", m->input.h,
@@ -149,9 +149,6 @@ extern "C" int cuda_model_train_cache(struct model *m, const nn_ctx *ctx, const 
 extern "C" int cuda_model_logits_images(struct model *m, const nn_ctx *ctx, const cuda_images *im,
                                         const int32_t *order, int count, int batch, float *logits,
                                         char *err) {
-    if (model_output_size(m) != 1)
-        return nn_fail(err, "cuda_model_logits_images: the model has %zu outputs, not 1",
-                       model_output_size(m));
     if (batch < 1) return nn_fail(err, "batch %d is not positive", batch);
     if (shape3_size(m->input) != (size_t)im->h * im->w * 3)
         return nn_fail(err, "the model takes %dx%dx%d inputs, the images are %dx%dx3", m->input.h,
@@ -161,6 +158,7 @@ extern "C" int cuda_model_logits_images(struct model *m, const nn_ctx *ctx, cons
     const int steps = (count + batch - 1) / batch;
     cuda_model_ensure_steps(m, steps, count);
     cudaStream_t s = ctx_stream(ctx);
+    const size_t out = model_output_size(m);
     std::vector<int32_t> ord(count);
     for (int i = 0; i < count; i++) {
         ord[i] = order ? order[i] : i;
@@ -175,7 +173,7 @@ extern "C" int cuda_model_logits_images(struct model *m, const nn_ctx *ctx, cons
                            batch, n, d->x, d->labels);
         const float *z = cuda_forward_queue(m, ctx, n, d->x, 1);
         // A copy into pageable host memory returns when it is done, so d->x is free again.
-        CUDA_CHECK(cudaMemcpyAsync(logits + (size_t)k * batch, z, n * sizeof(float),
+        CUDA_CHECK(cudaMemcpyAsync(logits + (size_t)k * batch * out, z, n * out * sizeof(float),
                                    cudaMemcpyDeviceToHost, s));
         step_advance_cuda(ctx, d->step);
     }
@@ -248,9 +246,9 @@ static void time_steps(model *m, const nn_ctx *ctx, int batch, int warmup, int i
 extern "C" int cuda_bench_train(struct model *m, const nn_ctx *ctx, int batch, int warmup,
                                 int iters, int graph, double *ms_median, double *ms_p10,
                                 double *ms_p90, char *err) {
-    if (model_output_size(m) != 1)
-        return nn_fail(err, "the bench trains a binary model; this one has %zu outputs",
-                       model_output_size(m));
+    if (model_loss_kind(m) == LOSS_NONE)   // its random labels are 0 and 1: classes of any model
+        return nn_fail(err, "the bench trains a classifier (one sigmoid unit or a softmax); this "
+                       "one has %zu outputs", model_output_size(m));
     if (batch < 1 || iters < 1 || warmup < 0) return nn_fail(err, "bad batch/iters/warmup");
     cuda_model *d = cuda_model_get(m, ctx, batch);
     cuda_model_ensure_steps(m, 1, 1);

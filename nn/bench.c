@@ -52,8 +52,9 @@ int model_bench(model *m, const nn_ctx *ctx, int batch, int warmup, int steps, i
     memset(res, 0, sizeof *res);
     if (batch < 1 || steps < 1 || warmup < 0)
         return nn_fail(err, "bench: batch %d, steps %d, warm-up %d out of range", batch, steps, warmup);
-    if (train && model_output_size(m) != 1)
-        return nn_fail(err, "the bench trains a binary model; this one has %zu outputs", model_output_size(m));
+    if (train && model_loss_kind(m) == LOSS_NONE)   // its labels are 0 and 1: classes of any classifier
+        return nn_fail(err, "the bench trains a classifier (one sigmoid unit or a softmax); this one "
+                       "has %zu outputs", model_output_size(m));
     if (model_to(m, ctx, batch, err)) return -1;
     if (ctx->backend != NN_CUDA) return bench_host(m, ctx, batch, warmup, steps, train, seed, res);
     res->device_timed = 1;

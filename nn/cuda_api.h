@@ -99,8 +99,8 @@ int cuda_model_train_cache(struct model *m, const nn_ctx *ctx, const image_cache
                            const int32_t *order, const aug_params *aug, int count, int batch,
                            const adam_cfg *opt, float *step_loss, int *step_correct, char *err);
 
-// Logits (count, host) of images order[0..count) of im (order NULL: 0, 1, ...), not augmented,
-// `batch` at a time. Returns 0, or -1 with err.
+// Logits (count, model outputs; host) of images order[0..count) of im (order NULL: 0, 1, ...),
+// not augmented, `batch` at a time. Returns 0, or -1 with err.
 int cuda_model_logits_images(struct model *m, const nn_ctx *ctx, const cuda_images *im,
                              const int32_t *order, int count, int batch, float *logits, char *err);
 

@@ -136,10 +136,24 @@ int h5_param_dims(const layer_param *p, hsize_t dims[4]) {
 // ------------------------------------------------------------------------------------------
 // saving
 
+// Keras's training_config for m: nn/keras_json.c writes a binary model's (loss
+// binary_crossentropy); a softmax model's loss is categorical_crossentropy, the rest the same
+// (Keras 3 compiled with loss="categorical_crossentropy", metrics=["accuracy"] writes just that).
+static char *training_config(const model *m) {
+    char *tc = keras_training_config_json(&m->opt);
+    const char *from = "\"loss\":\"binary_crossentropy\"", *to = "\"loss\":\"categorical_crossentropy\"";
+    char *at = strstr(tc, from);
+    if (model_loss_kind(m) != LOSS_CCE || !at) return tc;
+    char *out = nn_alloc(strlen(tc) - strlen(from) + strlen(to) + 1, "training_config");
+    sprintf(out, "%.*s%s%s", (int)(at - tc), tc, to, at + strlen(from));
+    nn_free(tc);
+    return out;
+}
+
 static int write_contents(const model *m, hid_t f) {
     int rc = 0;
     char *mc = keras_model_config_json(m);
-    char *tc = keras_training_config_json(&m->opt);
+    char *tc = training_config(m);
     rc |= put_str(f, "keras_version", NN_KERAS_VERSION, 1);
     rc |= put_str(f, "backend", NN_BACKEND, 1);
     rc |= put_str(f, "model_config", mc, 0);

@@ -134,8 +134,22 @@ void model_sync(model *m) {
 
 act_kind model_pass_act(const model *m, int i, int logits) {
     const layer *l = &m->layers[i];
-    if (logits && i == m->nlayers - 1 && l->act == ACT_SIGMOID) return ACT_LINEAR;
+    if (logits && i == m->nlayers - 1 && (l->act == ACT_SIGMOID || l->act == ACT_SOFTMAX)) return ACT_LINEAR;
     return l->act;
+}
+
+loss_kind model_loss_kind(const model *m) {
+    if (m->nlayers == 0) return LOSS_NONE;
+    const layer *last = &m->layers[m->nlayers - 1];
+    const size_t out = shape3_size(last->out);
+    if (last->act == ACT_SOFTMAX)   // over the last axis: one sample's outputs must be that axis
+        return out >= 2 && out == (size_t)last->out.c ? LOSS_CCE : LOSS_NONE;
+    return out == 1 ? LOSS_BCE : LOSS_NONE;
+}
+
+int model_classes(const model *m) {
+    loss_kind k = model_loss_kind(m);
+    return k == LOSS_BCE ? 2 : k == LOSS_CCE ? (int)model_output_size(m) : 0;
 }
 
 // --- running
@@ -155,9 +169,16 @@ void model_backward(model *m, const nn_ctx *ctx, int n, const float *x, const fl
 
 float model_train_step(model *m, const nn_ctx *ctx, int n, const float *x, const float *labels,
                        const adam_cfg *opt, int *correct) {
-    if (model_output_size(m) != 1)
-        NN_DIE("training needs a model with one output (binary), this one has %zu",
-               model_output_size(m));
+    const loss_kind k = model_loss_kind(m);
+    const int c = model_classes(m);
+    if (k == LOSS_NONE)
+        NN_DIE("training needs a model that ends in one sigmoid unit or a softmax over N >= 2 "
+               "outputs; this one has %zu outputs", model_output_size(m));
+    // A label that names no class would make the loss NaN and read as a diverged run.
+    for (int i = 0; k == LOSS_CCE && i < n; i++)
+        if (label_index(labels[i], c) < 0)
+            NN_DIE("training labels: sample %d of the batch has label %g, not a class index 0..%d",
+                   i, labels[i], c - 1);
     if (ctx->backend == NN_CUDA) return cuda_model_train_step(m, ctx, n, x, labels, opt, correct);
     model_run *r = step_host_run(m, ctx, n);
     m->t++;

@@ -10,8 +10,12 @@
 #include "../layers/layer.h"
 #include "adam.h"
 #include "ctx.h"
+#include "loss.h"
 
 #define MODEL_MAX_LAYERS 64
+// Class names a model keeps (saved in its .h5): a softmax over more outputs than this is
+// refused by the commands (tools/setup.c) with a line saying so.
+#define MODEL_MAX_CLASSES 16
 
 struct cuda_model;  // the device mirror of a model (cuda/), opaque here
 
@@ -38,9 +42,9 @@ typedef struct model {
                                   // epoch and batch are then 0, t is Keras's optimizer.iterations)
     adam_cfg opt;                 // Adam's settings, kept in the .h5 training_config (lr 0: defaults)
 
-    // class names (folder names), saved in the .h5 file; may be empty
+    // class names (folder names, sorted), saved in the .h5 file; may be empty
     int nclasses;
-    char *classes[16];
+    char *classes[MODEL_MAX_CLASSES];
 
     // Where the model runs (nn/step.h): the C path's buffers and plan, and the device mirror.
     struct model_run *host;       // NULL until the C path first runs the model
@@ -75,17 +79,29 @@ int model_to(model *m, const nn_ctx *ctx, int batch, char *err);
 // Brings the host copy up to date (weights, Adam state) when a device trained the model; a
 // no-op otherwise. Saving and checking weights call it first.
 void model_sync(model *m);
-// The activation layer i applies in a pass: with logits, the last sigmoid is left to the loss.
+// The activation layer i applies in a pass: with logits, the last sigmoid or softmax is left to
+// the loss (and to nn predict, which applies it to the logits itself).
 act_kind model_pass_act(const model *m, int i, int logits);
+
+// --- what it classifies (decided here, and nowhere else)
+// How the model trains: LOSS_CCE when the last layer's activation is a softmax over N >= 2
+// outputs of one sample (a dense layer or an activation layer: output (None, N)), LOSS_BCE when
+// the model has one output (Keras's one sigmoid unit; nn trains any single output as its logit,
+// as it always has), LOSS_NONE for anything else (a softmax over one value, several sigmoids).
+loss_kind model_loss_kind(const model *m);
+// The classes it tells apart: 2 for LOSS_BCE, N for LOSS_CCE, 0 for LOSS_NONE.
+int model_classes(const model *m);
 
 // --- running (on ctx's backend; x and labels are host memory, results come back to the host)
 // Forward pass of n <= batch samples x (n, input). Returns the output buffer (n, out of last
-// layer). With `logits` set, a last sigmoid is left out (the loss works from logits).
+// layer). With `logits` set, a last sigmoid or softmax is left out (the loss works from logits).
 const float *model_forward(model *m, const nn_ctx *ctx, int n, const float *x, int logits);
 // Backward pass after model_forward(..., logits=1): dlogits (n, out) -> m->g (C path only).
 void model_backward(model *m, const nn_ctx *ctx, int n, const float *x, const float *dlogits);
-// One full training step: forward, binary cross-entropy from logits, backward, Adam.
-// labels (n) in {0, 1}. Returns the mean loss; *correct gets the number of right predictions.
+// One full training step: forward, the model's loss from logits (model_loss_kind: binary or
+// categorical cross-entropy), backward, Adam. labels (n): one float a sample, the class index
+// (0 or 1 for a binary model). Returns the mean loss; *correct gets the number of right
+// predictions (Keras's binary or categorical accuracy).
 float model_train_step(model *m, const nn_ctx *ctx, int n, const float *x, const float *labels,
                        const adam_cfg *opt, int *correct);
 // Probabilities for n samples into out (n); batches internally when n > m->batch.

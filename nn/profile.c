@@ -26,6 +26,12 @@
 double flops_loss(int n) { return 13.0 * n; }
 double bytes_loss(int n) { return 4.0 * 3 * n; }
 
+// Per sample of c logits (nn/loss.c, cce_logits_n): per logit the max's comparison 1, the sum's
+// subtract, exp and add 3, the gradient's subtract, exp, divide, subtract and divide 5; per
+// sample the log, add, subtract 3 and the accuracy's comparison 1. Reads z and y, writes dz.
+double flops_cce(int n, int c) { return (double)n * (9.0 * c + 4); }
+double bytes_cce(int n, int c) { return 4.0 * n * (2.0 * c + 1); }
+
 // Per parameter (nn/adam.c): m += (g - m) a1: 3; v += (g g - v) a2: 4; w -= alpha m / (sqrt(v) +
 // eps): 5; reads w, g, m, v and writes w, m, v.
 double flops_adam(size_t nparams) { return 12.0 * (double)nparams; }
@@ -273,6 +279,9 @@ void profile_plan_rows(const model *m, const model_run *r, int n, profile *p, pr
         double b = step_node_bytes(m, nd, PROF_FORWARD, n) + node_backward(m, nd, n, step_node_bytes)
                    + bytes_loss(n) + bytes_adam(m->layers[nd->first].wsize + m->layers[nd->first].bsize);
         ro->head = profile_row(p, nd->what, "head: fwd+loss+bwd+Adam", f, b, 1);
+    } else if (model_loss_kind(m) == LOSS_CCE) {
+        const int c = (int)model_output_size(m);
+        ro->loss = profile_row(p, "loss (CCE from logits)", "forward+grad", flops_cce(n, c), bytes_cce(n, c), 1);
     } else {
         ro->loss = profile_row(p, "loss (BCE from logits)", "forward+grad", flops_loss(n), bytes_loss(n), 1);
     }
@@ -321,9 +330,9 @@ static void clock_end(void *user) {
 }
 
 int profile_begin(const model *m, int batch, int warmup, int reps, profile *p, char *err) {
-    if (model_output_size(m) != 1)
-        return nn_fail(err, "the profile trains a binary model; this one has %zu outputs",
-                       model_output_size(m));
+    if (model_loss_kind(m) == LOSS_NONE)   // labels 0 and 1 below: classes of any classifier
+        return nn_fail(err, "the profile trains a classifier (one sigmoid unit or a softmax); this "
+                       "one has %zu outputs", model_output_size(m));
     if (batch < 1 || reps < 1 || warmup < 0)
         return nn_fail(err, "profile: batch %d, rounds %d, warm-up %d out of range", batch, reps, warmup);
     memset(p, 0, sizeof *p);

@@ -36,6 +36,9 @@
 // Binary cross-entropy from logits with its gradient (nn/loss.c), n samples.
 double flops_loss(int n);
 double bytes_loss(int n);
+// Categorical cross-entropy from c logits with its gradient (nn/loss.c), n samples.
+double flops_cce(int n, int c);
+double bytes_cce(int n, int c);
 // Adam over nparams parameters (nn/adam.c).
 double flops_adam(size_t nparams);
 double bytes_adam(size_t nparams);

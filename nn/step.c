@@ -228,7 +228,7 @@ void step_train(model *m, model_run *r, const nn_ctx *ctx, int n, int grad_n, co
         last--;
     } else {
         hook_begin(h, m, NULL, STEP_LOSS, n);
-        be->loss(r, ctx, n, grad_n, z, labels, dcur);
+        be->loss(r, ctx, model_loss_kind(m), (int)model_output_size(m), n, grad_n, z, labels, dcur);
         hook_end(h);
     }
     step_backward(m, r, ctx, n, x, last, dcur, opt, h);
@@ -265,9 +265,14 @@ static void host_copy(const nn_ctx *ctx, void *dst, const void *src, size_t byte
     memmove(dst, src, bytes);
 }
 
-static void host_loss(model_run *r, const nn_ctx *ctx, int n, int grad_n, const float *z,
-                      const float *labels, float *dz) {
+static void host_loss(model_run *r, const nn_ctx *ctx, loss_kind kind, int c, int n, int grad_n,
+                      const float *z, const float *labels, float *dz) {
     (void)ctx;
+    if (kind == LOSS_CCE) {
+        r->loss = cce_logits_n(n, c, z, labels, dz, grad_n);
+        r->correct = categorical_correct(n, c, z, labels);
+        return;
+    }
     r->loss = bce_logits_n(n, z, labels, dz, grad_n);
     r->correct = binary_correct(n, z, labels);
 }

@@ -49,14 +49,17 @@ typedef struct step_backend {
     void *(*alloc)(size_t bytes, const char *what, int batch);
     void (*free)(void *p);
     void (*copy)(const nn_ctx *ctx, void *dst, const void *src, size_t bytes);   // within the backend
-    // Mean binary cross-entropy from logits z (n) and its gradient dz = (sigmoid(z) - y) / grad_n,
-    // the loss and the number right kept where the backend reports them from.
-    void (*loss)(struct model_run *r, const nn_ctx *ctx, int n, int grad_n, const float *z,
-                 const float *labels, float *dz);
+    // The mean loss of `kind` (model_loss_kind) from logits z (n, c) and labels (n), its gradient
+    // dz (n, c), divided by grad_n (BCE: c is 1, dz = (sigmoid(z) - y) / grad_n; CCE: dz =
+    // (softmax(z) - onehot(y)) / grad_n), the loss and the number right kept where the backend
+    // reports them from.
+    void (*loss)(struct model_run *r, const nn_ctx *ctx, loss_kind kind, int c, int n, int grad_n,
+                 const float *z, const float *labels, float *dz);
     // Adam over the arena (less the parameters a node's backward already updated).
     void (*adam)(struct model *m, struct model_run *r, const nn_ctx *ctx, const adam_cfg *opt);
     // The fused binary head (last layer's forward, loss, its backward, its Adam), when the plan
-    // allows it for n samples: writes dh (n, last layer's input) into dx. NULL: none.
+    // allows it for n samples: writes dh (n, last layer's input) into dx. NULL: none. Only ever
+    // for a LOSS_BCE model (a softmax head is not fused).
     int (*head_ok)(const struct model *m, const struct model_run *r, int n);
     void (*head)(struct model *m, struct model_run *r, const nn_ctx *ctx, int n, int grad_n,
                  const float *h, float *dx, const adam_cfg *opt);

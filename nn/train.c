@@ -102,6 +102,11 @@ int train_epoch(model *m, const nn_ctx *ctx, loader *L, int batch, int epoch, in
 }
 
 void train_evaluate(model *m, const nn_ctx *ctx, const image_cache *c, int batch, eval_result *r) {
+    const loss_kind kind = model_loss_kind(m);
+    const int nc = model_classes(m);
+    if (kind == LOSS_NONE || nc > MODEL_MAX_CLASSES)
+        NN_DIE("train_evaluate: the model is not a classifier nn evaluates (%zu outputs; one sigmoid "
+               "unit, or a softmax over 2 to %d)", model_output_size(m), MODEL_MAX_CLASSES);
     size_t in = shape3_size(m->input);
     float *x = nn_alloc((size_t)batch * in * sizeof(float), "evaluation batch");   // (B, H, W, C)
     float *y = nn_alloc((size_t)batch * sizeof(float), "evaluation labels");       // (B)
@@ -112,7 +117,16 @@ void train_evaluate(model *m, const nn_ctx *ctx, const image_cache *c, int batch
         int k = NN_MIN(batch, c->n - s);
         image_to_float(c->pixels + (size_t)s * in, (size_t)k * in, x);
         for (int i = 0; i < k; i++) y[i] = (float)c->labels[s + i];
-        const float *z = model_forward(m, ctx, k, x, 1);   // (k) logits
+        const float *z = model_forward(m, ctx, k, x, 1);   // (k, outputs) logits
+        if (kind == LOSS_CCE) {
+            loss_sum += (double)cce_logits(k, nc, z, y, NULL) * k;
+            correct += categorical_correct(k, nc, z, y);
+            for (int i = 0; i < k; i++) {
+                int truth = label_index(y[i], nc);
+                if (truth >= 0) r->confusion[truth][argmax_row(nc, z + (size_t)i * nc)]++;
+            }
+            continue;
+        }
         loss_sum += (double)bce_logits(k, z, y, NULL) * k;
         correct += binary_correct(k, z, y);
         for (int i = 0; i < k; i++) {
@@ -121,6 +135,7 @@ void train_evaluate(model *m, const nn_ctx *ctx, const image_cache *c, int batch
         }
     }
     r->n = c->n;
+    r->nclasses = nc;
     r->loss = c->n ? loss_sum / c->n : 0;
     r->accuracy = c->n ? (double)correct / c->n : 0;
     r->seconds = nn_now() - t0;

@@ -1,5 +1,6 @@
 // train.h: the training loop and the evaluation pass, shared by `nn train`, `nn evaluate` and
-// anything else that trains a binary classifier from an image cache (data/data.h). The command
+// anything else that trains a classifier (two classes, or N through a softmax) from an image
+// cache (data/data.h). The command
 // line owns the printing; these functions only compute, and report each step to a callback so
 // a progress bar can be drawn without the loop knowing about terminals.
 #ifndef NN_TRAIN_H
@@ -42,12 +43,15 @@ int train_epoch(model *m, const nn_ctx *ctx, loader *L, int batch, int epoch, in
                 const adam_cfg *opt, volatile sig_atomic_t *stop, train_step_fn cb, void *user,
                 train_stats *out);
 
-// Loss, accuracy and the 2x2 confusion matrix (rows: true label, columns: predicted) of the
-// model on every image of c, never augmented (rescale only), `batch` images per forward pass.
+// Loss, accuracy and the confusion matrix (rows: true label, columns: predicted; nclasses x
+// nclasses: 2 x 2 for a binary model, N x N for a softmax over N) of the model on every image
+// of c, never augmented (rescale only), `batch` images per forward pass. The loss and accuracy
+// are the model's own (model_loss_kind): binary or categorical cross-entropy and accuracy.
 typedef struct eval_result {
     int n;
+    int nclasses;
     double loss, accuracy;
-    long confusion[2][2];
+    long confusion[MODEL_MAX_CLASSES][MODEL_MAX_CLASSES];
     double seconds;
 } eval_result;
 

@@ -96,9 +96,9 @@ int cmd_bench(int argc, char **argv) {
         fprintf(stderr, "nn bench: %s\n", err);
         return 1;
     }
-    if (train && model_output_size(&m) != 1) {
-        fprintf(stderr, "nn bench: %s: training needs one sigmoid output (binary), this model has %zu outputs\n",
-                model_path, model_output_size(&m));
+    if (train && model_loss_kind(&m) == LOSS_NONE) {
+        fprintf(stderr, "nn bench: %s: training needs one sigmoid output (binary) or a softmax over N "
+                "outputs, this model has %zu outputs\n", model_path, model_output_size(&m));
         model_free(&m);
         return 1;
     }

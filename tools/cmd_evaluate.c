@@ -1,5 +1,6 @@
 // cmd_evaluate.c: `nn evaluate MODEL.h5 --data DIR`: Keras's model.evaluate on a labelled
-// folder (loss and accuracy), plus the confusion matrix, which tells which way the mistakes go.
+// folder (loss and accuracy: binary, or categorical for a softmax model), plus the confusion
+// matrix (2 x 2, or N x N), which tells which way the mistakes go.
 // Images are preprocessed as for validation: resize and rescale, never augmented.
 #include <math.h>
 #include <stdio.h>
@@ -20,7 +21,10 @@ static void usage(FILE *f) {
 "                   [--cache FILE]\n"
 "       nn evaluate --model MODEL.cfg --weights WEIGHTS.h5 --data DIR [options]\n"
 "Loss (binary cross-entropy), accuracy and the confusion matrix of MODEL on DIR, a folder with\n"
-"one subfolder per class (the class names are matched by sorted order, as in training).\n"
+"one subfolder per class (the class names are matched by sorted order, as in training). A model\n"
+"that ends in a softmax over N classes takes N class folders and prints the categorical\n"
+"cross-entropy, the categorical accuracy (the largest probability at the true class) and the\n"
+"N x N matrix.\n"
 "  --model FILE  the model (instead of the first argument): a .h5, or with --weights a .cfg\n"
 "  --weights W.h5  weights saved by Keras's model.save_weights, or another model file, for the\n"
 "                layers of --model (names and shapes must match)\n"
@@ -28,7 +32,7 @@ static void usage(FILE *f) {
 "  --device D    auto (GPU when one works, the default), cpu or cuda\n"
 "  --threads N   CPU threads (default: all cores)\n"
 "  --cache FILE  keep the decoded images in FILE for the next run\n"
-"A class folder with no readable image is a warning (the results then cover the other class);\n"
+"A class folder with no readable image is a warning (the results then cover the other classes);\n"
 "a model whose weights hold NaN or infinite values is refused. Names are printed with control\n"
 "characters shown as '?'.\n");
 }
@@ -74,14 +78,9 @@ int cmd_evaluate(int argc, char **argv) {
     have_model = 1;
     if (setup_check_loaded(&m, model_path, err)) goto fail;
     // An empty class is not an error here (unlike nn train): setup_check_decoded warns below.
-    if (setup_open_folder(&d, dir, err) || setup_check_class_count(&d, dir, err)) goto fail;
-    if (m.nclasses == 2 && (strcmp(m.classes[0], d.classes[0]) || strcmp(m.classes[1], d.classes[1]))) {
-        char line[NN_ERRLEN];   // through nn_fail for its escaping of the names
-        nn_fail(line, "%s was trained on (%s, %s) but %s has (%s, %s); the folders are taken in "
-                "sorted order (%s as %s, %s as %s)", model_path, m.classes[0], m.classes[1], dir,
-                d.classes[0], d.classes[1], d.classes[0], m.classes[0], d.classes[1], m.classes[1]);
-        fprintf(stderr, "nn evaluate: warning: %s\n", line);
-    }
+    if (setup_open_folder(&d, dir, err) || setup_check_class_count(&d, dir, &m, err)) goto fail;
+    char line[NN_ERRLEN];   // through nn_fail for its escaping of the names
+    if (setup_same_classes(&m, model_path, &d, dir, line)) fprintf(stderr, "nn evaluate: warning: %s\n", line);
     if (setup_device(device, threads, &ctx, stdout, NULL, err)) goto fail;
     if (image_cache_load(&c, &d, m.input.h, m.input.w, threads, cache, err)) goto fail;
     have_cache = 1;
@@ -104,20 +103,22 @@ int cmd_evaluate(int argc, char **argv) {
     progress_fmt_time(r.seconds, t, sizeof t);
     printf("%d images - %s - loss: %.4f - accuracy: %.4f - %.0f img/s\n", r.n, t, r.loss, r.accuracy,
            r.seconds > 0 ? r.n / r.seconds : 0);
-    // Columns as wide as the longest class name (the folder names, as the data hold them).
-    char cls[2][256];
+    // Columns as wide as the longest class name (the folder names, as the data hold them); one
+    // row and one column per class: 2 x 2 for a binary model, N x N for a softmax over N.
+    const int nc = r.nclasses;
+    char cls[MODEL_MAX_CLASSES][256];
     int wd = 9;
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < nc; k++) {
         cli_printable(d.classes[k], cls[k], sizeof cls[k]);
         wd = NN_MAX(wd, (int)strlen(cls[k]) + 2);
     }
     printf("Confusion matrix (rows: true class, columns: predicted class):\n%*s", wd + 2, "");
-    for (int k = 0; k < 2; k++) printf("%*s", wd, cls[k]);
+    for (int k = 0; k < nc; k++) printf("%*s", wd, cls[k]);
     printf("\n");
-    for (int t0 = 0; t0 < 2; t0++) {
+    for (int t0 = 0; t0 < nc; t0++) {
         printf("  %-*s", wd, cls[t0]);
-        for (int p = 0; p < 2; p++) printf("%*ld", wd, r.confusion[t0][p]);
-        long row = r.confusion[t0][0] + r.confusion[t0][1];
+        long row = 0;
+        for (int p = 0; p < nc; p++) printf("%*ld", wd, r.confusion[t0][p]), row += r.confusion[t0][p];
         if (row) printf("   (%.1f%% right)\n", 100.0 * r.confusion[t0][t0] / row);
         else printf("   (no images)\n");
     }

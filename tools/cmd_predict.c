@@ -1,8 +1,11 @@
 // cmd_predict.c: `nn predict MODEL.h5 IMAGE...`: what the article's last cell does. Each image
 // is read as in training (decode, RGB, Pillow's NEAREST resize to the model's input, 1/255),
 // never augmented, and the model's sigmoid output p = P(classes[1]) gives the prediction:
-// classes[1] with probability p when p > 0.5, else classes[0] with 1 - p. On the C path by
-// default, since one photo takes milliseconds and a GPU takes longer than that to start.
+// classes[1] with probability p when p > 0.5, else classes[0] with 1 - p. A model that ends in
+// a softmax over N classes predicts the class of the largest probability (the first on a tie),
+// and --top K lists the K most probable. The last sigmoid or softmax is applied here, to the
+// logits, so that an overflow shows as a non-finite logit. On the C path by default, since one
+// photo takes milliseconds and a GPU takes longer than that to start.
 #include <dirent.h>
 #include <math.h>
 #include <omp.h>
@@ -21,20 +24,28 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-"usage: nn predict MODEL.h5 IMAGE... [--json] [--batch N] [--device cpu|auto|cuda] [--threads N]\n"
+"usage: nn predict MODEL.h5 IMAGE... [--top K] [--json] [--batch N] [--device cpu|auto|cuda]\n"
+"                  [--threads N]\n"
 "       nn predict --model MODEL.cfg --weights WEIGHTS.h5 IMAGE... [options]\n"
 "Prints the class and its probability for each image, using the class names saved in MODEL.\n"
 "One image prints what the article prints:\n"
 "  Probability = 0.9312\n"
 "  Prediction = dog\n"
-"several images print one line each: PATH  CLASS  PROBABILITY. An IMAGE may be a folder: its\n"
+"several images print one line each: PATH  CLASS  PROBABILITY. A model that ends in a softmax\n"
+"over N classes prints the same with the most probable class. An IMAGE may be a folder: its\n"
 "images (and those of its subfolders) are predicted in sorted order. The class is printed in\n"
 "the singular when the training folders were plural (cats/, dogs/ -> cat, dog), as the article\n"
 "prints it; control characters in names are shown as '?'.\n"
+"  --top K       also the K most probable classes with their probabilities (1 <= K <= the\n"
+"                model's classes; two for a sigmoid model): one image adds 'Top K:' and a line\n"
+"                per class; several add CLASS PROBABILITY pairs, best first, to each line\n"
 "  --json        one JSON array: {\"path\", \"class\", \"label\", \"probability\", \"output\"}\n"
 "                per image (class = the folder name as saved, e.g. \"dogs\"; label = what the\n"
 "                text output prints, \"dog\"; output = the sigmoid, P(second class)), or\n"
-"                {\"path\", \"error\"}; never NaN or infinity\n"
+"                {\"path\", \"error\"}; never NaN or infinity. For a softmax model output is\n"
+"                the list of the N probabilities in class order, and \"top\" lists the classes\n"
+"                best first as {\"class\", \"label\", \"probability\"} (all N, or K with --top;\n"
+"                a sigmoid model gets \"top\" with --top only)\n"
 "  --model FILE  the model (instead of the first argument): a .h5, or with --weights a .cfg\n"
 "  --weights W.h5  weights saved by Keras's model.save_weights (x.weights.h5, or tf.keras 2's\n"
 "                x.h5) or another model file, for the layers of --model (names and shapes must\n"
@@ -153,26 +164,48 @@ static void json_str(FILE *f, const char *str) {
     fputc('"', f);
 }
 
+// P(class j) from an image's outputs o: a softmax's o[j]; one sigmoid p = P(class 1) gives
+// class 0 1 - p (what the article prints for a cat).
+static float class_prob(const float *o, int soft, int j) { return soft ? o[j] : j ? o[0] : 1 - o[0]; }
+
+// The nc classes, most probable first; a tie goes to the lower index (so a sigmoid of exactly
+// 0.5 says class 0, as it always has, and a softmax's first is argmax's).
+static void rank_classes(const float *o, int soft, int nc, int *order) {
+    for (int j = 0; j < nc; j++) {
+        int at = j;
+        while (at > 0 && class_prob(o, soft, order[at - 1]) < class_prob(o, soft, j)) {
+            order[at] = order[at - 1];
+            at--;
+        }
+        order[at] = j;
+    }
+}
+
 int cmd_predict(int argc, char **argv) {
     const char *model_path = NULL, *weights = NULL, *device = "cpu";
-    int json = 0, batch = 32, threads = 0, empty_folder = 0;
+    int json = 0, batch = 32, threads = 0, empty_folder = 0, top = 0;
     list paths = {0};
     int model_opt = 0;   // --model given: every other argument is an image
     for (int i = 1; i < argc; i++) model_opt |= !strcmp(argv[i], "--model");
-    for (int i = 1; i < argc; i++) {
+    int rc = -1;   // set by an option that ends the command before any work (0: --help)
+    for (int i = 1; i < argc && rc < 0; i++) {
         const char *a = argv[i], *v;
-        if (cli_is_help(a)) return usage(stdout), 0;
-        if (!strcmp(a, "--json")) json = 1;
-        else if (!strcmp(a, "--batch") || !strcmp(a, "--threads")) {
+        if (cli_is_help(a)) usage(stdout), rc = 0;
+        else if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "--top")) {
+            if (!(v = cli_value("predict", argc, argv, &i)) ||
+                cli_int("predict", a, v, 1, MODEL_MAX_CLASSES, &top))
+                rc = 2;
+        } else if (!strcmp(a, "--batch") || !strcmp(a, "--threads")) {
             if (!(v = cli_value("predict", argc, argv, &i)) ||
                 cli_int("predict", a, v, 1, a[2] == 'b' ? 65536 : 4096, a[2] == 'b' ? &batch : &threads))
-                return 2;
+                rc = 2;
         } else if (!strcmp(a, "--device")) {
-            if (!(device = cli_value("predict", argc, argv, &i))) return 2;
+            if (!(device = cli_value("predict", argc, argv, &i))) rc = 2;
         } else if (!strcmp(a, "--model") || !strcmp(a, "--weights")) {
-            if (!(v = cli_value("predict", argc, argv, &i))) return 2;
-            *(a[2] == 'm' ? &model_path : &weights) = v;
-        } else if (a[0] == '-' && a[1] == '-') return cli_unknown("predict", a);
+            if (!(v = cli_value("predict", argc, argv, &i))) rc = 2;
+            else *(a[2] == 'm' ? &model_path : &weights) = v;
+        } else if (a[0] == '-' && a[1] == '-') rc = cli_unknown("predict", a);
         else if (!model_path && !model_opt) model_path = a;
         else {
             struct stat st;
@@ -190,16 +223,16 @@ int cmd_predict(int argc, char **argv) {
             }
         }
     }
-    if (!model_path || paths.n == 0) {
-        if (empty_folder) return 1;   // already said
-        usage(stderr);
-        return 2;
+    if (rc < 0 && (!model_path || paths.n == 0)) {
+        if (empty_folder) rc = 1;   // already said
+        else usage(stderr), rc = 2;
     }
+    if (rc >= 0) goto free_paths;   // the images listed so far are freed there
 
     char err[NN_ERRLEN];
     model m;
     nn_ctx ctx = nn_ctx_cpu();
-    int rc = 0;
+    rc = 0;
     timing("start");
     if (setup_load_model(&m, model_path, weights, NULL, err) != 0) {   // no Adam state
         fprintf(stderr, "nn predict: %s\n", err);
@@ -215,10 +248,23 @@ int cmd_predict(int argc, char **argv) {
         goto free_model;
     }
     timing("load");
-    if (m.nclasses < 2) {
+    // 2 classes from one sigmoid output, or a softmax over nc (setup_check_loaded allowed no other)
+    const int nc = model_classes(&m), nout = (int)model_output_size(&m), soft = model_loss_kind(&m) == LOSS_CCE;
+    if (top > nc) {
+        fprintf(stderr, "nn predict: --top %d: ", top);
+        cli_put_name(stderr, model_path);
+        fprintf(stderr, " tells %d classes apart (give --top 1 to %d)\n", nc, nc);
+        rc = 2;
+        goto free_model;
+    }
+    if (!soft && m.nclasses < 2) {
         fputs("nn predict: ", stderr);
         cli_put_name(stderr, model_path);
         fputs(" has no class names (not saved by nn train): printing class0/class1\n", stderr);
+    } else if (soft && m.nclasses < nc) {
+        fputs("nn predict: ", stderr);
+        cli_put_name(stderr, model_path);
+        fputs(" has no class names (not saved by nn train): printing class0, class1, ...\n", stderr);
     }
 
     // Decode every image (several threads for a folder), then predict in batches.
@@ -243,7 +289,7 @@ int cmd_predict(int argc, char **argv) {
             good[ngood++] = i;
         }
     }
-    float *prob = nn_alloc((size_t)(ngood ? ngood : 1) * sizeof(float), "probabilities");   // (n)
+    float *prob = nn_alloc((size_t)(ngood ? ngood : 1) * nout * sizeof(float), "probabilities");   // (n, nout)
     if (ngood > 0) {
         int b = NN_MIN(batch, ngood);
         float *x = nn_alloc((size_t)b * in * sizeof(float), "input batch");                 // (B, H, W, 3)
@@ -254,12 +300,13 @@ int cmd_predict(int argc, char **argv) {
             ngood = 0;
         } else {
             timing("alloc");
-            // Logits first, the sigmoid below: a pass that overflowed shows as an infinite or
-            // NaN logit, which the sigmoid would turn into a confident 1.0000 (or pass on as NaN).
+            // Logits first, the sigmoid (softmax) below: a pass that overflowed shows as an
+            // infinite or NaN logit, which the sigmoid would turn into a confident 1.0000 (or
+            // pass on as NaN).
             for (int s = 0; s < ngood; s += b) {
                 int k = NN_MIN(b, ngood - s);
                 image_to_float(pix + (size_t)s * in, (size_t)k * in, x);
-                memcpy(prob + s, model_forward(&m, &ctx, k, x, 1), (size_t)k * sizeof(float));   // (k, 1)
+                memcpy(prob + (size_t)s * nout, model_forward(&m, &ctx, k, x, 1), (size_t)k * nout * sizeof(float));   // (k, nout)
             }
             nn_free(x);
         }
@@ -269,9 +316,12 @@ int cmd_predict(int argc, char **argv) {
     // Finite weights can still overflow on some input: such an image gets an error, never a
     // "nan" probability (not even valid JSON) nor the 1.0000 of an infinite logit.
     for (int g = 0; g < ngood; g++) {
-        float z = prob[g];
-        prob[g] = 1.0f / (1.0f + expf(-z));   // the model's sigmoid (nn/elementwise.c)
-        if (isfinite(z)) continue;
+        float *z = prob + (size_t)g * nout;
+        int finite = 1;
+        for (int j = 0; j < nout; j++) finite &= isfinite(z[j]) != 0;
+        if (soft) softmax_logits(1, nout, z, z);   // nn/loss.c: the stable softmax
+        else z[0] = 1.0f / (1.0f + expf(-z[0]));   // the model's sigmoid (nn/elementwise.c)
+        if (finite) continue;
         int i = good[g];
         errs[i] = nn_strdup("the model's output for this image is NaN or infinite (its activations "
                             "overflowed): no prediction");
@@ -280,39 +330,67 @@ int cmd_predict(int argc, char **argv) {
         fprintf(stderr, ": %s\n", errs[i]);
         rc = 1;
     }
-    const char *name[2] = {setup_class_name(&m, 0), setup_class_name(&m, 1)};
-    char label[2][256];
-    for (int k = 0; k < 2; k++) setup_class_label(&m, k, label[k], sizeof label[k]);
+    const char *name[MODEL_MAX_CLASSES];
+    char label[MODEL_MAX_CLASSES][256];
+    for (int k = 0; k < nc; k++) {
+        name[k] = setup_class_name(&m, k);
+        setup_class_label(&m, k, label[k], sizeof label[k]);
+    }
+    const int ranks = top ? top : soft ? nc : 1;   // classes listed in "top" (JSON) or on a line
+    int order[MODEL_MAX_CLASSES];
     if (json) {
         printf("[");
         for (int i = 0, g = 0; i < n; i++) {
             printf("%s\n  {\"path\": ", i ? "," : "");
             json_str(stdout, paths.s[i]);
             int predicted = g < ngood && good[g] == i;   // prob[g] is the g-th decoded image's
-            float p = predicted ? prob[g++] : 0;
+            const float *o = predicted ? prob + (size_t)g++ * nout : NULL;
             if (!predicted || errs[i]) {
                 printf(", \"error\": ");
                 json_str(stdout, errs[i] ? errs[i] : "not predicted");
                 printf("}");
                 continue;
             }
-            int k = p > 0.5f;
+            rank_classes(o, soft, nc, order);
+            int k = order[0];
             printf(", \"class\": ");
             json_str(stdout, name[k]);
             printf(", \"label\": ");
             json_str(stdout, label[k]);
-            printf(", \"probability\": %.6f, \"output\": %.6f}", k ? p : 1 - p, p);
+            printf(", \"probability\": %.6f, \"output\": ", class_prob(o, soft, k));
+            if (!soft) printf("%.6f", o[0]);
+            for (int j = 0; soft && j < nc; j++) printf("%s%.6f%s", j ? ", " : "[", o[j], j + 1 < nc ? "" : "]");
+            if (soft || top) {
+                printf(", \"top\": [");
+                for (int r = 0; r < ranks; r++) {
+                    printf("%s{\"class\": ", r ? ", " : "");
+                    json_str(stdout, name[order[r]]);
+                    printf(", \"label\": ");
+                    json_str(stdout, label[order[r]]);
+                    printf(", \"probability\": %.6f}", class_prob(o, soft, order[r]));
+                }
+                printf("]");
+            }
+            printf("}");
         }
         printf("\n]\n");
     } else if (n == 1 && ngood == 1 && !errs[good[0]]) {
-        float p = prob[0];
-        printf("Probability = %.4f\nPrediction = %s\n", p > 0.5f ? p : 1 - p, label[p > 0.5f]);
+        rank_classes(prob, soft, nc, order);
+        printf("Probability = %.4f\nPrediction = %s\n", class_prob(prob, soft, order[0]), label[order[0]]);
+        if (top) {
+            int wd = 0;
+            for (int r = 0; r < top; r++) wd = NN_MAX(wd, (int)strlen(label[order[r]]));
+            printf("Top %d:\n", top);
+            for (int r = 0; r < top; r++) printf("  %-*s  %.4f\n", wd, label[order[r]], class_prob(prob, soft, order[r]));
+        }
     } else {
         for (int g = 0; g < ngood; g++) {
-            float p = prob[g];
+            const float *o = prob + (size_t)g * nout;
             if (errs[good[g]]) continue;
+            rank_classes(o, soft, nc, order);
             cli_put_name(stdout, paths.s[good[g]]);
-            printf("  %s  %.4f\n", label[p > 0.5f], p > 0.5f ? p : 1 - p);
+            for (int r = 0; r < (top ? top : 1); r++) printf("  %s  %.4f", label[order[r]], class_prob(o, soft, order[r]));
+            printf("\n");
         }
     }
     for (int i = 0; i < n; i++) nn_free(errs[i]);

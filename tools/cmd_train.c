@@ -48,12 +48,16 @@ typedef struct opts {
 static void usage(FILE *f) {
     fprintf(f,
 "usage: nn train [--data DIR] [options]\n"
-"Trains a two-class image classifier (by default the article's CNN) and saves it as a Keras .h5.\n"
+"Trains an image classifier (by default the article's CNN, two classes) and saves it as a Keras .h5.\n"
+"A model (--model) whose last layer is a softmax over N outputs (dense units=N activation=softmax)\n"
+"trains on N class folders with categorical cross-entropy (Keras's class_mode='categorical');\n"
+"its accuracy is the categorical one (the largest probability at the true class).\n"
 "\n"
 "data:\n"
 "  --data DIR          one subfolder per class (DIR/cats/*.jpg, DIR/dogs/*.jpg), as Keras's\n"
-"                      flow_from_directory; without --data, a synthetic two-class set is made up\n"
-"                      in memory (400 + 100 images of stripes) so the whole pipeline runs in seconds\n"
+"                      flow_from_directory, classes in sorted order; without --data, a synthetic\n"
+"                      two-class set is made up in memory (400 + 100 images of stripes; three\n"
+"                      classes for a softmax over 3) so the whole pipeline runs in seconds\n"
 "  --val DIR           validation folder (same classes), evaluated after every epoch\n"
 "  --val-split F       or: hold out the first fraction F of each class of --data (Keras's\n"
 "                      validation_split)\n"
@@ -319,7 +323,7 @@ static int parse_args(int argc, char **argv, opts *o) {
 typedef struct data {
     int synthetic;
     int nclasses;
-    char *classes[2];
+    char *classes[MODEL_MAX_CLASSES];
     image_cache train, val;
     int have_val;
 } data;
@@ -343,23 +347,24 @@ static int load_data(run *r, data *D, char *err) {
     memset(D, 0, sizeof *D);
     const opts *o = &r->o;
     if (!o->data) {
+        const int nc = model_classes(&r->m);   // 2 or 3: cmd_train checked it
         D->synthetic = 1;
-        D->nclasses = 2;
-        for (int k = 0; k < 2; k++) D->classes[k] = nn_strdup(synthetic_classes[k]);
-        int h = r->m.input.h, w = r->m.input.w, nv = NN_MAX(o->synthetic_n / 4, 2);
-        synthetic_make(&D->train, o->synthetic_n, h, w, 0x5EED0001);
-        synthetic_make(&D->val, nv, h, w, 0x5EED0002);
+        D->nclasses = nc;
+        for (int k = 0; k < nc; k++) D->classes[k] = nn_strdup(synthetic_class(nc, k));
+        int h = r->m.input.h, w = r->m.input.w, nv = NN_MAX(o->synthetic_n / 4, nc);
+        synthetic_make(&D->train, o->synthetic_n, nc, h, w, 0x5EED0001);
+        synthetic_make(&D->val, nv, nc, h, w, 0x5EED0002);
         D->have_val = 1;
-        say(r, "Found %d images belonging to 2 classes.", D->train.n);
-        say(r, "Found %d images belonging to 2 classes.", D->val.n);
+        say(r, "Found %d images belonging to %d classes.", D->train.n, nc);
+        say(r, "Found %d images belonging to %d classes.", D->val.n, nc);
         if (o->write_synthetic) {
             char dir[4096];
             if (mkdir(o->write_synthetic, 0777) != 0 && errno != EEXIST)
                 return nn_fail(err, "--write-synthetic %s: %s", o->write_synthetic, strerror(errno));
             snprintf(dir, sizeof dir, "%s/train", o->write_synthetic);
-            if (synthetic_write_dir(&D->train, dir, err)) return -1;
+            if (synthetic_write_dir(&D->train, nc, dir, err)) return -1;
             snprintf(dir, sizeof dir, "%s/val", o->write_synthetic);
-            if (synthetic_write_dir(&D->val, dir, err)) return -1;
+            if (synthetic_write_dir(&D->val, nc, dir, err)) return -1;
             say(r, "Wrote the synthetic images to %s/train and %s/val.", o->write_synthetic, o->write_synthetic);
         }
         return 0;
@@ -367,10 +372,10 @@ static int load_data(run *r, data *D, char *err) {
     dataset all = {0}, tr = {0}, va = {0};
     int rc = -1;
     if ((o->flat ? dataset_open_flat(&all, o->data, err) : setup_open_folder(&all, o->data, err)) ||
-        setup_check_classes(&all, o->data, err))
+        setup_check_classes(&all, o->data, &r->m, err))
         goto done;
-    for (int k = 0; k < 2; k++) D->classes[k] = nn_strdup(all.classes[k]);
-    D->nclasses = 2;
+    for (int k = 0; k < all.nclasses; k++) D->classes[k] = nn_strdup(all.classes[k]);
+    D->nclasses = all.nclasses;
     char *c_train = cache_name(o->cache, ""), *c_val = cache_name(o->cache, ".val");
     if (o->val_split > 0) {
         if (dataset_split(&all, o->val_split, &tr, &va, err)) goto free_names;
@@ -390,11 +395,19 @@ static int load_data(run *r, data *D, char *err) {
         if (o->val) {
             if (o->flat ? dataset_open_flat(&va, o->val, err) : setup_open_folder(&va, o->val, err))
                 goto free_names;
-            if (va.nclasses != 2 || strcmp(va.classes[0], all.classes[0]) || strcmp(va.classes[1], all.classes[1])) {
-                nn_fail(err, "--val %s: its class folders (%s%s%s%s) differ from --data's (%s, %s)",
-                        o->val, va.nclasses ? va.classes[0] : "none", va.nclasses > 1 ? ", " : "",
-                        va.nclasses > 1 ? va.classes[1] : "", va.nclasses > 2 ? ", ..." : "",
-                        all.classes[0], all.classes[1]);
+            int same = va.nclasses == all.nclasses;
+            for (int k = 0; same && k < all.nclasses; k++) same = !strcmp(va.classes[k], all.classes[k]);
+            if (!same) {
+                char theirs[NN_ERRLEN / 4], mine[NN_ERRLEN / 4];
+                if (all.nclasses == 2)   // the two-class line as it always was
+                    nn_fail(err, "--val %s: its class folders (%s%s%s%s) differ from --data's (%s, %s)",
+                            o->val, va.nclasses ? va.classes[0] : "none", va.nclasses > 1 ? ", " : "",
+                            va.nclasses > 1 ? va.classes[1] : "", va.nclasses > 2 ? ", ..." : "",
+                            all.classes[0], all.classes[1]);
+                else
+                    nn_fail(err, "--val %s: its class folders (%s) differ from --data's (%s)", o->val,
+                            va.nclasses ? setup_join_names(theirs, sizeof theirs, va.classes, va.nclasses) : "none",
+                            setup_join_names(mine, sizeof mine, all.classes, all.nclasses));
                 goto free_names;
             }
             if (load_cache(&D->val, &va, r, c_val, err)) goto free_names;
@@ -421,7 +434,7 @@ static void free_data(data *D) {
         if (D->train.pixels) image_cache_free(&D->train);
         if (D->have_val) image_cache_free(&D->val);
     }
-    for (int k = 0; k < 2; k++) nn_free(D->classes[k]);
+    for (int k = 0; k < D->nclasses; k++) nn_free(D->classes[k]);
 }
 
 // --- the model
@@ -440,7 +453,7 @@ static int build_model(run *r, char *err) {
             r->model_name = "the article's CNN (built in: models/catdog.cfg is not here)";
             if (model_parse_cfg(m, builtin_cfg, "built-in catdog.cfg", err)) return -1;
         }
-        if (setup_check_binary(m, o->cfg ? o->cfg : "models/catdog.cfg", err)) return -1;
+        if (setup_check_classifier(m, o->cfg ? o->cfg : "models/catdog.cfg", err)) return -1;
         model_init_weights(m, (uint64_t)o->seed);
         if (o->weights) {   // the cfg's layers with these weights (tools/setup.h)
             static char named[8400];
@@ -473,16 +486,21 @@ static int build_model(run *r, char *err) {
 // been trained on the same ones.
 static int set_classes(run *r, const data *D, char *err) {
     model *m = &r->m;
-    if (m->nclasses == 2) {
-        if (strcmp(m->classes[0], D->classes[0]) || strcmp(m->classes[1], D->classes[1]))
-            return nn_fail(err, "%s was trained on the classes (%s, %s) but %s has (%s, %s)",
-                           r->o.resume, m->classes[0], m->classes[1],
-                           D->synthetic ? "the synthetic set" : r->o.data, D->classes[0], D->classes[1]);
+    if (m->nclasses == D->nclasses) {
+        int same = 1;
+        for (int k = 0; same && k < D->nclasses; k++) same = !strcmp(m->classes[k], D->classes[k]);
+        if (!same) {
+            char mine[NN_ERRLEN / 4], theirs[NN_ERRLEN / 4];
+            return nn_fail(err, "%s was trained on the classes (%s) but %s has (%s)", r->o.resume,
+                           setup_join_names(mine, sizeof mine, m->classes, m->nclasses),
+                           D->synthetic ? "the synthetic set" : r->o.data,
+                           setup_join_names(theirs, sizeof theirs, D->classes, D->nclasses));
+        }
         return 0;
     }
     for (int i = 0; i < m->nclasses; i++) nn_free(m->classes[i]);
-    m->nclasses = 2;
-    for (int k = 0; k < 2; k++) m->classes[k] = nn_strdup(D->classes[k]);
+    m->nclasses = D->nclasses;
+    for (int k = 0; k < D->nclasses; k++) m->classes[k] = nn_strdup(D->classes[k]);
     return 0;
 }
 
@@ -789,13 +807,23 @@ int cmd_train(int argc, char **argv) {
         nn_fail(err, "--resume %s: %s", o->resume, strerror(errno));
         goto fail;
     }
-    if (!o->data)
+    // The model first: the synthetic set has as many classes as it tells apart.
+    if (build_model(r, err)) goto fail;
+    if (!o->data && model_classes(&r->m) > SYNTHETIC_MAX_CLASSES) {
+        nn_fail(err, "%s: a softmax over %d classes, but the synthetic set has 2 or %d: give --data "
+                "DIR with one subfolder per class", r->model_name, model_classes(&r->m), SYNTHETIC_MAX_CLASSES);
+        goto fail;
+    }
+    if (!o->data && model_classes(&r->m) == 2)
         say(r, "no --data given: training on a synthetic two-class set (stripes: horizontal vs vertical, "
                "%d + %d images). Use --data DIR for your photos (nn train --help).",
             o->synthetic_n, NN_MAX(o->synthetic_n / 4, 2));
+    else if (!o->data)
+        say(r, "no --data given: training on a synthetic %d-class set (stripes: diagonal, horizontal, "
+               "vertical; %d + %d images). Use --data DIR for your photos (nn train --help).",
+            model_classes(&r->m), o->synthetic_n, NN_MAX(o->synthetic_n / 4, model_classes(&r->m)));
     if (setup_device(o->device, o->threads, &r->ctx, stdout, r->pre, err)) goto fail;
     r->ctx.seed = (uint64_t)o->seed;
-    if (build_model(r, err)) goto fail;
     if (outfile_check_space("--out", o->out, checkpoint_bytes(&r->m), "a checkpoint of this model", err))
         goto fail;
     if (r->m.epoch >= o->epochs) {

@@ -56,7 +56,7 @@ void setup_fmt_kernel(const layer *l, char *buf, size_t len) {
     }
 }
 
-int setup_check_binary(const model *m, const char *name, char *err) {
+int setup_check_classifier(const model *m, const char *name, char *err) {
     char s[64];
     if (m->nlayers == 0) return nn_fail(err, "%s: the model has no layers", name);
     if (m->input.flat || m->input.c != 3) {
@@ -65,11 +65,24 @@ int setup_check_binary(const model *m, const char *name, char *err) {
                        "(None, H, W, 3)", name, s);
     }
     const layer *last = &m->layers[m->nlayers - 1];
-    if (shape3_size(last->out) != 1) {
-        setup_fmt_shape(last->out, s, sizeof s);
+    const loss_kind kind = model_loss_kind(m);   // the decision; below, what to say when it is no
+    setup_fmt_shape(last->out, s, sizeof s);
+    if (kind == LOSS_CCE && model_classes(m) > MODEL_MAX_CLASSES)
+        return nn_fail(err, "%s: the last layer '%s' is a softmax over %d outputs, but nn "
+                       "classifies into at most %d classes (it keeps their names)", name,
+                       last->name, model_classes(m), MODEL_MAX_CLASSES);
+    if (kind == LOSS_CCE) return 0;
+    if (last->act == ACT_SOFTMAX && shape3_size(last->out) != (size_t)last->out.c)
+        return nn_fail(err, "%s: the last layer '%s' outputs %s, but an N-class model ends in a "
+                       "softmax over N outputs (None, N)", name, last->name, s);
+    if (last->act == ACT_SOFTMAX)
+        return nn_fail(err, "%s: the last layer '%s' is a softmax over one output (always 1): a "
+                       "two-class model ends in one sigmoid unit (None, 1), an N-class one in a "
+                       "softmax over N", name, last->name);
+    if (shape3_size(last->out) != 1)
         return nn_fail(err, "%s: the last layer '%s' outputs %s, but a two-class model ends in one "
-                       "sigmoid unit (None, 1)", name, last->name, s);
-    }
+                       "sigmoid unit (None, 1), an N-class one in a softmax over N (activation=softmax)",
+                       name, last->name, s);
     if (last->act != ACT_SIGMOID)
         return nn_fail(err, "%s: the last layer '%s' has activation '%s'; a two-class model ends in "
                        "'sigmoid' (one probability)", name, last->name, act_name(last->act));
@@ -77,7 +90,7 @@ int setup_check_binary(const model *m, const char *name, char *err) {
 }
 
 int setup_check_loaded(const model *m, const char *name, char *err) {
-    if (setup_check_binary(m, name, err)) return -1;
+    if (setup_check_classifier(m, name, err)) return -1;
     return model_check_finite(m, name, err) ? -1 : 0;
 }
 
@@ -148,9 +161,11 @@ int setup_same_architecture(const model *a, const char *aname, const model *b, c
 }
 
 const char *setup_class_name(const model *m, int i) {
-    static const char *const fallback[2] = {"class0", "class1"};
+    static const char *const fallback[MODEL_MAX_CLASSES] = {
+        "class0", "class1", "class2", "class3", "class4", "class5", "class6", "class7",
+        "class8", "class9", "class10", "class11", "class12", "class13", "class14", "class15"};
     if (i >= 0 && i < m->nclasses && m->classes[i] && m->classes[i][0]) return m->classes[i];
-    return fallback[i != 0];
+    return fallback[i > 0 && i < MODEL_MAX_CLASSES ? i : i != 0];
 }
 
 // "dogs" reads as a plural; "glass", "bus", "iris" and a bare "s" do not.
@@ -182,15 +197,24 @@ int setup_open_folder(dataset *d, const char *dir, char *err) {
     return -1;   // err still holds dataset_open's reason, the more useful one
 }
 
-int setup_check_class_count(const dataset *d, const char *dir, char *err) {
+// "two-class", "3-class": how the messages name a model of nc classes.
+static const char *model_words(int nc, char *buf, size_t len) {
+    if (nc == 2) snprintf(buf, len, "two-class");
+    else snprintf(buf, len, "%d-class", nc);
+    return buf;
+}
+
+int setup_check_class_count(const dataset *d, const char *dir, const model *m, char *err) {
+    if (model_loss_kind(m) == LOSS_CCE) return dataset_check_classes(d, model_classes(m), err);
     if (d->nclasses < 2)
         return nn_fail(err, "%s: found %d class folder%s%s%s; two are needed (one subfolder per "
                        "class, e.g. cats/ and dogs/)", dir, d->nclasses, d->nclasses == 1 ? " (" : "s",
                        d->nclasses == 1 ? d->classes[0] : "", d->nclasses == 1 ? ")" : "");
     if (d->nclasses > 2)
         return nn_fail(err, "%s: found %d class folders (%s, %s, %s%s); the model has one sigmoid "
-                       "output and tells exactly two classes apart", dir, d->nclasses, d->classes[0],
-                       d->classes[1], d->classes[2], d->nclasses > 3 ? ", ..." : "");
+                       "output and tells exactly two classes apart (a softmax over N outputs tells "
+                       "N apart)", dir, d->nclasses, d->classes[0], d->classes[1], d->classes[2],
+                       d->nclasses > 3 ? ", ..." : "");
     return 0;
 }
 
@@ -201,39 +225,66 @@ static void count_labels(const int32_t *labels, int n, int nclasses, int *count)
         if (labels[i] >= 0 && labels[i] < nclasses) count[labels[i]]++;
 }
 
-int setup_check_classes(const dataset *d, const char *dir, char *err) {
-    if (setup_check_class_count(d, dir, err)) return -1;
-    int count[2];
-    count_labels(d->labels, d->n, 2, count);
-    for (int k = 0; k < 2; k++)
+int setup_check_classes(const dataset *d, const char *dir, const model *m, char *err) {
+    if (setup_check_class_count(d, dir, m, err)) return -1;
+    int count[MODEL_MAX_CLASSES], nc = d->nclasses;
+    char words[32];
+    count_labels(d->labels, d->n, nc, count);
+    for (int k = 0; k < nc; k++)
         if (count[k] == 0)
             return nn_fail(err, "%s/%s: no images (jpg, jpeg, png, bmp, gif) in this class folder: a "
-                           "two-class model cannot learn a class it never sees; add its images or "
-                           "give a folder whose two classes both have some", dir, d->classes[k]);
+                           "%s model cannot learn a class it never sees; add its images or give a "
+                           "folder whose %s classes all have some", dir, d->classes[k],
+                           model_words(nc, words, sizeof words), nc == 2 ? "two" : "N");
     return 0;
 }
 
 int setup_check_decoded(const image_cache *c, const dataset *d, FILE *warn, const char *prefix,
                         char *err) {
-    int listed[2], kept[2];
-    if (d->nclasses != 2) return setup_check_class_count(d, d->dir ? d->dir : "dataset", err);
-    count_labels(d->labels, d->n, 2, listed);
-    count_labels(c->labels, c->n, 2, kept);
+    int listed[MODEL_MAX_CLASSES], kept[MODEL_MAX_CLASSES], nc = d->nclasses;
     const char *dir = d->dir ? d->dir : "dataset";
-    for (int k = 0; k < 2; k++) {
+    if (nc < 2 || nc > MODEL_MAX_CLASSES)
+        return nn_fail(err, "%s: %d class folders (a classifier takes 2 to %d)", dir, nc, MODEL_MAX_CLASSES);
+    count_labels(d->labels, d->n, nc, listed);
+    count_labels(c->labels, c->n, nc, kept);
+    char words[32];
+    for (int k = 0; k < nc; k++) {
         if (kept[k]) continue;
         char why[160];
         if (listed[k]) snprintf(why, sizeof why, "none of its %d image%s could be read (see the lines above)",
                                 listed[k], listed[k] == 1 ? "" : "s");
         else snprintf(why, sizeof why, "no images (jpg, jpeg, png, bmp, gif) in this class folder");
         if (!warn)
-            return nn_fail(err, "%s/%s: %s: a two-class model cannot learn a class it never sees; "
-                           "add readable images of it", dir, d->classes[k], why);
+            return nn_fail(err, "%s/%s: %s: a %s model cannot learn a class it never sees; add "
+                           "readable images of it", dir, d->classes[k], why, model_words(nc, words, sizeof words));
         char line[NN_ERRLEN];
-        nn_fail(line, "%s/%s: %s: the results cover %s only", dir, d->classes[k], why, d->classes[1 - k]);
+        if (nc == 2) nn_fail(line, "%s/%s: %s: the results cover %s only", dir, d->classes[k], why, d->classes[1 - k]);
+        else nn_fail(line, "%s/%s: %s: the results cover the other classes only", dir, d->classes[k], why);
         fprintf(warn, "%swarning: %s\n", prefix ? prefix : "", line);
     }
     return 0;
+}
+
+const char *setup_join_names(char *buf, size_t len, char *const *names, int n) {
+    size_t o = 0;
+    buf[0] = 0;
+    for (int i = 0; i < n && o < len; i++) o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? ", " : "", names[i]);
+    return buf;
+}
+
+int setup_same_classes(const model *m, const char *mname, const dataset *d, const char *dir,
+                       char *line) {
+    if (m->nclasses != d->nclasses) return 0;   // a count that differs is setup_check_class_count's
+    int k = 0;
+    while (k < d->nclasses && !strcmp(m->classes[k], d->classes[k])) k++;
+    if (k == d->nclasses) return 0;
+    char mine[NN_ERRLEN / 4], theirs[NN_ERRLEN / 4], pairs[NN_ERRLEN / 2] = "";
+    for (int i = 0, o = 0; i < d->nclasses && o < (int)sizeof pairs; i++)
+        o += snprintf(pairs + o, sizeof pairs - o, "%s%s as %s", i ? ", " : "", d->classes[i], m->classes[i]);
+    nn_fail(line, "%s was trained on (%s) but %s has (%s); the folders are taken in sorted order "
+            "(%s)", mname, setup_join_names(mine, sizeof mine, m->classes, m->nclasses), dir,
+            setup_join_names(theirs, sizeof theirs, d->classes, d->nclasses), pairs);
+    return 1;
 }
 
 int setup_resume_step(const model *m, const char *path, int batch, int steps, int *first, char *err) {

@@ -1,6 +1,7 @@
 // setup.h: what train, predict and evaluate all do before running a model: pick the device
-// (--device auto|cpu|cuda), check that a model can classify RGB photos into two classes, and
-// compare two models' architectures layer by layer, naming the first difference.
+// (--device auto|cpu|cuda), check that a model can classify RGB photos (two classes, or N through
+// a softmax) and that a folder has the classes it tells apart, and compare two models'
+// architectures layer by layer, naming the first difference.
 #ifndef NN_SETUP_H
 #define NN_SETUP_H
 
@@ -17,10 +18,11 @@
 // none usable, or an unknown device name).
 int setup_device(const char *want, int threads, nn_ctx *ctx, FILE *say, const char *prefix, char *err);
 
-// The model takes (H, W, 3) images and ends in one sigmoid unit. `name` (a file) heads the
-// error, which names the layer and both shapes.
-int setup_check_binary(const model *m, const char *name, char *err);
-// For a model read from a file (predict, evaluate, train --resume): setup_check_binary, and
+// The model takes (H, W, 3) images and ends in one sigmoid unit (two classes) or in a softmax
+// over N outputs, 2 <= N <= MODEL_MAX_CLASSES (N classes): what model_loss_kind trains. `name`
+// (a file) heads the error, which names the layer and both shapes.
+int setup_check_classifier(const model *m, const char *name, char *err);
+// For a model read from a file (predict, evaluate, train --resume): setup_check_classifier, and
 // every weight finite (model_check_finite): a model that diverged is refused in one line naming
 // the file, the layers and their counts of NaN or infinite values, rather than answering from
 // broken weights. (Not for a model just built from a cfg: its arena is untouched zeros, which
@@ -46,13 +48,20 @@ int setup_same_architecture(const model *a, const char *aname, const model *b, c
 // Lists a labelled folder (one subfolder per class; Kaggle's flat cat.1.jpg layout also works),
 // with a clear error when DIR is missing or not a folder.
 int setup_open_folder(dataset *d, const char *dir, char *err);
-// Exactly two classes, each with at least one image, or an error naming the folder and what was
-// found: a two-class model cannot learn a class it never sees (Keras's flow_from_directory counts
-// an empty class folder as a class and trains on; nn train refuses). For training data.
-int setup_check_classes(const dataset *d, const char *dir, char *err);
-// Exactly two classes; an empty one is left to setup_check_decoded (nn evaluate: evaluating on
-// one class is a fair question, so there it is a warning).
-int setup_check_class_count(const dataset *d, const char *dir, char *err);
+// Exactly as many classes as the model tells apart (model_classes: two for a sigmoid unit, N for
+// a softmax over N; Keras's class_mode 'binary' and 'categorical'), each with at least one
+// image, or an error naming the folder and what was found (and, for a softmax, the classes found
+// and the model's N): a model cannot learn a class it never sees (Keras's flow_from_directory
+// counts an empty class folder as a class and trains on; nn train refuses). For training data.
+int setup_check_classes(const dataset *d, const char *dir, const model *m, char *err);
+// The class count alone; an empty class is left to setup_check_decoded (nn evaluate: evaluating
+// on fewer classes is a fair question, so there it is a warning).
+int setup_check_class_count(const dataset *d, const char *dir, const model *m, char *err);
+// 0 when the model's saved class names are d's (or it has none, or another count); 1 when they
+// differ, with a line in `line` (NN_ERRLEN) naming both lists and how the folders are taken.
+int setup_same_classes(const model *m, const char *mname, const dataset *d, const char *dir, char *line);
+// "a, b, c": n names joined into buf (cut at len). Returns buf.
+const char *setup_join_names(char *buf, size_t len, char *const *names, int n);
 // After decoding: every class of d kept at least one readable image in c. A class left with none
 // (its folder empty, or all its files unreadable) is an error naming its folder when warn is
 // NULL; otherwise a warning line on warn, after `prefix` ("nn evaluate: "), and 0.
@@ -79,7 +88,7 @@ int setup_resume_step(const model *m, const char *path, int batch, int steps, in
 void setup_resume_line(const model *m, const char *path, int batch, int steps, int first, char *line,
                        size_t len);
 
-// Class i's name as saved (the folder name): the model's own, else "class0"/"class1".
+// Class i's name as saved (the folder name): the model's own, else "class0", "class1", ...
 const char *setup_class_name(const model *m, int i);
 // Class i's label for printing: its name in the singular when the folders are plural (cats,
 // dogs -> cat, dog; the article prints `Prediction = dog`), control characters shown as '?'.

@@ -1,4 +1,4 @@
-// synthetic.c: the made-up two-class set of `nn train` without --data (see synthetic.h).
+// synthetic.c: the made-up set of `nn train` without --data (see synthetic.h).
 #include "synthetic.h"
 
 #include <errno.h>
@@ -13,7 +13,14 @@
 
 #define NOISE_SD 20   // grey levels
 
-const char *const synthetic_classes[2] = {"horizontal", "vertical"};
+// What each label draws (0 horizontal, 1 vertical, 2 diagonal), so that the labels follow the
+// names' sorted order, as the folders are read back: the two-class set's labels are as they
+// always were.
+enum { HORIZONTAL, VERTICAL, DIAGONAL };
+static const int kinds[2][SYNTHETIC_MAX_CLASSES] = {{HORIZONTAL, VERTICAL}, {DIAGONAL, HORIZONTAL, VERTICAL}};
+static const char *const kind_names[3] = {"horizontal", "vertical", "diagonal"};
+
+const char *synthetic_class(int nclasses, int label) { return kind_names[kinds[nclasses - 2][label]]; }
 
 static double gauss(rng *r) {   // Box-Muller: one standard normal draw
     double u = rng_uniform(r), v = rng_uniform(r);
@@ -22,11 +29,13 @@ static double gauss(rng *r) {   // Box-Muller: one standard normal draw
 
 static uint8_t clamp255(double v) { return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : lround(v)); }
 
-// One image: stripes whose direction is within 20 degrees of horizontal (label 0) or vertical
-// (label 1), a random dark and a random light colour, Gaussian noise.
-static void draw(rng *r, int label, int h, int w, uint8_t *px) {   // px: (h, w, 3)
+// One image: stripes whose direction is within 20 degrees of horizontal or vertical, or within
+// 10 degrees of one of the diagonals (25 degrees from the others' ranges), a random dark and a
+// random light colour, Gaussian noise.
+static void draw(rng *r, int kind, int h, int w, uint8_t *px) {   // px: (h, w, 3)
     double tilt = rng_uniform_range(r, -20, 20) * M_PI / 180;
-    double angle = (label ? M_PI / 2 : 0) + tilt;   // direction the stripes run along
+    double angle = (kind == VERTICAL ? M_PI / 2 : 0) + tilt;   // direction the stripes run along
+    if (kind == DIAGONAL) angle = (rng_below(r, 2) ? 1 : -1) * M_PI / 4 + tilt / 2;
     double nx = -sin(angle), ny = cos(angle);        // across the stripes
     double period = rng_uniform_range(r, 5, 14), phase = rng_uniform_range(r, 0, 2 * M_PI);
     double c0[3], c1[3];
@@ -44,7 +53,9 @@ static void draw(rng *r, int label, int h, int w, uint8_t *px) {   // px: (h, w,
         }
 }
 
-void synthetic_make(image_cache *c, int n, int h, int w, uint64_t seed) {
+void synthetic_make(image_cache *c, int n, int nclasses, int h, int w, uint64_t seed) {
+    if (nclasses < 2 || nclasses > SYNTHETIC_MAX_CLASSES)
+        NN_DIE("synthetic_make: %d classes (the set has 2 or %d)", nclasses, SYNTHETIC_MAX_CLASSES);
     memset(c, 0, sizeof *c);
     c->n = n, c->h = h, c->w = w;
     c->pixels = nn_alloc((size_t)n * h * w * 3, "synthetic images");
@@ -52,8 +63,8 @@ void synthetic_make(image_cache *c, int n, int h, int w, uint64_t seed) {
     rng r;
     rng_seed(&r, seed);
     for (int i = 0; i < n; i++) {
-        c->labels[i] = i & 1;
-        draw(&r, i & 1, h, w, c->pixels + (size_t)i * h * w * 3);
+        c->labels[i] = i % nclasses;
+        draw(&r, kinds[nclasses - 2][i % nclasses], h, w, c->pixels + (size_t)i * h * w * 3);
     }
 }
 
@@ -69,16 +80,16 @@ static int make_dir(const char *path, char *err) {
     return 0;
 }
 
-int synthetic_write_dir(const image_cache *c, const char *dir, char *err) {
+int synthetic_write_dir(const image_cache *c, int nclasses, const char *dir, char *err) {
     char path[4096];
     if (make_dir(dir, err)) return -1;
-    for (int k = 0; k < 2; k++) {
-        snprintf(path, sizeof path, "%s/%s", dir, synthetic_classes[k]);
+    for (int k = 0; k < nclasses; k++) {
+        snprintf(path, sizeof path, "%s/%s", dir, synthetic_class(nclasses, k));
         if (make_dir(path, err)) return -1;
     }
     size_t per = (size_t)c->h * c->w * 3;
     for (int i = 0; i < c->n; i++) {
-        snprintf(path, sizeof path, "%s/%s/%04d.png", dir, synthetic_classes[c->labels[i] != 0], i + 1);
+        snprintf(path, sizeof path, "%s/%s/%04d.png", dir, synthetic_class(nclasses, c->labels[i]), i + 1);
         if (png_write_rgb(path, c->w, c->h, c->pixels + i * per, err)) return -1;
     }
     return 0;

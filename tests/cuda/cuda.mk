@@ -4,6 +4,8 @@
 #                                    the SGEMM against cuBLAS (loaded at run time, oracle only)
 #   tests/cuda/test_cuda_model.c     whole models: forward, 50 training steps GPU vs C path,
 #                                    the device epoch (graph replay) against host-built batches
+#   tests/cuda/test_cuda_classes.c   more than two classes: the CCE kernel (2 to 64 classes) and
+#                                    softmax models trained on both paths, the device epoch
 #   tests/cuda/test_cuda_catsdogs.c  the article's CNN trained on the photos on both paths
 #   tests/cuda/test_cuda_tf32.c      the TF32 tensor-core SGEMM (NN_TF32=1) against the C sgemm,
 #                                    50 training steps TF32 vs FP32 on the GPU
