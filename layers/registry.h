@@ -12,6 +12,8 @@
     X(MAXPOOL2D, maxpool2d)    \
     X(FLATTEN, flatten)        \
     X(DENSE, dense)            \
-    X(ACTIVATION, activation)
+    X(ACTIVATION, activation)  \
+    X(DROPOUT, dropout)        \
+    X(BATCHNORM, batchnorm)
 
 #endif
