@@ -77,6 +77,13 @@ def build(path):
             c, act = int(opts["units"]), opts.get("activation", "linear")
         elif kind == "activation":
             act = opts["fn"]
+        elif kind == "batchnorm":   # Keras's momentum m is PyTorch's 1 - m
+            eps, mom = float(opts.get("epsilon", "1e-3")), float(opts.get("momentum", "0.99"))
+            mods.append((nn.BatchNorm1d if flat else nn.BatchNorm2d)(c, eps=eps, momentum=1 - mom))
+            act = "linear"
+        elif kind == "dropout":
+            mods.append(nn.Dropout(float(opts["rate"])))
+            act = "linear"
         else:
             sys.exit(f"{where}: unknown layer '{kind}'")
         if kind != "input" and act != "linear":

@@ -506,6 +506,41 @@ static void threads_do_not_matter(void) {
     model_free(&a), model_free(&b);
 }
 
+// models/catdog_bn.cfg: the three blocks with batchnorm and dropout where its comment says, its
+// parameter counts, and a training step and a prediction on the C path.
+static void catdog_bn_model(void) {
+    model m;
+    char err[NN_ERRLEN];
+    if (model_load_cfg(&m, "models/catdog_bn.cfg", err) != 0) {
+        FAILF("%s", err);
+        return;
+    }
+    const layer_kind want[] = {LAYER_CONV2D, LAYER_BATCHNORM, LAYER_MAXPOOL2D, LAYER_DROPOUT,
+                               LAYER_CONV2D, LAYER_BATCHNORM, LAYER_MAXPOOL2D, LAYER_DROPOUT,
+                               LAYER_CONV2D, LAYER_BATCHNORM, LAYER_MAXPOOL2D, LAYER_DROPOUT,
+                               LAYER_FLATTEN, LAYER_DENSE, LAYER_BATCHNORM, LAYER_DROPOUT, LAYER_DENSE};
+    CHECK(m.nlayers == (int)(sizeof want / sizeof *want));
+    for (int i = 0; i < m.nlayers && i < (int)(sizeof want / sizeof *want); i++) CHECK(m.layers[i].kind == want[i]);
+    size_t fixed = 0;
+    for (int i = 0; i < m.nlayers; i++)
+        for (int k = 0; k < m.layers[i].ntensors; k++) fixed += m.layers[i].params[k].fixed ? m.layers[i].params[k].size : 0;
+    CHECK_MSG(m.nparams == 1143489 && fixed == 704, "%zu parameters, %zu fixed", m.nparams, fixed);
+    model_init_weights(&m, 1);
+    nn_ctx cpu = nn_ctx_cpu();
+    rng r;
+    rng_seed(&r, 2);
+    enum { N = 3 };
+    float *x = nn_alloc(N * shape3_size(m.input) * sizeof(float), "x"), y[N], p[N];
+    batch(&r, &m, N, x, y);
+    adam_cfg opt = adam_defaults();
+    float loss = model_train_step(&m, &cpu, N, x, y, &opt, NULL);
+    model_predict(&m, &cpu, N, x, p);
+    CHECK(isfinite(loss) && loss > 0);
+    for (int i = 0; i < N; i++) CHECK(p[i] > 0 && p[i] < 1);
+    nn_free(x);
+    model_free(&m);
+}
+
 // --- options
 
 static int parse(const char *cfg, char *err) {
@@ -582,6 +617,7 @@ int main(void) {
     RUN(model_save_load);
     RUN(resume_equals_straight);
     RUN(threads_do_not_matter);
+    RUN(catdog_bn_model);
     RUN(cfg_options);
     RUN(keras_options);
     cleanup();
