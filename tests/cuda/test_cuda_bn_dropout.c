@@ -246,6 +246,7 @@ static void test_train_catdog_bn(void) {
     rng r;
     rng_seed(&r, 6);
     nn_ctx cpu = cpu_ctx();
+    gpu.seed = cpu.seed;   // dropout's masks hash the run's seed: the same on both paths
     adam_cfg opt = adam_defaults();
     double worst = 0;
     for (int s = 0; s < steps && !t_cur_failed; s++) {
@@ -294,6 +295,7 @@ static void test_epoch_graph_catdog_bn(void) {
     CHECK_MSG(im != NULL, "cuda_images_upload: %s", err);
     if (!im) return;
     nn_ctx cpu = cpu_ctx();
+    gpu.seed = cpu.seed;
     adam_cfg opt = adam_defaults();
     const int steps = (count + batch - 1) / batch;
     float *gl = hbuf(steps), *x = hbuf((size_t)batch * in), *y = hbuf(batch);
