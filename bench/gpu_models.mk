@@ -1,5 +1,5 @@
 # make bench-models: nn bench --device cuda beside PyTorch (eager and CUDA graph, FP32) on the
-# same card for catdog.cfg, catdog2.cfg and catdog3.cfg, and the table against each model's
+# same card for catdog.cfg, catdog2.cfg, catdog3.cfg and catdog_bn.cfg, and the table against each model's
 # target (bench/gpu_models.sh; MODELS, STEPS, WARM, OUT as there). Needs an NVIDIA GPU; build
 # with the card's CUDA_ARCH (default sm_90).
 .PHONY: bench-models

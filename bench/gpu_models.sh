@@ -12,13 +12,14 @@
 #
 # usage: bash bench/gpu_models.sh        (or: make bench-models)
 #   MODELS="M.cfg:B,B M.cfg:B ..."   models and batches (default: catdog.cfg and catdog2.cfg at
-#                                    32,1024, catdog3.cfg at 32,256; no ':' means 32,1024)
+#                                    32,1024, catdog3.cfg and catdog_bn.cfg at 32,256; no ':'
+#                                    means 32,1024)
 #   STEPS=200 WARM=20   timed and warm-up steps, nn and PyTorch alike
 #   NN=bin/nn           skip the build;  PYTHON=python3  the one with torch
 set -u
 cd "$(dirname "$0")/.." || exit 1
 OUT=${OUT:-/tmp/gpu-models}; mkdir -p "$OUT"; export OUT
-MODELS=${MODELS:-"models/catdog.cfg:32,1024 models/catdog2.cfg:32,1024 models/catdog3.cfg:32,256"}
+MODELS=${MODELS:-"models/catdog.cfg:32,1024 models/catdog2.cfg:32,1024 models/catdog3.cfg:32,256 models/catdog_bn.cfg:32,256"}
 STEPS=${STEPS:-200}; WARM=${WARM:-20}; PYTHON=${PYTHON:-python3}
 echo "== $(date -u '+%F %T UTC')"
 echo "== $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>&1)"
@@ -73,7 +74,7 @@ def target(model, b, nn_ips, graph_ips):
         ref = {32: 272_000, 1024: 602_000}[b]
         got = f": {nn_ips / ref:.2f}x of it" if nn_ips else ""
         return f"no slower than {ref // 1000}k img/s (H200 figure){got}", "n/a (H200)"
-    if model not in ("catdog2.cfg", "catdog3.cfg"): return "-", "-"
+    if model not in ("catdog2.cfg", "catdog3.cfg", "catdog_bn.cfg"): return "-", "-"
     want, met = "≥ 2x PyTorch graph", ratio and ratio >= 2
     if model == "catdog2.cfg" and b == 1024:
         want, met = want + " and ≥ 250,000 img/s", met and nn_ips >= 250_000

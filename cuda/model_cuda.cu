@@ -51,8 +51,10 @@ static void dev_loss(model_run *r, const nn_ctx *ctx, loss_kind kind, int c, int
 
 static void dev_adam(model *m, model_run *r, const nn_ctx *ctx, const adam_cfg *opt) {
     cuda_model *d = dev_of(r);
-    if (r->adam_partial)
-        adam_ranges_cuda(ctx, opt, d->alpha, d->step, r->nranges, r->roff, r->rlen, r->w, r->g, r->m, r->v);
+    if (r->adam_partial)   // ADAM_MAX_RANGES a launch (batchnorm's fixed tensors add ranges)
+        for (int k = 0; k < r->nranges; k += ADAM_MAX_RANGES)
+            adam_ranges_cuda(ctx, opt, d->alpha, d->step, NN_MIN(ADAM_MAX_RANGES, r->nranges - k),
+                             r->roff + k, r->rlen + k, r->w, r->g, r->m, r->v);
     else
         adam_step_cuda(ctx, opt, d->alpha, d->step, m->nparams, r->w, r->g, r->m, r->v);
 }
@@ -282,6 +284,7 @@ cuda_model *cuda_model_get(model *m, const nn_ctx *ctx, int batch) {
         d->r.m = (float *)CUDA_MALLOC(bytes, "Adam first moments", -1);
         d->r.v = (float *)CUDA_MALLOC(bytes, "Adam second moments", -1);
         d->step = (int *)CUDA_MALLOC(sizeof(int), "step counter", -1);
+        d->r.step_dev = d->step;
         CUDA_CHECK(cudaStreamCreateWithFlags(&d->side, cudaStreamNonBlocking));
         CUDA_CHECK(cudaEventCreateWithFlags(&d->fork, cudaEventDisableTiming));
         CUDA_CHECK(cudaEventCreateWithFlags(&d->join, cudaEventDisableTiming));
@@ -308,11 +311,16 @@ void cuda_model_ensure_steps(model *m, int steps, int count) {
     if (steps > d->cap) {
         int cap = NN_MAX(steps, 64);
         cuda_free(d->alpha);
+        cuda_free(d->tsteps);
         cuda_free(d->loss);
         cuda_free(d->correct);
         if (d->h_loss) CUDA_CHECK(cudaFreeHost(d->h_loss));
         if (d->h_correct) CUDA_CHECK(cudaFreeHost(d->h_correct));
         d->alpha = (float *)CUDA_MALLOC(cap * sizeof(float), "Adam step sizes", -1);
+        d->tsteps = (int64_t *)CUDA_MALLOC(cap * sizeof(int64_t), "training step numbers", -1);
+        // zero for the callers that only time steps (the profiler); the others upload theirs
+        CUDA_CHECK(cudaMemsetAsync(d->tsteps, 0, cap * sizeof(int64_t), d->cuda->stream));
+        d->r.t_dev = d->tsteps;
         d->loss = (float *)CUDA_MALLOC(cap * sizeof(float), "step losses", -1);
         d->correct = (int *)CUDA_MALLOC(cap * sizeof(int), "step accuracies", -1);
         CUDA_CHECK(cudaMallocHost((void **)&d->h_loss, cap * sizeof(float)));
@@ -382,7 +390,8 @@ extern "C" void cuda_model_free(struct model *m) {
     cuda_model_drop_graph(d);
     free_batch(d);
     cuda_free(d->r.w), cuda_free(d->r.g), cuda_free(d->r.m), cuda_free(d->r.v);
-    cuda_free(d->step), cuda_free(d->alpha), cuda_free(d->loss), cuda_free(d->correct);
+    cuda_free(d->step), cuda_free(d->alpha), cuda_free(d->tsteps), cuda_free(d->loss);
+    cuda_free(d->correct);
     cuda_free(d->order), cuda_free(d->aug);
     if (d->images) cuda_images_free(d->images);
     CUDA_CHECK(cudaStreamDestroy(d->side));
@@ -420,7 +429,9 @@ extern "C" float cuda_model_train_step(struct model *m, const nn_ctx *ctx, int n
     float alpha = adam_alpha(opt, m->t);
     CUDA_CHECK(cudaMemcpyAsync(d->x, x, (size_t)n * in * sizeof(float), cudaMemcpyHostToDevice, s));
     CUDA_CHECK(cudaMemcpyAsync(d->labels, labels, (size_t)n * sizeof(float), cudaMemcpyHostToDevice, s));
+    int64_t t = m->t;
     CUDA_CHECK(cudaMemcpyAsync(d->alpha, &alpha, sizeof alpha, cudaMemcpyHostToDevice, s));
+    CUDA_CHECK(cudaMemcpyAsync(d->tsteps, &t, sizeof t, cudaMemcpyHostToDevice, s));
     CUDA_CHECK(cudaMemsetAsync(d->step, 0, sizeof(int), s));
     cuda_step_queue(m, ctx, n, d->x, opt, NULL);
     CUDA_CHECK(cudaMemcpyAsync(d->h_loss, d->loss, sizeof(float), cudaMemcpyDeviceToHost, s));

@@ -21,9 +21,14 @@ struct cuda_model {
     float *x;                         // (batch, in) input batch
     float *labels;                    // (batch)
     // per-step state, read by the kernels through device pointers so a graph can replay
+    // The step counter: reset to 0 by each call that queues steps (cuda_model_train_step,
+    // cuda_model_train_images, the bench), advanced by step_advance_cuda, the last node of a
+    // captured step; so within one call step k reads alpha[k], tsteps[k], writes loss[k].
     int *step;                        // (1) step counter within a call
     int cap;                          // capacity of the per-step arrays below
     float *alpha;                     // (cap) Adam step sizes
+    int64_t *tsteps;                  // (cap) the training step t of each (m->t + 1 + k): what
+                                      // dropout's masks hash (layer_io.t_dev, via d->r.t_dev)
     float *loss;                      // (cap) mean loss of each step
     int *correct;                     // (cap) right predictions of each step
     int32_t *order;                   // (order_cap) image indices of an epoch

@@ -106,11 +106,13 @@ extern "C" int cuda_model_train_images(struct model *m, const nn_ctx *ctx, const
     cudaStream_t s = ctx_stream(ctx);
 
     std::vector<float> alpha(steps);
-    for (int k = 0; k < steps; k++) alpha[k] = adam_alpha(opt, m->t + 1 + k);
+    std::vector<int64_t> tsteps(steps);
+    for (int k = 0; k < steps; k++) alpha[k] = adam_alpha(opt, m->t + 1 + k), tsteps[k] = m->t + 1 + k;
     CUDA_CHECK(cudaMemcpyAsync(d->order, order, count * sizeof(int32_t), cudaMemcpyHostToDevice, s));
     if (aug)
         CUDA_CHECK(cudaMemcpyAsync(d->aug, aug, count * sizeof(aug_params), cudaMemcpyHostToDevice, s));
     CUDA_CHECK(cudaMemcpyAsync(d->alpha, alpha.data(), steps * sizeof(float), cudaMemcpyHostToDevice, s));
+    CUDA_CHECK(cudaMemcpyAsync(d->tsteps, tsteps.data(), steps * sizeof(int64_t), cudaMemcpyHostToDevice, s));
     CUDA_CHECK(cudaMemsetAsync(d->step, 0, sizeof(int), s));
     if (full > 0) {
         if (!d->graph || d->graph_images != im || d->graph_batch != batch ||
@@ -256,7 +258,9 @@ extern "C" int cuda_bench_train(struct model *m, const nn_ctx *ctx, int batch, i
     adam_cfg opt = adam_defaults();
     float alpha = adam_alpha(&opt, 1);
     cudaStream_t s = ctx_stream(ctx);
+    int64_t t1 = 1;
     CUDA_CHECK(cudaMemcpyAsync(d->alpha, &alpha, sizeof alpha, cudaMemcpyHostToDevice, s));
+    CUDA_CHECK(cudaMemcpyAsync(d->tsteps, &t1, sizeof t1, cudaMemcpyHostToDevice, s));
     CUDA_CHECK(cudaMemsetAsync(d->step, 0, sizeof(int), s));   // every step reads alpha[0], writes loss[0]
     CUDA_CHECK(cudaStreamSynchronize(s));
     if (graph) capture(m, ctx, NULL, 0, batch, &opt, 0);

@@ -76,6 +76,7 @@ typedef struct layer {
     int use_bias;           // conv2d, dense (Keras default: 1)
     float rate;             // dropout: the fraction of inputs zeroed while training
     float momentum, epsilon;// batchnorm (Keras: 0.99, 1e-3)
+    int axis;               // batchnorm: Keras's axis as read (setup accepts the channels only)
     float alpha;            // leaky ReLU's slope below zero
     // derived by setup()
     shape3 in, out;
@@ -84,7 +85,8 @@ typedef struct layer {
     layer_param params[LAYER_MAX_TENSORS];
     size_t woff, wsize;     // the first tensor (the kernel): offset and count in the arenas
     size_t boff, bsize;     // the second (the bias): offset and count (bsize 0: none)
-    size_t aux_per_sample;  // int32 values a forward pass keeps per sample for backward (argmax)
+    size_t aux_per_sample;  // int32 values a forward pass keeps per sample for backward (argmax;
+                            // batchnorm keeps its batch statistics as floats in the first sample's)
 } layer;
 
 // Parameters of one layer in all: what its views cover in the arenas.
@@ -112,6 +114,10 @@ typedef struct layer_io {
     int training;           // 1 in a training step (dropout drops, batchnorm uses batch statistics)
     uint64_t seed;          // the run's seed mixed with the layer's index (dropout's masks)
     long t;                 // the training step this pass belongs to (m->t, already counted)
+    // CUDA only: a captured step is replayed for many steps with its launch arguments frozen, so a
+    // kernel that needs t reads t_dev[*step_dev] (cuda/model_cuda.h); NULL: t above is current.
+    const int *step_dev;
+    const int64_t *t_dev;
     // backward only
     float *dy;              // (n, out) dL/dy; overwritten (it becomes the pre-activation gradient)
     float *dx;              // (n, in) dL/dx, written when not NULL (NULL for the first layer)

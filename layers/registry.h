@@ -15,6 +15,8 @@
     X(ACTIVATION, activation)  \
     X(AVGPOOL2D, avgpool2d)    \
     X(GLOBALAVGPOOL, globalavgpool) \
-    X(LEAKYRELU, leakyrelu)
+    X(LEAKYRELU, leakyrelu)    \
+    X(DROPOUT, dropout)        \
+    X(BATCHNORM, batchnorm)
 
 #endif

@@ -396,6 +396,18 @@ static ow_kind ow_classify(const char *name) {
     return OW_OTHER;
 }
 
+// Zero moments for tensor t of layer i when it is fixed and lies after `after` and before
+// `before` in the arena (either may be NULL: no bound).
+static void plan_zeros(h5_plan *plan, const model *m, int i, int t, const layer_param *after,
+                       const layer_param *before) {
+    const layer_param *p = &m->layers[i].params[t];
+    if (!p->fixed || !p->size || (after && p->off <= after->off) || (before && p->off >= before->off)) return;
+    h5_seg z = {.arena = H5_ARENA_M, .inl = 1, .dst = p->off, .count = p->size};
+    plan_add(plan, &z);
+    z.arena = H5_ARENA_V;
+    plan_add(plan, &z);
+}
+
 static int read_scalar_i64(rd *r, hid_t g, const char *name, long long *v) {
     hid_t d = H5Dopen2(g, name, H5P_DEFAULT), ft = -1, sp = -1;
     int rc = -1;
@@ -455,6 +467,11 @@ static int read_optimizer(rd *r, hid_t f, model *m) {
     for (int j = 0; j < np && !rc && moments; j++) {
         const layer *l = &m->layers[pl[j]];
         const layer_param *p = &l->params[pb[j]];
+        // Fixed tensors (moving statistics) before this one have no moments: zeros, which the
+        // child still sends so that the plan's segments tile the moment arenas in order.
+        for (int i = j ? pl[j - 1] : 0; i <= pl[j] && r->plan; i++)
+            for (int t = 0; t < m->layers[i].ntensors; t++)
+                plan_zeros(r->plan, m, i, t, j ? &m->layers[pl[j - 1]].params[pb[j - 1]] : NULL, p);
         hsize_t d[4];
         int rank = h5_param_dims(p, d);
         char what[160];
@@ -463,6 +480,9 @@ static int read_optimizer(rd *r, hid_t f, model *m) {
         snprintf(what, sizeof what, "optimizer_weights: layer '%s' %s second moment", l->name, p->name);
         if (!rc) rc = read_floats(r, ow, wn[vi[j]], rank, d, m->v + p->off, what);
     }
+    for (int i = np ? pl[np - 1] : 0; i < m->nlayers && !rc && moments && r->plan; i++)
+        for (int t = 0; t < m->layers[i].ntensors; t++)
+            plan_zeros(r->plan, m, i, t, np ? &m->layers[pl[np - 1]].params[pb[np - 1]] : NULL, NULL);
     if (!rc) {
         m->t = (long)t;
         r->out->adam_state = 1;

@@ -283,6 +283,8 @@ static int get_option(const cJSON *c, layer *l, const layer_opt *o, const char *
     }
     switch (o->type) {
     case OPT_INT:
+        // tf.keras 2 writes some ints as one-element lists (BatchNormalization's axis: [3]).
+        if (cJSON_IsArray(v) && cJSON_GetArraySize(v) == 1) v = cJSON_GetArrayItem(v, 0);
         if (!is_int(v, o->lo, o->hi))
             return nn_fail(err, "%s: %s is missing or not a positive integer", where, o->keras);
         *(int *)f = v->valueint;

@@ -259,10 +259,16 @@ void model_summary(const model *m, FILE *f) {
         fprintf(f, " %-33s %-24s%s\n", name, shape, count);
         fprintf(f, "%s\n", i + 1 < m->nlayers ? "" : "======================================================================");
     }
-    char total[32];
+    char total[32], trained[32], fixed[32];
+    size_t nfixed = 0;   // batchnorm's moving statistics: Keras's non-trainable weights
+    for (int i = 0; i < m->nlayers; i++)
+        for (int k = 0; k < m->layers[i].ntensors; k++)
+            if (m->layers[i].params[k].fixed) nfixed += m->layers[i].params[k].size;
     fmt_count(m->nparams, total, sizeof total);
+    fmt_count(m->nparams - nfixed, trained, sizeof trained);
+    fmt_count(nfixed, fixed, sizeof fixed);
     fprintf(f, "Total params: %s (%.2f MB)\n", total, m->nparams * 4.0 / (1024.0 * 1024.0));
-    fprintf(f, "Trainable params: %s\nNon-trainable params: 0\n%s\n", total, rule);
+    fprintf(f, "Trainable params: %s\nNon-trainable params: %s\n%s\n", trained, fixed, rule);
 }
 
 // --- checking

@@ -31,22 +31,32 @@ int step_node_of(const model_run *r, int i) {
 }
 
 void step_plan_adam(const model *m, model_run *r) {
-    size_t at = 0;
-    int nr = 0, partial = 0;
+    // Adam covers every tensor but the kernels of adam_fused nodes and the fixed ones (moving
+    // statistics): the ranges are the runs of covered tensors that touch in the arena.
+    int nr = 0, partial = 0, open = 0;
+    size_t start = 0, end = 0;
     const int most = (int)(sizeof r->roff / sizeof *r->roff);
-    for (int k = 0; k < r->nnodes; k++) {
-        const step_node *nd = &r->nodes[k];
-        for (int j = 0; nd->adam_fused && j < nd->count; j++) {
-            const layer *l = &m->layers[nd->first + j];
-            if (!l->wsize) continue;
-            if (nr + 2 > most) NN_DIE("step_plan_adam: more than %d Adam ranges", most);
-            partial = 1;
-            if (l->woff > at) r->roff[nr] = at, r->rlen[nr++] = l->woff - at;
-            at = l->woff + l->wsize;
+    for (int i = 0; i < m->nlayers; i++) {
+        const layer *l = &m->layers[i];
+        const int k = step_node_of(r, i), fused = k >= 0 && r->nodes[k].adam_fused;
+        for (int j = 0; j < l->ntensors; j++) {
+            const layer_param *p = &l->params[j];
+            if (!p->size) continue;
+            if (p->fixed || (fused && j == 0)) {
+                partial = 1;
+                continue;
+            }
+            if (open && p->off == end) {
+                end += p->size;
+                continue;
+            }
+            if (open) r->roff[nr] = start, r->rlen[nr++] = end - start;
+            if (nr + 1 > most) NN_DIE("step_plan_adam: more than %d Adam ranges", most);
+            start = p->off, end = p->off + p->size, open = 1;
         }
     }
-    if (partial && m->nparams > at) r->roff[nr] = at, r->rlen[nr++] = m->nparams - at;
-    r->nranges = nr;
+    if (open) r->roff[nr] = start, r->rlen[nr++] = end - start;
+    r->nranges = partial ? nr : 0;
     r->adam_partial = partial;
 }
 
@@ -165,6 +175,7 @@ static const float *forward_to(model *m, model_run *r, const nn_ctx *ctx, int n,
             layer_io io = {.n = n, .x = input_of(r, i, x), .y = r->y[i], .w = r->w + l->woff,
                            .aux = r->aux[i], .act = model_pass_act(m, i, logits),
                            .training = r->training, .seed = layer_seed(ctx, i), .t = m->t,
+                           .step_dev = r->step_dev, .t_dev = r->t_dev,
                            .ws = r->ws, .ws_floats = r->ws_floats};
             impl_or_die(m, i, ctx)->forward(l, ctx, &io);
         }
@@ -197,7 +208,8 @@ void step_backward(model *m, model_run *r, const nn_ctx *ctx, int n, const float
         } else {
             layer_io io = {.n = n, .x = input_of(r, i, x), .y = r->y[j], .w = r->w + l->woff,
                            .aux = r->aux[i], .act = model_pass_act(m, i, 1), .training = 1,
-                           .seed = layer_seed(ctx, i), .t = m->t, .dy = dcur, .dx = dx,
+                           .seed = layer_seed(ctx, i), .t = m->t, .step_dev = r->step_dev,
+                           .t_dev = r->t_dev, .dy = dcur, .dx = dx,
                            .dw = r->g + l->woff, .ws = r->ws, .ws_floats = r->ws_floats};
             impl_or_die(m, i, ctx)->backward(l, ctx, &io);
         }
@@ -278,8 +290,15 @@ static void host_loss(model_run *r, const nn_ctx *ctx, loss_kind kind, int c, in
 }
 
 static void host_adam(model *m, model_run *r, const nn_ctx *ctx, const adam_cfg *opt) {
-    (void)ctx, (void)r;
-    adam_step(opt, m->t, m->nparams, m->w, m->g, m->m, m->v);
+    (void)ctx;
+    if (!r->adam_partial) {
+        adam_step(opt, m->t, m->nparams, m->w, m->g, m->m, m->v);
+        return;
+    }
+    for (int k = 0; k < r->nranges; k++) {   // the parameters Adam trains (step_plan_adam)
+        size_t o = r->roff[k];
+        adam_step(opt, m->t, r->rlen[k], m->w + o, m->g + o, m->m + o, m->v + o);
+    }
 }
 
 static const step_backend host_backend = {
@@ -294,6 +313,7 @@ model_run *step_host_run(model *m, const nn_ctx *ctx, int batch) {
         r->be = &host_backend;
         r->backend = NN_CPU;
         step_plan_plain(m, r);
+        step_plan_adam(m, r);
     }
     r->w = m->w, r->g = m->g, r->m = m->m, r->v = m->v;   // the host's arenas (w may be remapped)
     if (batch > r->batch) {

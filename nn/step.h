@@ -105,6 +105,8 @@ typedef struct model_run {
     step_grad_hook grad;              // .reduce NULL: none
     int profiling;                    // set while a profiler's hook runs: side work stays inline
     int training;                     // set by step_train around its forward pass
+    const int *step_dev;              // CUDA: the step counter and per-step t a replayed graph's
+    const int64_t *t_dev;             // kernels read (layer_io); NULL on the C path
     // C backend's report of the last step (the CUDA backend keeps its own per-step arrays)
     float loss;
     int correct;
@@ -121,7 +123,8 @@ int step_node_of(const model_run *r, int i);
 // made (the arenas are the caller's); step_free_buffers gives them back.
 void step_alloc_buffers(model *m, model_run *r, const nn_ctx *ctx, int batch);
 void step_free_buffers(model_run *r);
-// Adam's ranges: every parameter but the kernels of adam_fused nodes.
+// Adam's ranges: every parameter but the kernels of adam_fused nodes and the fixed tensors
+// (batchnorm's moving statistics, which forward updates and Adam must leave alone).
 void step_plan_adam(const model *m, model_run *r);
 
 // --- the walk

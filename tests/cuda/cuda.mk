@@ -9,6 +9,9 @@
 #   tests/cuda/test_cuda_catsdogs.c  the article's CNN trained on the photos on both paths
 #   tests/cuda/test_cuda_tf32.c      the TF32 tensor-core SGEMM (NN_TF32=1) against the C sgemm,
 #                                    50 training steps TF32 vs FP32 on the GPU
+#   tests/cuda/test_cuda_bn_dropout.c  batchnorm and dropout kernels against the C path (dropout's
+#                                    masks bit for bit, t read from device memory under graph
+#                                    replay), catdog_bn.cfg trained GPU vs C and as a device epoch
 # make test-cuda-build builds them only (the device run carries the binaries);
 # NN_TEST_QUICK=1 shrinks the shapes for compute-sanitizer (tests/cuda/device_run.sh).
 CUDA_TESTS := $(patsubst tests/cuda/%.c,$(BUILD)/tests/cuda/%,$(wildcard tests/cuda/test_cuda_*.c))

@@ -3,7 +3,8 @@
 # Unpacks the prebuilt binaries and their libraries, then runs the stages named in $STAGES
 # (default: "tests sanitize bench"), each under a time limit, logging into /tmp/devwork, packed
 # at the end into $OUT/logs.tgz (the device returns at most 8 files):
-#   tests     tests/cuda/test_cuda_{ops,model,classes,catsdogs,tf32} (what make test-cuda runs;
+#   tests     tests/cuda/test_cuda_{ops,model,classes,catsdogs,tf32,bn_dropout,pool_act} (what make
+#             test-cuda runs;
 #             TESTS picks)
 #   sanitize  compute-sanitizer memcheck on ops, model and tf32, racecheck on ops and tf32
 #             (NN_TEST_QUICK=1; SAN_SPECS picks, e.g. "memcheck:tf32 racecheck:tf32")
@@ -32,7 +33,7 @@ T0=$(date +%s)
 for st in $STAGES; do
     case $st in
     tests)
-        for t in ${TESTS:-ops model classes catsdogs tf32}; do
+        for t in ${TESTS:-ops model classes catsdogs tf32 bn_dropout pool_act}; do
             echo "== test_cuda_$t ($(($(date +%s) - T0)) s)"
             timeout 240 $L $G/bin/test_cuda_$t >"$OUT/test_$t.log" 2>&1; echo "exit $?" >>"$OUT/test_$t.log"
             grep -E '^(PASS|FAIL|SKIP|#)|exit' "$OUT/test_$t.log"

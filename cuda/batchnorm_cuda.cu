@@ -1,0 +1,334 @@
+// batchnorm_cuda.cu: batch normalisation on the device, the formulas of layers/batchnorm.c.
+// The batch (n, H, W, C) is M = n*H*W rows of C channels (a dense layer's output: n rows).
+//
+// Training forward, three kernels:
+//  - bn_partials: G blocks, each over a contiguous chunk of rows, add per channel the values and
+//    their squares in double. Within a block thread t always meets channel t % C (the block
+//    reads (256 / C) rows at a time, one coalesced run of floats), keeps its own sums, and the
+//    block adds its threads' sums per channel in a fixed order into its partial (G, 2, C).
+//    G = rows * C / 4096 up to 1024 blocks: the 256 x 64 x 64 x 32 batch of the first conv is
+//    spread over the whole GPU, and G depends on the shape only.
+//  - bn_stats_final: a warp per channel adds the G partials (lanes stride them, a fixed xor
+//    tree), and lane 0 derives mean, variance, 1/sqrt(var + epsilon) (kept in aux for backward),
+//    the affine factors (into ws) and the moving statistics' update (in the weight arena).
+//  - bn_apply: y = x * inv + shift, each thread on fixed channels (4 at a time with float4 when
+//    C % 4 == 0), so no index is ever divided by C inside the loop.
+// Inference is bn_apply alone: each thread derives its channels' factors from the moving
+// statistics itself. Backward: bn_partials on (dy, x) gives sum dy and sum dy * xhat, a warp
+// per channel finishes them (bn_grad_final: the gamma and beta gradients, zeros for the moving
+// statistics, backward's per-channel factors), and bn_dx writes dx.
+//
+// Deterministic: no atomics, every sum in a fixed order for a given shape. The float arithmetic
+// after the sums uses _rn intrinsics in the C path's order (no contraction into FMA), so with the
+// same statistics both paths give the same bits; the statistics differ only by the order of the
+// double sums.
+#include "cuda_common.h"
+#include "kernels.h"
+
+extern "C" {
+#include "../nn/adam.h"
+}
+
+#define BN_THREADS 256
+#define BN_ELEMS_PER_BLOCK 4096
+#define BN_MAX_BLOCKS 1024
+
+static size_t bn_rows(const layer *l, int n) { return (size_t)n * l->in.h * l->in.w; }
+
+// Blocks of the partial sums and the rows each covers.
+static void bn_grid(const layer *l, int n, int *G, size_t *chunk) {
+    const size_t rows = bn_rows(l, n), C = (size_t)l->in.c;
+    size_t g = (rows * C + BN_ELEMS_PER_BLOCK - 1) / BN_ELEMS_PER_BLOCK;
+    g = NN_MAX((size_t)1, NN_MIN(g, NN_MIN((size_t)BN_MAX_BLOCKS, rows)));
+    *chunk = (rows + g - 1) / g;
+    *G = (int)((rows + *chunk - 1) / *chunk);
+}
+
+// ws: the partials (G, 2, C) doubles, then 3C floats of per-channel factors.
+static size_t bn_ws_floats(const layer *l, const nn_ctx *ctx, int n) {
+    (void)ctx;
+    int G;
+    size_t chunk;
+    bn_grid(l, n, &G, &chunk);
+    return (size_t)G * 2 * l->in.c * 2 + 3 * (size_t)l->in.c;
+}
+
+// --- kernels
+
+// part[blk] = per channel: sum a, and sum a*a (b NULL) or sum a * ((b - centre) * scl).
+__global__ void bn_partials(size_t rows, int C, size_t chunk, const float *__restrict__ a,
+                            const float *__restrict__ b, const float *__restrict__ centre,
+                            const float *__restrict__ scl, double *__restrict__ part) {
+    __shared__ double sh0[BN_THREADS], sh1[BN_THREADS];
+    const int t = threadIdx.x;
+    const size_t r_begin = (size_t)blockIdx.x * chunk, r_end = min(rows, r_begin + chunk);
+    double *p = part + (size_t)blockIdx.x * 2 * C;
+    if (C > BN_THREADS) {   // wide rows: thread t takes channels t, t + 256, ...
+        for (int c = t; c < C; c += BN_THREADS) {
+            double s0 = 0, s1 = 0;
+            const float cen = b ? centre[c] : 0.0f, sc = b ? scl[c] : 0.0f;
+            for (size_t r = r_begin; r < r_end; r++) {
+                float v = a[r * C + c];
+                s0 += v;
+                s1 += b ? (double)v * (double)__fmul_rn(__fsub_rn(b[r * C + c], cen), sc) : (double)v * v;
+            }
+            p[c] = s0, p[C + c] = s1;
+        }
+        return;
+    }
+    const int R = BN_THREADS / C, T = R * C;
+    double s0 = 0, s1 = 0;
+    if (t < T) {
+        const int c = t % C;
+        const float cen = b ? centre[c] : 0.0f, sc = b ? scl[c] : 0.0f;
+        size_t r = r_begin + t / C;
+        const size_t step = (size_t)R * C;
+        const float *ap = a + r * C + c, *bp = b ? b + r * C + c : NULL;
+        // four rows R apart in flight, added in row order
+        for (; r + 3 * (size_t)R < r_end; r += 4 * (size_t)R, ap += 4 * step, bp = bp ? bp + 4 * step : NULL) {
+            float v0 = ap[0], v1 = ap[step], v2 = ap[2 * step], v3 = ap[3 * step];
+            if (bp) {
+                float w0 = bp[0], w1 = bp[step], w2 = bp[2 * step], w3 = bp[3 * step];
+                s1 += (double)v0 * (double)__fmul_rn(__fsub_rn(w0, cen), sc);
+                s1 += (double)v1 * (double)__fmul_rn(__fsub_rn(w1, cen), sc);
+                s1 += (double)v2 * (double)__fmul_rn(__fsub_rn(w2, cen), sc);
+                s1 += (double)v3 * (double)__fmul_rn(__fsub_rn(w3, cen), sc);
+            } else {
+                s1 += (double)v0 * v0;
+                s1 += (double)v1 * v1;
+                s1 += (double)v2 * v2;
+                s1 += (double)v3 * v3;
+            }
+            s0 += v0;
+            s0 += v1;
+            s0 += v2;
+            s0 += v3;
+        }
+        for (; r < r_end; r += R, ap += step, bp = bp ? bp + step : NULL) {
+            float v = ap[0];
+            s0 += v;
+            s1 += bp ? (double)v * (double)__fmul_rn(__fsub_rn(bp[0], cen), sc) : (double)v * v;
+        }
+    }
+    sh0[t] = s0, sh1[t] = s1;
+    __syncthreads();
+    if (t < C) {
+        double q0 = 0, q1 = 0;
+        for (int j = 0; j < R; j++) q0 += sh0[j * C + t], q1 += sh1[j * C + t];
+        p[t] = q0, p[C + t] = q1;
+    }
+}
+
+// A warp's sums of the G partials of channel c (valid in lane 0).
+__device__ __forceinline__ void warp_total(const double *part, int G, int C, int c, double &s0, double &s1) {
+    const int lane = threadIdx.x & 31;
+    s0 = 0, s1 = 0;
+    for (int j = lane; j < G; j += 32) s0 += part[(size_t)j * 2 * C + c], s1 += part[(size_t)j * 2 * C + C + c];
+    for (int o = 16; o > 0; o >>= 1) {
+        s0 += __shfl_xor_sync(0xffffffffu, s0, o);
+        s1 += __shfl_xor_sync(0xffffffffu, s1, o);
+    }
+}
+
+// Training forward: statistics, kept values, factors, moving statistics (w: gamma, beta,
+// moving_mean, moving_variance, C each).
+__global__ void bn_stats_final(int G, int C, size_t rows, const double *__restrict__ part, float *w,
+                               float eps, float mom, float om, float *__restrict__ keep,
+                               float *__restrict__ inv, float *__restrict__ shift) {
+    const int c = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    if (c >= C) return;
+    double s0, s1;
+    warp_total(part, G, C, c, s0, s1);
+    if ((threadIdx.x & 31) != 0) return;
+    const double mean = s0 / (double)rows, var = s1 / (double)rows - mean * mean;
+    const float m = (float)mean, v = (float)(var > 0 ? var : 0);
+    const float is = __fdiv_rn(1.0f, __fsqrt_rn(__fadd_rn(v, eps)));
+    const float k = __fmul_rn(is, w[c]);
+    inv[c] = k;
+    shift[c] = __fsub_rn(w[C + c], __fmul_rn(m, k));
+    keep[c] = m, keep[C + c] = is;
+    w[2 * C + c] = __fadd_rn(__fmul_rn(w[2 * C + c], mom), __fmul_rn(m, om));
+    w[3 * C + c] = __fadd_rn(__fmul_rn(w[3 * C + c], mom), __fmul_rn(v, om));
+}
+
+// Backward's sums: the gradients of gamma and beta (zeros for the moving statistics), and the
+// factors of dx: k = gamma * is, db = sum dy / M, dg = sum dy xhat / M.
+__global__ void bn_grad_final(int G, int C, size_t rows, const double *__restrict__ part,
+                              const float *__restrict__ w, const float *__restrict__ keep,
+                              float *__restrict__ dw, float *__restrict__ f) {
+    const int c = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    if (c >= C) return;
+    double s0, s1;
+    warp_total(part, G, C, c, s0, s1);
+    if ((threadIdx.x & 31) != 0) return;
+    dw[c] = (float)s1, dw[C + c] = (float)s0, dw[2 * C + c] = 0.0f, dw[3 * C + c] = 0.0f;
+    f[c] = __fmul_rn(w[c], keep[C + c]);
+    f[C + c] = (float)(s0 / (double)rows);
+    f[2 * C + c] = (float)(s1 / (double)rows);
+}
+
+// Channel factors of lane l (V channels from l*V): the affine map y = x * k + s.
+template <int V>
+__device__ __forceinline__ void bn_factors(int l, int C, const float *inv, const float *shift,
+                                           const float *w, float eps, float *k, float *s) {
+#pragma unroll
+    for (int j = 0; j < V; j++) {
+        const int c = l * V + j;
+        if (inv) {
+            k[j] = inv[c], s[j] = shift[c];
+        } else {   // inference: the moving statistics
+            const float is = __fdiv_rn(1.0f, __fsqrt_rn(__fadd_rn(w[3 * C + c], eps)));
+            k[j] = __fmul_rn(is, w[c]);
+            s[j] = __fsub_rn(w[C + c], __fmul_rn(w[2 * C + c], k[j]));
+        }
+    }
+}
+
+template <int V> struct vec_t;
+template <> struct vec_t<1> { typedef float t; };
+template <> struct vec_t<4> { typedef float4 t; };
+__device__ __forceinline__ float *el(float &v) { return &v; }
+__device__ __forceinline__ float *el(float4 &v) { return &v.x; }
+
+// y = x * k + s per channel; lanes = C / V vectors a row. inv NULL: factors from w (inference).
+template <int V>
+__global__ void bn_apply(size_t rows, int C, const float *__restrict__ x, float *__restrict__ y,
+                         const float *__restrict__ inv, const float *__restrict__ shift,
+                         const float *__restrict__ w, float eps) {
+    typedef typename vec_t<V>::t vt;
+    const int lanes = C / V, t = threadIdx.x;
+    const vt *xv = reinterpret_cast<const vt *>(x);
+    vt *yv = reinterpret_cast<vt *>(y);
+    if (lanes > (int)blockDim.x) {   // wide rows: a block a row
+        for (size_t r = blockIdx.x; r < rows; r += gridDim.x)
+            for (int l = t; l < lanes; l += blockDim.x) {
+                float k[V], s[V];
+                bn_factors<V>(l, C, inv, shift, w, eps, k, s);
+                vt v = xv[r * lanes + l];
+#pragma unroll
+                for (int j = 0; j < V; j++) el(v)[j] = __fadd_rn(__fmul_rn(el(v)[j], k[j]), s[j]);
+                yv[r * lanes + l] = v;
+            }
+        return;
+    }
+    const int R = blockDim.x / lanes;
+    if (t >= R * lanes) return;
+    const int l = t % lanes;
+    float k[V], s[V];
+    bn_factors<V>(l, C, inv, shift, w, eps, k, s);
+    for (size_t r = (size_t)blockIdx.x * R + t / lanes; r < rows; r += (size_t)gridDim.x * R) {
+        vt v = xv[r * lanes + l];
+#pragma unroll
+        for (int j = 0; j < V; j++) el(v)[j] = __fadd_rn(__fmul_rn(el(v)[j], k[j]), s[j]);
+        yv[r * lanes + l] = v;
+    }
+}
+
+// dx = k * (dy - db - xhat * dg), xhat = (x - mean) * is; f = (k, db, dg), keep = (mean, is).
+template <int V>
+__global__ void bn_dx(size_t rows, int C, const float *__restrict__ x, const float *__restrict__ dy,
+                      float *__restrict__ dx, const float *__restrict__ keep, const float *__restrict__ f) {
+    typedef typename vec_t<V>::t vt;
+    const int lanes = C / V, t = threadIdx.x;
+    const vt *xv = reinterpret_cast<const vt *>(x), *dyv = reinterpret_cast<const vt *>(dy);
+    vt *dxv = reinterpret_cast<vt *>(dx);
+    const int R = lanes > (int)blockDim.x ? 1 : blockDim.x / lanes;
+    const int l0 = lanes > (int)blockDim.x ? t : t % lanes, lstep = lanes > (int)blockDim.x ? blockDim.x : lanes;
+    if (lanes <= (int)blockDim.x && t >= R * lanes) return;
+    for (int l = l0; l < lanes; l += lstep) {
+        float mean[V], is[V], k[V], db[V], dg[V];
+#pragma unroll
+        for (int j = 0; j < V; j++) {
+            const int c = l * V + j;
+            mean[j] = keep[c], is[j] = keep[C + c], k[j] = f[c], db[j] = f[C + c], dg[j] = f[2 * C + c];
+        }
+        for (size_t r = (size_t)blockIdx.x * R + (lanes > (int)blockDim.x ? 0 : t / lanes); r < rows;
+             r += (size_t)gridDim.x * R) {
+            vt xa = xv[r * lanes + l], ga = dyv[r * lanes + l], o;
+#pragma unroll
+            for (int j = 0; j < V; j++) {
+                const float xh = __fmul_rn(__fsub_rn(el(xa)[j], mean[j]), is[j]);
+                el(o)[j] = __fmul_rn(k[j], __fsub_rn(__fsub_rn(el(ga)[j], db[j]), __fmul_rn(xh, dg[j])));
+            }
+            dxv[r * lanes + l] = o;
+        }
+    }
+}
+
+// --- launches
+
+static unsigned row_blocks(const nn_ctx *ctx, size_t rows, int lanes) {
+    const size_t per = lanes > BN_THREADS ? 1 : (size_t)(BN_THREADS / lanes);
+    const size_t sms = ctx && ctx->cuda ? ctx->cuda->sm_count : 132;
+    return (unsigned)NN_MAX((size_t)1, NN_MIN((rows + per - 1) / per, sms * 8));
+}
+
+static int vec4_ok(int C, const void *a, const void *b, const void *c) {
+    return C % 4 == 0 && !(((uintptr_t)a | (uintptr_t)b | (uintptr_t)c) & 15);
+}
+
+static void launch_apply(const nn_ctx *ctx, size_t rows, int C, const float *x, float *y,
+                         const float *inv, const float *shift, const float *w, float eps) {
+    cudaStream_t s = ctx_stream(ctx);
+    if (vec4_ok(C, x, y, x))
+        bn_apply<4><<<row_blocks(ctx, rows, C / 4), BN_THREADS, 0, s>>>(rows, C, x, y, inv, shift, w, eps);
+    else
+        bn_apply<1><<<row_blocks(ctx, rows, C), BN_THREADS, 0, s>>>(rows, C, x, y, inv, shift, w, eps);
+    CUDA_CHECK_LAUNCH();
+}
+
+static void bn_cuda_fwd(const layer *l, const nn_ctx *ctx, const layer_io *io) {
+    const int C = l->in.c;
+    const size_t rows = bn_rows(l, io->n);
+    if (!rows || !C) return;
+    cudaStream_t s = ctx_stream(ctx);
+    if (!io->training) {
+        launch_apply(ctx, rows, C, io->x, io->y, NULL, NULL, io->w, l->epsilon);
+        return;
+    }
+    if (io->ws_floats < bn_ws_floats(l, ctx, io->n) || !io->aux)
+        NN_DIE("batchnorm (CUDA): %zu floats of scratch and aux %p, needs %zu and aux", io->ws_floats,
+               (void *)io->aux, bn_ws_floats(l, ctx, io->n));
+    int G;
+    size_t chunk;
+    bn_grid(l, io->n, &G, &chunk);
+    double *part = (double *)io->ws;
+    float *inv = io->ws + (size_t)G * 2 * C * 2, *shift = inv + C;
+    bn_partials<<<G, BN_THREADS, 0, s>>>(rows, C, chunk, io->x, NULL, NULL, NULL, part);
+    CUDA_CHECK_LAUNCH();
+    // The moving statistics are this layer's own fixed tensors (layers/batchnorm.c).
+    bn_stats_final<<<cdiv(C, BN_THREADS / 32), BN_THREADS, 0, s>>>(
+        G, C, rows, part, (float *)io->w, l->epsilon, l->momentum, adam_one_minus(l->momentum),
+        (float *)io->aux, inv, shift);
+    CUDA_CHECK_LAUNCH();
+    launch_apply(ctx, rows, C, io->x, io->y, inv, shift, NULL, 0.0f);
+}
+
+static void bn_cuda_bwd(const layer *l, const nn_ctx *ctx, const layer_io *io) {
+    const int C = l->in.c;
+    const size_t rows = bn_rows(l, io->n);
+    if (!rows || !C) return;
+    cudaStream_t s = ctx_stream(ctx);
+    if (io->ws_floats < bn_ws_floats(l, ctx, io->n) || !io->aux)
+        NN_DIE("batchnorm (CUDA): %zu floats of scratch and aux %p, needs %zu and aux", io->ws_floats,
+               (void *)io->aux, bn_ws_floats(l, ctx, io->n));
+    int G;
+    size_t chunk;
+    bn_grid(l, io->n, &G, &chunk);
+    double *part = (double *)io->ws;
+    float *f = io->ws + (size_t)G * 2 * C * 2;
+    const float *keep = (const float *)io->aux;
+    bn_partials<<<G, BN_THREADS, 0, s>>>(rows, C, chunk, io->dy, io->x, keep, keep + C, part);
+    CUDA_CHECK_LAUNCH();
+    bn_grad_final<<<cdiv(C, BN_THREADS / 32), BN_THREADS, 0, s>>>(G, C, rows, part, io->w, keep, io->dw, f);
+    CUDA_CHECK_LAUNCH();
+    if (!io->dx) return;
+    if (vec4_ok(C, io->x, io->dy, io->dx))
+        bn_dx<4><<<row_blocks(ctx, rows, C / 4), BN_THREADS, 0, s>>>(rows, C, io->x, io->dy, io->dx, keep, f);
+    else
+        bn_dx<1><<<row_blocks(ctx, rows, C), BN_THREADS, 0, s>>>(rows, C, io->x, io->dy, io->dx, keep, f);
+    CUDA_CHECK_LAUNCH();
+}
+
+// --- the layer's CUDA slots (layers/batchnorm.c's table entry points here)
+extern "C" const layer_impl batchnorm_cuda = {bn_ws_floats, bn_cuda_fwd, bn_cuda_bwd};
