@@ -202,6 +202,10 @@ void step_backward(model *m, model_run *r, const nn_ctx *ctx, int n, const float
             impl_or_die(m, i, ctx)->backward(l, ctx, &io);
         }
         hook_end(h);
+        if (r->grad.ready) {   // the node's parameters (its layers' are one span of the arena)
+            size_t lo = m->layers[i].woff, hi = m->layers[j].woff + layer_nparams(&m->layers[j]);
+            if (hi > lo) r->grad.ready(r->grad.user, ctx, r->g, lo, hi - lo);
+        }
         if (!in_place) {
             float *t = dcur;
             dcur = dnext;

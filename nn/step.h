@@ -68,8 +68,14 @@ typedef struct step_backend {
 // Gradient hook: called after the backward pass, before Adam, with the gradient arena
 // (data-parallel training sums it over the ranks here). A plan built for a run with a hook keeps
 // every gradient in the arena (no Adam fused into a product).
+// ready (may be NULL) is called during the backward walk, after each node that has parameters,
+// with its part [off, off + count) of the arena, final from then on: the parts come from the
+// top of the arena down, so a backend can start summing the last layers' gradients while the
+// layers below still run (cuda/nccl_cuda.cu). reduce is still called at the end, and must then
+// sum what ready was not given and wait for what it was.
 typedef struct step_grad_hook {
     void (*reduce)(void *user, const nn_ctx *ctx, float *g, size_t count);
+    void (*ready)(void *user, const nn_ctx *ctx, float *g, size_t off, size_t count);
     void *user;
 } step_grad_hook;
 
