@@ -12,7 +12,9 @@
 // the CUDA install's lib64): nn does not link the 200 MB library, which only data-parallel
 // training needs. The ranks meet through MPI (rank 0's ncclUniqueId broadcast); one process
 // with NN_NCCL=1 makes a communicator of one (ncclCommInitRank in process, no MPI) so that the
-// all-reduce's cost can be measured on one GPU and a 1-rank run checked against the plain one.
+// all-reduce's cost can be measured on one GPU and a 1-rank run checked against the plain one;
+// NN_NCCL=plan gives the data-parallel plan and hook without NCCL (nothing summed), to tell the
+// plan's cost (the dense layers' Adam no longer fused) from the all-reduce's (bench/nccl_overhead.sh).
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,9 +31,14 @@ extern "C" {
 #include <nccl.h>
 #endif
 
+static int plan_only(void) {
+    const char *e = getenv("NN_NCCL");
+    return e && !strcmp(e, "plan");
+}
+
 int cuda_nccl_wanted(const nn_ctx *ctx) {
     const char *e = getenv("NN_NCCL");
-    return (ctx->dist && ctx->dist->size > 1) || (e && !strcmp(e, "1"));
+    return (ctx->dist && ctx->dist->size > 1) || (e && (!strcmp(e, "1") || plan_only()));
 }
 
 #if NN_HAVE_NCCL
@@ -135,7 +142,7 @@ struct cuda_allreduce {
 // Sums g[off, off + count) over the ranks: on the side stream after what the main stream has
 // queued so far (aside), or on the main stream itself.
 static void sum_span(cuda_allreduce *a, const nn_ctx *ctx, float *g, size_t off, size_t count, int aside) {
-    if (!count) return;
+    if (!count || !a->nc) return;   // NN_NCCL=plan: the plan without the sums
     cudaStream_t s = ctx_stream(ctx);
     if (aside) {
         CUDA_CHECK(cudaEventRecord(a->fork, s));
@@ -188,7 +195,7 @@ static size_t env_size(const char *name, size_t dflt) {
 
 void cuda_allreduce_attach(cuda_model *d, const nn_ctx *ctx) {
     cuda_allreduce *a = (cuda_allreduce *)nn_calloc(sizeof *a, "gradient all-reduce");
-    a->nc = comm_of(ctx);
+    a->nc = plan_only() && !(ctx->dist && ctx->dist->size > 1) ? NULL : comm_of(ctx);
     a->overlap = env_size("NN_NCCL_OVERLAP", 1) != 0;
     a->bucket = NN_MAX(env_size("NN_NCCL_BUCKET_KB", 4096), (size_t)1) * 1024 / sizeof(float);
     int lo = 0, hi = 0;   // the side stream at the highest priority: its sums are on the step's path

@@ -6,6 +6,9 @@
 //    batches that do and do not divide by the ranks, and a last batch smaller than the ranks;
 //  - loader_start_epoch_at: a mid-epoch start gives the batches of an uninterrupted epoch;
 //  - not started by mpirun: rank 0 of 1, and the collectives leave their data alone;
+//  - the step walk's gradient hook (nn/step.h): the spans `ready` gets during the backward pass
+//    come from the top of the arena down, each once, and tile it (what the GPU's buckets rely
+//    on), and reduce sees the whole arena after them, before Adam;
 //  - train_evaluate's sharded pass: the parts' sums (as the ranks would add them) equal the
 //    whole set's accuracy and confusion matrix, and its loss to float rounding (each batch's
 //    mean loss is a float, and the shares cut the set into other batches).
@@ -15,6 +18,7 @@
 #include "../nn/common.h"
 #include "../nn/dist.h"
 #include "../nn/model.h"
+#include "../nn/step.h"
 #include "../nn/train.h"
 #include "test.h"
 #include "test_data.h"
@@ -164,11 +168,73 @@ static void test_evaluate_shares_add_up(void) {
     model_free(&m);
 }
 
+// The hook's calls of one training step, recorded.
+typedef struct spans {
+    int n, reduced, after_reduce;
+    size_t off[64], count[64];
+    const float *g;
+} spans;
+
+static void rec_ready(void *user, const nn_ctx *ctx, float *g, size_t off, size_t count) {
+    (void)ctx;
+    spans *s = user;
+    if (s->reduced) s->after_reduce = 1;
+    if (s->n < 64) s->off[s->n] = off, s->count[s->n] = count;
+    s->n++;
+    s->g = g;
+}
+
+static void rec_reduce(void *user, const nn_ctx *ctx, float *g, size_t count) {
+    (void)ctx, (void)count;
+    spans *s = user;
+    s->reduced++;
+    CHECK(g == s->g);
+}
+
+static void test_ready_spans_tile_the_arena(void) {
+    const char *cfgs[] = {
+        "input 12 12 3\nconv2d filters=4 kernel=3 padding=same activation=relu\nmaxpool2d pool=2\n"
+        "conv2d filters=6 kernel=3 padding=same activation=relu\nmaxpool2d pool=2\nflatten\n"
+        "dense units=5 activation=relu\ndense units=1 activation=sigmoid\n",
+        "input 6 6 2\nflatten\ndense units=3 activation=relu\nactivation fn=sigmoid\n"
+        "dense units=1 activation=sigmoid bias=0\n",
+    };
+    for (int c = 0; c < 2; c++) {
+        model m;
+        char err[NN_ERRLEN];
+        CHECK_MSG(model_parse_cfg(&m, cfgs[c], "spans.cfg", err) == 0, "%s", err);
+        model_init_weights(&m, 2);
+        nn_ctx ctx = nn_ctx_cpu();
+        const int n = 3;
+        size_t in = shape3_size(m.input);
+        float *x = nn_calloc(n * in * sizeof(float), "x"), y[3] = {1, 0, 1};
+        for (size_t i = 0; i < n * in; i++) x[i] = (float)(i % 7) / 7.0f;
+        model_run *r = step_host_run(&m, &ctx, n);
+        spans s = {0};
+        r->grad = (step_grad_hook){.reduce = rec_reduce, .ready = rec_ready, .user = &s};
+        adam_cfg opt = adam_defaults();
+        m.t++;
+        step_train(&m, r, &ctx, n, n, x, y, &opt, NULL);
+        r->grad = (step_grad_hook){0};
+        CHECK(s.reduced == 1 && !s.after_reduce && s.n > 0 && s.n <= 64);
+        size_t top = m.nparams;   // each span ends where the one before began
+        for (int k = 0; k < s.n && k < 64; k++) {
+            CHECK_MSG(s.count[k] > 0 && s.off[k] + s.count[k] == top, "model %d span %d: [%zu, +%zu) below %zu",
+                      c, k, s.off[k], s.count[k], top);
+            top = s.off[k];
+        }
+        CHECK_MSG(top == 0, "model %d: the spans stop at %zu", c, top);
+        nn_free(x);
+        model_free(&m);
+    }
+}
+
 int main(void) {
     RUN(test_share_covers);
     RUN(test_loader_shards_make_the_batch);
     RUN(test_loader_start_at);
     RUN(test_single_process);
+    RUN(test_ready_spans_tile_the_arena);
     RUN(test_evaluate_shares_add_up);
     TEST_EXIT();
 }
