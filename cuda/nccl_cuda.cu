@@ -196,8 +196,13 @@ static size_t env_size(const char *name, size_t dflt) {
 void cuda_allreduce_attach(cuda_model *d, const nn_ctx *ctx) {
     cuda_allreduce *a = (cuda_allreduce *)nn_calloc(sizeof *a, "gradient all-reduce");
     a->nc = plan_only() && !(ctx->dist && ctx->dist->size > 1) ? NULL : comm_of(ctx);
-    a->overlap = env_size("NN_NCCL_OVERLAP", 1) != 0;
-    a->bucket = NN_MAX(env_size("NN_NCCL_BUCKET_KB", 4096), (size_t)1) * 1024 / sizeof(float);
+    // Every rank must cut the same buckets (NCCL pairs the ranks' calls one for one): rank 0's
+    // settings go to all.
+    long long knobs[2] = {env_size("NN_NCCL_OVERLAP", 1) != 0,
+                          (long long)(NN_MAX(env_size("NN_NCCL_BUCKET_KB", 4096), (size_t)1) * 1024 / sizeof(float))};
+    dist_bcast(ctx->dist, knobs, sizeof knobs);
+    a->overlap = (int)knobs[0];
+    a->bucket = (size_t)knobs[1];
     int lo = 0, hi = 0;   // the side stream at the highest priority: its sums are on the step's path
     CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&lo, &hi));
     CUDA_CHECK(cudaStreamCreateWithPriority(&a->stream, cudaStreamNonBlocking, hi));

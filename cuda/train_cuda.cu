@@ -92,7 +92,7 @@ static void queue_zero_step(model *m, const nn_ctx *ctx, const adam_cfg *opt) {
     cuda_model *d = m->dev;
     cudaStream_t s = ctx_stream(ctx);
     CUDA_CHECK(cudaMemsetAsync(d->r.g, 0, m->nparams * sizeof(float), s));
-    if (d->r.grad.reduce) d->r.grad.reduce(d->r.grad.user, ctx, d->r.g, m->nparams);
+    step_grad_hook_run(m, &d->r, ctx);   // the same buckets as the other ranks' step
     d->r.be->adam(m, &d->r, ctx, opt);
     CUDA_CHECK(cudaMemsetAsync(d->loss, 0, sizeof(float), s));   // the step is the call's first
     CUDA_CHECK(cudaMemsetAsync(d->correct, 0, sizeof(int), s));

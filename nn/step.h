@@ -146,6 +146,11 @@ void step_train(model *m, model_run *r, const nn_ctx *ctx, int n, int grad_n, co
 void step_backward(model *m, model_run *r, const nn_ctx *ctx, int n, const float *x, int last,
                    float *dy, const adam_cfg *opt, const step_hook *h);
 
+// The gradient hook's calls for a gradient already in the arena (a data-parallel step in which
+// this rank has no sample: its gradient is zero): ready for every node from the last down, as
+// the backward walk makes them, then reduce, so that every rank's collectives match one for one.
+void step_grad_hook_run(model *m, model_run *r, const nn_ctx *ctx);
+
 // FLOPs and bytes of a node's pass (its layers' counts, or the fusion's own).
 double step_node_flops(const model *m, const step_node *nd, prof_pass p, int n);
 double step_node_bytes(const model *m, const step_node *nd, prof_pass p, int n);

@@ -144,7 +144,7 @@ static float host_step_dp(model *m, const nn_ctx *ctx, int n, int grad_n, const 
         loss = r->loss, *correct = r->correct;
     } else {   // no samples here: a zero gradient still joins the sum, and Adam runs as everywhere
         memset(r->g, 0, m->nparams * sizeof *r->g);
-        r->grad.reduce(r->grad.user, ctx, r->g, m->nparams);
+        step_grad_hook_run(m, r, ctx);
         adam_step(opt, m->t, m->nparams, m->w, m->g, m->m, m->v);
     }
     r->grad = (step_grad_hook){0};

@@ -8,7 +8,8 @@
 //  - not started by mpirun: rank 0 of 1, and the collectives leave their data alone;
 //  - the step walk's gradient hook (nn/step.h): the spans `ready` gets during the backward pass
 //    come from the top of the arena down, each once, and tile it (what the GPU's buckets rely
-//    on), and reduce sees the whole arena after them, before Adam;
+//    on), and reduce sees the whole arena after them, before Adam; a step without samples
+//    (step_grad_hook_run) makes the very same calls;
 //  - train_evaluate's sharded pass: the parts' sums (as the ranks would add them) equal the
 //    whole set's accuracy and confusion matrix, and its loss to float rounding (each batch's
 //    mean loss is a float, and the shares cut the set into other batches).
@@ -224,6 +225,15 @@ static void test_ready_spans_tile_the_arena(void) {
             top = s.off[k];
         }
         CHECK_MSG(top == 0, "model %d: the spans stop at %zu", c, top);
+        // A step without samples (step_grad_hook_run) makes the same calls, so that the ranks'
+        // collectives pair up one for one.
+        spans z = {0};
+        r->grad = (step_grad_hook){.reduce = rec_reduce, .ready = rec_ready, .user = &z};
+        step_grad_hook_run(&m, r, &ctx);
+        r->grad = (step_grad_hook){0};
+        CHECK_MSG(z.n == s.n && z.reduced == 1 && !memcmp(z.off, s.off, sizeof z.off) &&
+                      !memcmp(z.count, s.count, sizeof z.count),
+                  "model %d: a step without samples gives %d spans, the walk %d", c, z.n, s.n);
         nn_free(x);
         model_free(&m);
     }
