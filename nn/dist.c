@@ -103,6 +103,13 @@ static void enter(void) {
 }
 static void leave(void) { atomic_store(&in_collective, 0); }
 
+void dist_wait_begin(const dist *d) {
+    if (d && d->mpi && d->size > 1) enter();
+}
+void dist_wait_end(const dist *d) {
+    if (d && d->mpi && d->size > 1) leave();
+}
+
 void dist_sum_f32(const dist *d, float *x, size_t n) {
     if (!d || !d->mpi || d->size == 1 || n == 0) return;
     enter();
@@ -155,7 +162,7 @@ void dist_on_term(void) {
 static void *watchdog(void *arg) {
     (void)arg;
     while (sem_wait(&term_sem) != 0) {}
-    const long long grace = 300000000ll;   // 0.3 s: mpirun's SIGKILL comes 1 s after SIGTERM
+    const long long grace = 500000000ll;   // 0.5 s: mpirun's SIGKILL comes 1 s after SIGTERM
     struct timespec nap = {0, 50000000};
     for (int i = 0; i < 40; i++) {   // a collective that outlasts the grace within 2 s
         nanosleep(&nap, NULL);

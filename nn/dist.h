@@ -44,6 +44,10 @@ void dist_sum_f64(const dist *d, double *x, size_t n);
 int dist_any(const dist *d, int flag);
 // Rank 0's bytes to every rank.
 void dist_bcast(const dist *d, void *buf, size_t bytes);
+// Around work that waits on the other ranks outside MPI (a GPU's chunk of steps, whose NCCL
+// all-reduces block on a dead rank as an MPI collective would), for the watchdog below.
+void dist_wait_begin(const dist *d);
+void dist_wait_end(const dist *d);
 
 // The gradient hook's reduce for the C path (nn/step.h step_grad_hook): user is the dist.
 struct nn_ctx;
@@ -61,7 +65,7 @@ static inline void dist_share(int count, int rank, int size, int *lo, int *hi) {
 // mpirun ends a job (a rank died, or Ctrl-C: it sends SIGTERM, then SIGKILL a second later)
 // while the other ranks may be blocked in a collective waiting for the dead one. dist_on_term
 // (async-signal-safe, from a SIGTERM handler) wakes a thread that, if this rank is still inside
-// a collective 0.3 s later, prints `note` (one line, set with dist_set_note) on stderr: rank 0
+// a collective (or a dist_wait_begin span) 0.5 s later, prints `note` (one line, set with dist_set_note) on stderr: rank 0
 // then says where its last checkpoint is before it is killed. A no-op for one process.
 void dist_watchdog_start(dist *d);
 void dist_on_term(void);

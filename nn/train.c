@@ -101,8 +101,11 @@ static int train_epoch_device(model *m, const nn_ctx *ctx, loader *L, int batch,
             }
             o = lorder, a = laug;
         }
-        if (cuda_model_train_cache_dp(m, ctx, c, o, augments ? a : NULL, count, step < full ? lb : NN_MAX(lb, 1),
-                                      grad_n, opt, sl, sc, err) < 0)
+        dist_wait_begin(ctx->dist);   // NCCL waits for the other ranks in here
+        int got = cuda_model_train_cache_dp(m, ctx, c, o, augments ? a : NULL, count,
+                                            step < full ? lb : NN_MAX(lb, 1), grad_n, opt, sl, sc, err);
+        dist_wait_end(ctx->dist);
+        if (got < 0)
             NN_DIE("training on the GPU: %s (NN_DEVICE_EPOCH=0 trains from host-built batches instead)", err);
         for (int j = 0; j < k; j++) {
             int nj = step < full ? lb : count;
