@@ -566,9 +566,11 @@ static int train_loop(run *r, train_data *D, double t_start) {
     sa.sa_flags = SA_RESETHAND;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
-    if (r->td.d.size > 1) {
+    if (r->td.d.mpi) {   // mpirun's Ctrl-C (even with -np 1)
         sa.sa_handler = on_sigterm;
         sigaction(SIGTERM, &sa, NULL);
+    }
+    if (r->td.d.size > 1) {
         dist_watchdog_start(&r->td.d);
         dist_set_note("nn train: mpirun ended the job while rank 0 waited for the others (another rank "
                       "failed or was killed) before anything was saved");
