@@ -45,13 +45,16 @@ export OMP_NUM_THREADS=1
 # Under AddressSanitizer (make test SANITIZE=1) LeakSanitizer is off in the ranks: Open MPI
 # keeps what MPI_Init allocates, and unloads its components before the check, so their
 # frames cannot be named in a suppression (nn's own leaks are the other tests' business).
+# (Set in mpirun's environment, which every rank inherits: `-x` would reach the first app
+# context of an MPMD line only.)
 MPIARGS=(--allow-run-as-root --oversubscribe -q --bind-to none --mca btl_vader_single_copy_mechanism none)
-[ -n "${ASAN_OPTIONS:-}" ] && MPIARGS+=(-x "ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0")
-mpi() { timeout -k 5 120 mpirun "${MPIARGS[@]}" "$@"; }
+RANKENV=()
+[ -n "${ASAN_OPTIONS:-}" ] && RANKENV=("ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0")
+mpi() { env "${RANKENV[@]}" timeout -k 5 120 mpirun "${MPIARGS[@]}" "$@"; }
 # mpi_bg ARGS...: the same in the background, $bg its pid (timeout's) and $mp mpirun's; waits
 # until the ranks train epoch 2 or 3 ($EPOCH) of 40.
 mpi_bg() {
-    timeout -k 5 120 mpirun "${MPIARGS[@]}" "$@" --epochs 40 >"$OUTF" 2>"$ERRF" &
+    env "${RANKENV[@]}" timeout -k 5 120 mpirun "${MPIARGS[@]}" "$@" --epochs 40 >"$OUTF" 2>"$ERRF" &
     bg=$!
     for _ in $(seq 600); do grep -q "Epoch $EPOCH/40" "$OUTF" 2>/dev/null && break; sleep 0.05; done
     mp=$(pgrep -P "$bg" | head -1)
