@@ -50,9 +50,10 @@ SAN_ENV := ASAN_OPTIONS=suppressions=$(CURDIR)/tests/suppressions/asan.supp:dete
 endif
 
 # MPI (Debian's Open MPI, libopenmpi-dev) for data-parallel training: found through pkg-config's
-# ompi-c or mpicc, it builds the plugin $(BIN)/nn-mpi.so from nn/dist_mpi.c, which nn loads only
-# when mpirun started it (nn/dist.h says why nn does not link libmpi). NN_HAVE_MPI tells nn/dist.c
-# that a plugin was built; without one, nn under mpirun says how to get it.
+# ompi-c or mpicc, it builds the plugin $(BIN)/nn-mpi.so from nn/mpi/dist_mpi.c (a folder of its
+# own, so no wildcard of nn/*.c compiles it without mpi.h), which nn loads only when mpirun
+# started it (nn/dist.h says why nn does not link libmpi). NN_HAVE_MPI tells nn/dist.c that a
+# plugin was built; without one, nn under mpirun says how to get it.
 ifeq ($(NO_MPI),)
 MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null || mpicc --showme:compile 2>/dev/null)
 MPI_LIBS   := $(shell pkg-config --libs ompi-c 2>/dev/null || mpicc --showme:link 2>/dev/null)
@@ -62,7 +63,7 @@ MPI_PLUGIN := $(BIN)/nn-mpi.so
 CPPFLAGS += -DNN_HAVE_MPI=1
 endif
 
-LIB_SRC  := $(filter-out nn/cuda_stub.c nn/dist_mpi.c,$(wildcard nn/*.c layers/*.c data/*.c))
+LIB_SRC  := $(filter-out nn/cuda_stub.c,$(wildcard nn/*.c layers/*.c data/*.c))
 TOOL_SRC := $(wildcard tools/*.c)
 CU_SRC   := $(wildcard cuda/*.cu)
 TEST_SRC := $(wildcard tests/test_*.c)
@@ -106,7 +107,7 @@ $(BIN)/nn-mpi.so: $(BUILD)/mpi/dist_mpi.o
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) -shared -o $@ $< $(MPI_LIBS)
 
-$(BUILD)/mpi/dist_mpi.o: nn/dist_mpi.c nn/dist.h nn/common.h
+$(BUILD)/mpi/dist_mpi.o: nn/mpi/dist_mpi.c nn/dist.h nn/common.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(MPI_CFLAGS) $(CFLAGS) -fPIC -c $< -o $@
 

@@ -4,7 +4,7 @@
 // mpirun, nn is rank 0 of 1 and none of this costs anything.
 //
 // MPI itself (Debian's Open MPI) is not linked into nn: it lives in a small plugin,
-// bin/nn-mpi.so (nn/dist_mpi.c, built when the Makefile finds Open MPI), which dist_init loads
+// bin/nn-mpi.so (nn/mpi/dist_mpi.c, built when the Makefile finds Open MPI), which dist_init loads
 // only when Open MPI's launcher is seen in the environment. So nn's start (30 ms is nn
 // predict's budget; libmpi and the nine libraries it pulls in cost 3 to 5 ms to load), the
 // binaries packed for the GPU machine (tests/cuda/device_pack.sh) and a build without MPI all
@@ -71,7 +71,7 @@ void dist_watchdog_start(dist *d);
 void dist_on_term(void);
 void dist_set_note(const char *note);
 
-// --- the plugin's interface (nn/dist_mpi.c, bin/nn-mpi.so exports nn_dist_mpi_ops)
+// --- the plugin's interface (nn/mpi/dist_mpi.c, bin/nn-mpi.so exports nn_dist_mpi_ops)
 #define DIST_MPI_ABI 1
 typedef struct dist_mpi_ops {
     int abi;   // DIST_MPI_ABI of the plugin's build: a stale plugin is refused

@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "common.h"
-#include "dist.h"
+#include "../common.h"
+#include "../dist.h"
 
 static void fail_mpi(int rc, const char *what, char *err) {
     char msg[MPI_MAX_ERROR_STRING];
