@@ -6,6 +6,7 @@
 #   make test-cuda  CPU-vs-GPU tests (needs an NVIDIA GPU)
 #   make bench      benchmarks (see bench/)
 #   make deps       install the Debian packages the build needs
+#   NO_MPI=1        leave out the MPI plugin (bin/nn-mpi.so: `mpirun -np N bin/nn train`)
 #   SANITIZE=1      build with AddressSanitizer and UndefinedBehaviorSanitizer (into build-san/)
 #   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS each (fuzz.mk, tests/fuzz/)
 #   make valgrind   a short train + predict under valgrind on a NO_CUDA build (fuzz.mk)
@@ -22,7 +23,7 @@ CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -MMD -MP
 CPPFLAGS += $(shell pkg-config --cflags hdf5 2>/dev/null || echo -I/usr/include/hdf5/serial)
 CPPFLAGS += -I/usr/include/stb
 HDF5_LIBS := $(shell pkg-config --libs hdf5 2>/dev/null || echo -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5)
-LDLIBS   += $(HDF5_LIBS) -ljpeg -lcjson -lm -lpthread -fopenmp
+LDLIBS   += $(HDF5_LIBS) -ljpeg -lcjson -lm -lpthread -ldl -fopenmp
 # The nn command links libhdf5 statically where its archive is installed (Debian's libhdf5-dev
 # has it): the shared library pulls in some thirty others (libcurl for its S3 driver, gnutls,
 # krb5, ldap...) whose loading took 3.5 ms of every start of nn, and of `nn predict`'s 30 ms
@@ -48,6 +49,20 @@ SAN_ENV := ASAN_OPTIONS=suppressions=$(CURDIR)/tests/suppressions/asan.supp:dete
            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:suppressions=$(CURDIR)/tests/suppressions/ubsan.supp
 endif
 
+# MPI (Debian's Open MPI, libopenmpi-dev) for data-parallel training: found through pkg-config's
+# ompi-c or mpicc, it builds the plugin $(BIN)/nn-mpi.so from nn/mpi/dist_mpi.c (a folder of its
+# own, so no wildcard of nn/*.c compiles it without mpi.h), which nn loads only when mpirun
+# started it (nn/dist.h says why nn does not link libmpi). NN_HAVE_MPI tells nn/dist.c that a
+# plugin was built; without one, nn under mpirun says how to get it.
+ifeq ($(NO_MPI),)
+MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null || mpicc --showme:compile 2>/dev/null)
+MPI_LIBS   := $(shell pkg-config --libs ompi-c 2>/dev/null || mpicc --showme:link 2>/dev/null)
+endif
+ifneq ($(strip $(MPI_LIBS)),)
+MPI_PLUGIN := $(BIN)/nn-mpi.so
+CPPFLAGS += -DNN_HAVE_MPI=1
+endif
+
 LIB_SRC  := $(filter-out nn/cuda_stub.c,$(wildcard nn/*.c layers/*.c data/*.c))
 TOOL_SRC := $(wildcard tools/*.c)
 CU_SRC   := $(wildcard cuda/*.cu)
@@ -64,6 +79,11 @@ NVFLAGS  += -arch=$(CUDA_ARCH) -std=c++17 -Xcompiler -Wall,-Wextra,-fopenmp --ex
 CUDA_OBJ := $(CU_SRC:%.cu=$(BUILD)/%.o)
 CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lstdc++
 CPPFLAGS += -DNN_HAVE_CUDA=1
+# NCCL (the all-reduce between GPUs) is compiled against the CUDA install's nccl.h and loaded at
+# run time (cuda/nccl_cuda.cu): nn does not link the 200 MB libnccl.so.2.
+ifneq ($(wildcard $(CUDA_HOME)/include/nccl.h),)
+NVFLAGS  += -DNN_HAVE_NCCL=1
+endif
 else
 LIB_SRC  += nn/cuda_stub.c
 CUDA_OBJ :=
@@ -76,11 +96,20 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 LIB      := $(BUILD)/libnn.a
 
 .PHONY: all test test-cuda bench deps clean fuzz
-all: $(BIN)/nn
+all: $(BIN)/nn $(MPI_PLUGIN)
 
 $(BIN)/nn: $(TOOL_OBJ) $(LIB)
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(LIB) $(if $(HDF5_A),$(HDF5_A) -lsz -lz -ldl $(filter-out $(HDF5_LIBS),$(LDLIBS)),$(LDLIBS)) $(CUDA_LIBS)
+
+# The MPI plugin: position-independent, linked against libmpi (and nothing of nn's).
+$(BIN)/nn-mpi.so: $(BUILD)/mpi/dist_mpi.o
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) -shared -o $@ $< $(MPI_LIBS)
+
+$(BUILD)/mpi/dist_mpi.o: nn/mpi/dist_mpi.c nn/dist.h nn/common.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(MPI_CFLAGS) $(CFLAGS) -fPIC -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
@@ -98,7 +127,7 @@ $(BUILD)/tests/%: tests/%.c $(LIB) tests/test.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(CUDA_LIBS)
 
-test: $(BIN)/nn $(TEST_BIN)
+test: $(BIN)/nn $(MPI_PLUGIN) $(TEST_BIN)
 	@$(SAN_ENV) NN=$(BIN)/nn NN_BUILD=$(BUILD) tests/run.sh $(TEST_BIN)
 
 include fuzz.mk

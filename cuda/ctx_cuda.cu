@@ -123,6 +123,7 @@ extern "C" int cuda_ctx_init(nn_ctx *ctx, int device, char *err) {
 extern "C" void cuda_ctx_free(nn_ctx *ctx) {
     if (!ctx || !ctx->cuda) return;
     CUDA_CHECK(cudaStreamSynchronize(ctx->cuda->stream));
+    cuda_nccl_free(ctx->cuda);
     CUDA_CHECK(cudaStreamDestroy(ctx->cuda->stream));
     nn_free(ctx->cuda);
     ctx->cuda = NULL;

@@ -49,7 +49,11 @@ struct nn_cuda {
     size_t l2_bytes;
     char name[256];
     int tf32;   // NN_TF32=1 at init: the large SGEMMs use TF32 tensor cores (dense_tf32_cuda.cu)
+    struct cuda_nccl *nccl;   // the ranks' NCCL communicator, made on first use (nccl_cuda.cu)
 };
+
+// nccl_cuda.cu: gives back the context's communicator (cuda_ctx_free calls it).
+void cuda_nccl_free(struct nn_cuda *c);
 
 static inline cudaStream_t ctx_stream(const nn_ctx *ctx) {
     return ctx && ctx->cuda ? ctx->cuda->stream : (cudaStream_t)0;

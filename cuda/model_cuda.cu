@@ -13,7 +13,9 @@
 //   - the binary head for batches up to HEAD_MAX_BATCH: the last dense (in -> 1) forward, the
 //     loss, its backward and Adam as one kernel (head_train_cuda, loss_cuda.cu).
 // Adam over the arena then skips the parameters the fused passes updated. A run with a gradient
-// hook (data-parallel training) gets the plain plan: every gradient must reach the arena.
+// hook (data-parallel training, nccl_cuda.cu) keeps the conv + pool fusion (its gradient goes
+// to the arena) but neither the dense dW + Adam nor the head: every gradient must reach the
+// arena to be summed over the ranks before any Adam.
 // The device buffers are allocated once per model and batch size (nn/step.c's
 // step_alloc_buffers, through this backend's allocator); the passes only queue kernels on the
 // context's stream, so the same code runs eagerly or inside a captured CUDA graph (train_cuda.cu).
@@ -202,7 +204,7 @@ static double dense_adam_bytes(const model *m, const step_node *nd, prof_pass p,
 static void make_plan(model *m, cuda_model *d, const nn_ctx *ctx, int batch) {
     model_run *r = &d->r;
     step_plan_plain(m, r);
-    if (fusion_on() && !r->grad.reduce) {
+    if (fusion_on()) {
         if (m->nlayers >= 2 && conv2d_pool_fusable(&m->layers[0], &m->layers[1], 1) &&
             step_node_of(r, 0) == 0 && step_node_of(r, 1) == 1) {
             step_node *nd = &r->nodes[0];
@@ -218,7 +220,7 @@ static void make_plan(model *m, cuda_model *d, const nn_ctx *ctx, int batch) {
             memmove(&r->nodes[1], &r->nodes[2], (size_t)(r->nnodes - 2) * sizeof *r->nodes);
             r->nnodes--;
         }
-        for (int k = 0; k < r->nnodes; k++) {
+        for (int k = 0; k < r->nnodes && !r->grad.reduce; k++) {
             step_node *nd = &r->nodes[k];
             const layer *l = &m->layers[nd->first];
             if (nd->forward || l->kind != LAYER_DENSE || !l->wsize) continue;
@@ -288,6 +290,7 @@ cuda_model *cuda_model_get(model *m, const nn_ctx *ctx, int batch) {
         CUDA_CHECK(cudaStreamCreateWithFlags(&d->side, cudaStreamNonBlocking));
         CUDA_CHECK(cudaEventCreateWithFlags(&d->fork, cudaEventDisableTiming));
         CUDA_CHECK(cudaEventCreateWithFlags(&d->join, cudaEventDisableTiming));
+        if (cuda_nccl_wanted(ctx)) cuda_allreduce_attach(d, ctx);   // before the plan is made
         m->dev = d;
         cudaStream_t s = ctx_stream(ctx);
         CUDA_CHECK(cudaMemcpyAsync(d->r.w, m->w, bytes, cudaMemcpyHostToDevice, s));
@@ -348,7 +351,7 @@ void cuda_step_queue(model *m, const nn_ctx *ctx, int n, const float *x, const a
                      const step_hook *h) {
     cuda_model *d = m->dev;
     d->r.profiling = h != NULL;
-    step_train(m, &d->r, ctx, n, n, x, d->labels, opt, h);
+    step_train(m, &d->r, ctx, n, d->grad_n ? d->grad_n : n, x, d->labels, opt, h);
     d->r.profiling = 0;
 }
 
@@ -394,6 +397,7 @@ extern "C" void cuda_model_free(struct model *m) {
     cuda_free(d->correct);
     cuda_free(d->order), cuda_free(d->aug);
     if (d->images) cuda_images_free(d->images);
+    cuda_allreduce_free(d);
     CUDA_CHECK(cudaStreamDestroy(d->side));
     CUDA_CHECK(cudaEventDestroy(d->fork));
     CUDA_CHECK(cudaEventDestroy(d->join));

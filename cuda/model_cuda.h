@@ -45,8 +45,19 @@ struct cuda_model {
     cudaGraphExec_t graph;
     const void *graph_images;         // what the graph was captured for
     int graph_batch, graph_aug;
+    int graph_grad_n;                 // ... and the gradient's divisor baked into it
     adam_cfg graph_opt;
+    // data-parallel training (nccl_cuda.cu)
+    struct cuda_allreduce *ar;        // the gradient hook's state; NULL: this GPU trains alone
+    int grad_n;                       // while a step is queued: the gradient's divisor (0: n)
 };
+
+// nccl_cuda.cu: 1 when the GPU should sum its gradients with NCCL (several ranks, or NN_NCCL=1);
+// attach gives the mirror its gradient hook (before its plan is made: the plan keeps every
+// gradient in the arena then), free takes it away.
+int cuda_nccl_wanted(const nn_ctx *ctx);
+void cuda_allreduce_attach(struct cuda_model *d, const nn_ctx *ctx);
+void cuda_allreduce_free(struct cuda_model *d);
 
 // model_cuda.cu
 struct cuda_model *cuda_model_get(struct model *m, const nn_ctx *ctx, int batch);
@@ -55,7 +66,8 @@ void cuda_model_drop_graph(struct cuda_model *d);
 // Queues forward (logits: last sigmoid left out) for n samples of x (device); returns the output.
 const float *cuda_forward_queue(struct model *m, const nn_ctx *ctx, int n, const float *x, int logits);
 // A whole training step (forward, loss, backward, Adam) of n samples of x and d->labels, with
-// every fusion the plan holds; h: the profiler's hook (NULL: none).
+// every fusion the plan holds; h: the profiler's hook (NULL: none). The loss's gradient is
+// divided by d->grad_n when set (a data-parallel step's global batch), else by n.
 void cuda_step_queue(struct model *m, const nn_ctx *ctx, int n, const float *x, const adam_cfg *opt,
                      const step_hook *h);
 

@@ -78,6 +78,7 @@ static void capture(model *m, const nn_ctx *ctx, const cuda_images *im, int use_
     d->graph_images = im;
     d->graph_batch = batch;
     d->graph_aug = use_aug;
+    d->graph_grad_n = d->grad_n;
     d->graph_opt = *opt;
 }
 
@@ -85,42 +86,71 @@ static int same_opt(const adam_cfg *a, const adam_cfg *b) {
     return a->beta1 == b->beta1 && a->beta2 == b->beta2 && a->epsilon == b->epsilon;
 }
 
-extern "C" int cuda_model_train_images(struct model *m, const nn_ctx *ctx, const cuda_images *im,
-                                       const int32_t *order, const aug_params *aug, int count,
-                                       int batch, const adam_cfg *opt, float *step_loss,
-                                       int *step_correct, char *err) {
+// A data-parallel step in which this rank has no image: its gradient is zero, and it still
+// joins the all-reduce and Adam of the other ranks' step.
+static void queue_zero_step(model *m, const nn_ctx *ctx, const adam_cfg *opt) {
+    cuda_model *d = m->dev;
+    cudaStream_t s = ctx_stream(ctx);
+    CUDA_CHECK(cudaMemsetAsync(d->r.g, 0, m->nparams * sizeof(float), s));
+    step_grad_hook_run(m, &d->r, ctx);   // the same buckets as the other ranks' step
+    d->r.be->adam(m, &d->r, ctx, opt);
+    CUDA_CHECK(cudaMemsetAsync(d->loss, 0, sizeof(float), s));   // the step is the call's first
+    CUDA_CHECK(cudaMemsetAsync(d->correct, 0, sizeof(int), s));
+    step_advance_cuda(ctx, d->step);
+}
+
+// cuda_model_train_images with the gradient's divisor (cuda_model_train_cache_dp's grad_n).
+static int train_images(struct model *m, const nn_ctx *ctx, const cuda_images *im,
+                        const int32_t *order, const aug_params *aug, int count, int batch,
+                        int grad_n, const adam_cfg *opt, float *step_loss, int *step_correct,
+                        char *err) {
     if (model_loss_kind(m) == LOSS_NONE)
         return nn_fail(err, "training needs a model that ends in one sigmoid unit or a softmax over "
                        "N >= 2 outputs; this one has %zu outputs", model_output_size(m));
-    if (batch < 1 || count < 0) return nn_fail(err, "batch %d / count %d out of range", batch, count);
+    if (batch < 1 || count < 0 || grad_n < 0)
+        return nn_fail(err, "batch %d / count %d / grad_n %d out of range", batch, count, grad_n);
     if (shape3_size(m->input) != (size_t)im->h * im->w * 3)
         return nn_fail(err, "the model takes %dx%dx%d inputs, the images are %dx%dx3", m->input.h,
                        m->input.w, m->input.c, im->h, im->w);
     for (int i = 0; i < count; i++)
         if (order[i] < 0 || order[i] >= im->n)
             return nn_fail(err, "order[%d] = %d is not an image index (0..%d)", i, order[i], im->n - 1);
-    if (count == 0) return 0;
-    const int steps = (count + batch - 1) / batch, full = count / batch, rem = count % batch;
+    if (count == 0 && grad_n == 0) return 0;
+    const int zero = count == 0;   // a data-parallel step without an image here
+    const int steps = zero ? 1 : (count + batch - 1) / batch, full = count / batch, rem = count % batch;
     cuda_model *d = cuda_model_get(m, ctx, NN_MAX(batch, m->dev ? m->dev->r.batch : batch));
-    cuda_model_ensure_steps(m, steps, count);
+    cuda_model_ensure_steps(m, steps, NN_MAX(count, 1));
     cudaStream_t s = ctx_stream(ctx);
 
     std::vector<float> alpha(steps);
     std::vector<int64_t> tsteps(steps);
     for (int k = 0; k < steps; k++) alpha[k] = adam_alpha(opt, m->t + 1 + k), tsteps[k] = m->t + 1 + k;
-    CUDA_CHECK(cudaMemcpyAsync(d->order, order, count * sizeof(int32_t), cudaMemcpyHostToDevice, s));
-    if (aug)
+    if (count) CUDA_CHECK(cudaMemcpyAsync(d->order, order, count * sizeof(int32_t), cudaMemcpyHostToDevice, s));
+    if (aug && count)
         CUDA_CHECK(cudaMemcpyAsync(d->aug, aug, count * sizeof(aug_params), cudaMemcpyHostToDevice, s));
     CUDA_CHECK(cudaMemcpyAsync(d->alpha, alpha.data(), steps * sizeof(float), cudaMemcpyHostToDevice, s));
     CUDA_CHECK(cudaMemcpyAsync(d->tsteps, tsteps.data(), steps * sizeof(int64_t), cudaMemcpyHostToDevice, s));
     CUDA_CHECK(cudaMemsetAsync(d->step, 0, sizeof(int), s));
+    if (zero) queue_zero_step(m, ctx, opt);
     if (full > 0) {
-        if (!d->graph || d->graph_images != im || d->graph_batch != batch ||
-            d->graph_aug != (aug != NULL) || !same_opt(&d->graph_opt, opt))
-            capture(m, ctx, im, aug != NULL, batch, opt, 1);
-        for (int k = 0; k < full; k++) CUDA_CHECK(cudaGraphLaunch(d->graph, s));
+        d->grad_n = grad_n ? grad_n : batch;
+        int match = d->graph && d->graph_images == im && d->graph_batch == batch &&
+                    d->graph_aug == (aug != NULL) && same_opt(&d->graph_opt, opt) &&
+                    d->graph_grad_n == d->grad_n;
+        if (!match && full == 1 && grad_n) {
+            // One full step with another divisor (a data-parallel epoch's last batch): queued
+            // as it is, so the graph of the epoch's other steps is kept for the next epoch.
+            queue_step(m, ctx, im, aug != NULL, batch, batch, opt, 1);
+        } else {
+            if (!match) capture(m, ctx, im, aug != NULL, batch, opt, 1);
+            for (int k = 0; k < full; k++) CUDA_CHECK(cudaGraphLaunch(d->graph, s));
+        }
     }
-    if (rem) queue_step(m, ctx, im, aug != NULL, batch, rem, opt, 1);
+    if (rem) {
+        d->grad_n = grad_n ? grad_n : rem;
+        queue_step(m, ctx, im, aug != NULL, batch, rem, opt, 1);
+    }
+    d->grad_n = 0;
     CUDA_CHECK(cudaMemcpyAsync(d->h_loss, d->loss, steps * sizeof(float), cudaMemcpyDeviceToHost, s));
     CUDA_CHECK(cudaMemcpyAsync(d->h_correct, d->correct, steps * sizeof(int), cudaMemcpyDeviceToHost, s));
     CUDA_CHECK(cudaStreamSynchronize(s));
@@ -131,10 +161,17 @@ extern "C" int cuda_model_train_images(struct model *m, const nn_ctx *ctx, const
     return steps;
 }
 
-extern "C" int cuda_model_train_cache(struct model *m, const nn_ctx *ctx, const image_cache *c,
-                                      const int32_t *order, const aug_params *aug, int count,
-                                      int batch, const adam_cfg *opt, float *step_loss,
-                                      int *step_correct, char *err) {
+extern "C" int cuda_model_train_images(struct model *m, const nn_ctx *ctx, const cuda_images *im,
+                                       const int32_t *order, const aug_params *aug, int count,
+                                       int batch, const adam_cfg *opt, float *step_loss,
+                                       int *step_correct, char *err) {
+    return train_images(m, ctx, im, order, aug, count, batch, 0, opt, step_loss, step_correct, err);
+}
+
+extern "C" int cuda_model_train_cache_dp(struct model *m, const nn_ctx *ctx, const image_cache *c,
+                                         const int32_t *order, const aug_params *aug, int count,
+                                         int batch, int grad_n, const adam_cfg *opt, float *step_loss,
+                                         int *step_correct, char *err) {
     cuda_model *d = cuda_model_get(m, ctx, NN_MAX(batch, m->dev ? m->dev->r.batch : batch));
     if (!d->images || d->images_key != (const void *)c->pixels || d->images_n != c->n) {
         if (d->images) cuda_images_free(d->images);
@@ -144,8 +181,16 @@ extern "C" int cuda_model_train_cache(struct model *m, const nn_ctx *ctx, const 
         d->images_n = c->n;
         if (!d->images) return -1;
     }
-    return cuda_model_train_images(m, ctx, d->images, order, aug, count, batch, opt, step_loss,
-                                   step_correct, err);
+    return train_images(m, ctx, d->images, order, aug, count, batch, grad_n, opt, step_loss,
+                        step_correct, err);
+}
+
+extern "C" int cuda_model_train_cache(struct model *m, const nn_ctx *ctx, const image_cache *c,
+                                      const int32_t *order, const aug_params *aug, int count,
+                                      int batch, const adam_cfg *opt, float *step_loss,
+                                      int *step_correct, char *err) {
+    return cuda_model_train_cache_dp(m, ctx, c, order, aug, count, batch, 0, opt, step_loss,
+                                     step_correct, err);
 }
 
 extern "C" int cuda_model_logits_images(struct model *m, const nn_ctx *ctx, const cuda_images *im,

@@ -127,6 +127,14 @@ loader *loader_create(const image_cache *c, int batch, int shuffle, int augment,
 // Starts epoch `epoch` (0-based): the order is a function of (seed, epoch), so a resumed run
 // sees the same batches as an uninterrupted one.
 void loader_start_epoch(loader *L, int epoch);
+// The same, starting at batch `first` (a run resumed in mid-epoch): the batches before it are
+// never built, and the later ones are those an uninterrupted epoch gives.
+void loader_start_epoch_at(loader *L, int epoch, int first);
+// Data-parallel training (nn/dist.h): from the next epoch on, every batch holds only rank
+// `rank`'s part of it, of `ranks` (dist_share's split of its positions, which keep their
+// images and augmentation). A part can be empty (a last batch smaller than `ranks`): count the
+// steps with loader_steps instead of waiting for loader_next to return 0.
+void loader_shard(loader *L, int rank, int ranks);
 // Fills x (batch, h, w, 3) float and y (batch) with the next batch; returns its size (the last
 // batch may be partial), 0 when the epoch is over. *wait_s (if non-NULL) gets the seconds
 // spent waiting for workers.

@@ -7,6 +7,12 @@
 // number of threads or their timing, and a run resumed at epoch e sees what an uninterrupted
 // run would have seen.
 //
+// A data-parallel run (nn/dist.h) shards the loader: rank r of R then gets, of every batch b,
+// only its part [lo, hi) of the batch's positions (dist_share's split: sizes differ by one at
+// most, and a last batch smaller than R leaves some ranks none). Positions, and so the images
+// and their augmentation, are the same as one process draws: the ranks together see exactly
+// the batches of a single process, whatever their number.
+//
 // Workers fill a ring of `nslots` batch buffers: batch b goes to slot b % nslots once batch
 // b - nslots has been handed out, so up to nslots batches are ready or in the making while the
 // model trains on the current one (nslots = threads + 2: at least triple buffering).
@@ -29,6 +35,7 @@ typedef struct slot {
 struct loader {
     const image_cache *c;
     int batch, shuffle, augment, steps;
+    int rank, ranks;     // the shard this loader gives (0 of 1: whole batches)
     uint64_t seed;
     int32_t *order;      // (c->n) image indices of the current epoch
     int epoch;           // -1 before the first loader_start_epoch
@@ -58,10 +65,19 @@ static uint64_t derive_seed(uint64_t seed, uint64_t what, uint64_t epoch, uint64
     return mix64(h ^ (index + 0x8CB92BA72F3D8DD7ull));
 }
 
+// This loader's part [*lo, *hi) of batch b's positions in the epoch's order.
+static void batch_span(const loader *L, int b, int *lo, int *hi) {
+    int first = b * L->batch, count = NN_MIN(L->batch, L->c->n - first);
+    *lo = first + (int)((long long)count * L->rank / L->ranks);
+    *hi = first + (int)((long long)count * (L->rank + 1) / L->ranks);
+}
+
 static void fill_batch(loader *L, slot *s, int b) {
     const image_cache *c = L->c;
     size_t img = (size_t)c->h * c->w * 3;
-    int first = b * L->batch, count = NN_MIN(L->batch, c->n - first);
+    int first, hi;
+    batch_span(L, b, &first, &hi);
+    int count = hi - first;
     for (int k = 0; k < count; k++) {
         int idx = L->order[first + k];
         const uint8_t *src = c->pixels + (size_t)idx * img;
@@ -113,6 +129,8 @@ loader *loader_create(const image_cache *c, int batch, int shuffle, int augment,
     L->augment = augment;
     L->seed = seed;
     L->steps = (c->n + batch - 1) / batch;
+    L->rank = 0;
+    L->ranks = 1;
     L->epoch = -1;
     L->order = nn_alloc((size_t)c->n * sizeof *L->order, "batch order");
     if (threads <= 0) threads = data_default_threads();
@@ -134,7 +152,21 @@ loader *loader_create(const image_cache *c, int batch, int shuffle, int augment,
     return L;
 }
 
-void loader_start_epoch(loader *L, int epoch) {
+void loader_shard(loader *L, int rank, int ranks) {
+    if (ranks < 1 || rank < 0 || rank >= ranks) NN_DIE("loader_shard: rank %d of %d", rank, ranks);
+    pthread_mutex_lock(&L->mu);
+    L->running = 0;   // batches in hand were cut for the old shard: start the epoch again
+    while (L->inflight > 0) pthread_cond_wait(&L->cv_done, &L->mu);
+    L->rank = rank;
+    L->ranks = ranks;
+    L->epoch = -1;
+    pthread_mutex_unlock(&L->mu);
+}
+
+void loader_start_epoch(loader *L, int epoch) { loader_start_epoch_at(L, epoch, 0); }
+
+void loader_start_epoch_at(loader *L, int epoch, int first) {
+    if (first < 0 || first > L->steps) NN_DIE("loader_start_epoch_at: batch %d of %d", first, L->steps);
     pthread_mutex_lock(&L->mu);
     L->running = 0;  // hand out no more batches of the old epoch, wait for those in hand
     while (L->inflight > 0) pthread_cond_wait(&L->cv_done, &L->mu);
@@ -146,7 +178,7 @@ void loader_start_epoch(loader *L, int epoch) {
         rng_shuffle(&r, L->order, L->c->n);
     }
     for (int i = 0; i < L->nslots; i++) L->slots[i].ready = 0;
-    L->next_fill = L->next_take = 0;
+    L->next_fill = L->next_take = first;
     L->running = 1;
     pthread_cond_broadcast(&L->cv_work);
     pthread_mutex_unlock(&L->mu);

@@ -9,6 +9,7 @@
 typedef enum { NN_CPU = 0, NN_CUDA = 1 } nn_backend;
 
 struct nn_cuda;  // device state (cuda/), opaque to the C path
+struct dist;     // the ranks of a data-parallel run (nn/dist.h)
 
 typedef struct nn_ctx {
     nn_backend backend;
@@ -18,6 +19,7 @@ typedef struct nn_ctx {
     uint64_t seed;          // seeds weight init, shuffling, augmentation
     int verbose;
     struct nn_cuda *cuda;   // NULL on the C path
+    const struct dist *dist;  // the ranks training together (nn/dist.h); NULL: this process alone
 } nn_ctx;
 
 // A context for the C path with defaults (all cores, seed 1).

@@ -99,6 +99,18 @@ int cuda_model_train_cache(struct model *m, const nn_ctx *ctx, const image_cache
                            const int32_t *order, const aug_params *aug, int count, int batch,
                            const adam_cfg *opt, float *step_loss, int *step_correct, char *err);
 
+// The same for a data-parallel rank: every step's gradient is divided by grad_n (the global
+// batch the step is part of) instead of the step's own size, and summed over the ranks by the
+// NCCL all-reduce before Adam (cuda/nccl_cuda.cu; the model's device mirror joins the ranks'
+// communicator when it is made: ctx->dist of several ranks, or NN_NCCL=1 for one). grad_n 0:
+// each step's own size, as cuda_model_train_cache. With grad_n > 0 and count 0 this rank has
+// no image in the step (a last batch smaller than the number of ranks): one step is still run,
+// its gradient zero, so that the all-reduce and Adam stay in step with the other ranks.
+int cuda_model_train_cache_dp(struct model *m, const nn_ctx *ctx, const image_cache *c,
+                              const int32_t *order, const aug_params *aug, int count, int batch,
+                              int grad_n, const adam_cfg *opt, float *step_loss, int *step_correct,
+                              char *err);
+
 // Logits (count, model outputs; host) of images order[0..count) of im (order NULL: 0, 1, ...),
 // not augmented, `batch` at a time. Returns 0, or -1 with err.
 int cuda_model_logits_images(struct model *m, const nn_ctx *ctx, const cuda_images *im,

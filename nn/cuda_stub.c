@@ -138,3 +138,12 @@ int cuda_model_train_cache(struct model *m, const nn_ctx *ctx, const image_cache
         (void)step_loss, (void)step_correct;
     return nn_fail(err, NO_CUDA_MSG);
 }
+
+int cuda_model_train_cache_dp(struct model *m, const nn_ctx *ctx, const image_cache *c,
+                              const int32_t *order, const aug_params *aug, int count, int batch,
+                              int grad_n, const adam_cfg *opt, float *step_loss, int *step_correct,
+                              char *err) {
+    (void)m, (void)ctx, (void)c, (void)order, (void)aug, (void)count, (void)batch, (void)grad_n,
+        (void)opt, (void)step_loss, (void)step_correct;
+    return nn_fail(err, NO_CUDA_MSG);
+}

@@ -189,6 +189,20 @@ const float *step_forward(model *m, model_run *r, const nn_ctx *ctx, int n, cons
     return forward_to(m, r, ctx, n, x, logits, m->nlayers, h);
 }
 
+// The node's gradients are final: its span of the arena to the hook (its layers' parameters are
+// one span).
+static void grad_ready(const model *m, model_run *r, const nn_ctx *ctx, const step_node *nd) {
+    if (!r->grad.ready) return;
+    const int i = nd->first, j = nd->first + nd->count - 1;
+    size_t lo = m->layers[i].woff, hi = m->layers[j].woff + layer_nparams(&m->layers[j]);
+    if (hi > lo) r->grad.ready(r->grad.user, ctx, r->g, lo, hi - lo);
+}
+
+void step_grad_hook_run(model *m, model_run *r, const nn_ctx *ctx) {
+    for (int k = r->nnodes - 1; k >= 0; k--) grad_ready(m, r, ctx, &r->nodes[k]);
+    if (r->grad.reduce) r->grad.reduce(r->grad.user, ctx, r->g, m->nparams);
+}
+
 void step_backward(model *m, model_run *r, const nn_ctx *ctx, int n, const float *x, int last,
                    float *dy, const adam_cfg *opt, const step_hook *h) {
     const step_backend *be = r->be;
@@ -214,6 +228,7 @@ void step_backward(model *m, model_run *r, const nn_ctx *ctx, int n, const float
             impl_or_die(m, i, ctx)->backward(l, ctx, &io);
         }
         hook_end(h);
+        grad_ready(m, r, ctx, nd);
         if (!in_place) {
             float *t = dcur;
             dcur = dnext;

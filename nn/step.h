@@ -71,8 +71,14 @@ typedef struct step_backend {
 // Gradient hook: called after the backward pass, before Adam, with the gradient arena
 // (data-parallel training sums it over the ranks here). A plan built for a run with a hook keeps
 // every gradient in the arena (no Adam fused into a product).
+// ready (may be NULL) is called during the backward walk, after each node that has parameters,
+// with its part [off, off + count) of the arena, final from then on: the parts come from the
+// top of the arena down, so a backend can start summing the last layers' gradients while the
+// layers below still run (cuda/nccl_cuda.cu). reduce is still called at the end, and must then
+// sum what ready was not given and wait for what it was.
 typedef struct step_grad_hook {
     void (*reduce)(void *user, const nn_ctx *ctx, float *g, size_t count);
+    void (*ready)(void *user, const nn_ctx *ctx, float *g, size_t off, size_t count);
     void *user;
 } step_grad_hook;
 
@@ -145,6 +151,11 @@ void step_train(model *m, model_run *r, const nn_ctx *ctx, int n, int grad_n, co
 // node, it gives a model's gradients for any loss.
 void step_backward(model *m, model_run *r, const nn_ctx *ctx, int n, const float *x, int last,
                    float *dy, const adam_cfg *opt, const step_hook *h);
+
+// The gradient hook's calls for a gradient already in the arena (a data-parallel step in which
+// this rank has no sample: its gradient is zero): ready for every node from the last down, as
+// the backward walk makes them, then reduce, so that every rank's collectives match one for one.
+void step_grad_hook_run(model *m, model_run *r, const nn_ctx *ctx);
 
 // FLOPs and bytes of a node's pass (its layers' counts, or the fusion's own).
 double step_node_flops(const model *m, const step_node *nd, prof_pass p, int n);

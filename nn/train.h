@@ -33,12 +33,15 @@ static inline double train_stats_acc(const train_stats *s) { return s->seen ? (d
 typedef void (*train_step_fn)(void *user, int step, int steps, const train_stats *s);
 
 // Runs epoch `epoch` (0-based) of loader L on model m, starting at step `first_step` (the
-// earlier batches are drawn and dropped, so a run resumed in mid-epoch sees the same batches as
-// one that was never stopped). Batches are at most `batch` samples of the model's input size.
+// earlier batches are skipped, so a run resumed in mid-epoch sees the same batches as one that
+// was never stopped). Batches are at most `batch` samples of the model's input size.
 // When *stop becomes non-zero (a signal handler), the current step finishes and the loop
 // returns early. A step whose loss is NaN or infinite also ends the loop at once, before the
 // callback sees it (so no checkpoint is taken of the diverged weights): out->nonfinite_step
 // says which. Returns the 1-based step reached (== loader_steps(L) when the epoch ended).
+// Data-parallel (ctx->dist of several ranks, nn/dist.h): every rank calls it alike; `batch` is
+// the global batch, the loader is sharded here, the stats are the global batch's, and the
+// ranks stop at the same step (when any of them was asked to).
 int train_epoch(model *m, const nn_ctx *ctx, loader *L, int batch, int epoch, int first_step,
                 const adam_cfg *opt, volatile sig_atomic_t *stop, train_step_fn cb, void *user,
                 train_stats *out);
@@ -47,6 +50,7 @@ int train_epoch(model *m, const nn_ctx *ctx, loader *L, int batch, int epoch, in
 // nclasses: 2 x 2 for a binary model, N x N for a softmax over N) of the model on every image
 // of c, never augmented (rescale only), `batch` images per forward pass. The loss and accuracy
 // are the model's own (model_loss_kind): binary or categorical cross-entropy and accuracy.
+// Data-parallel, each rank evaluates its share of c and every rank gets the whole set's result.
 typedef struct eval_result {
     int n;
     int nclasses;

@@ -116,7 +116,7 @@ why="e.h5 was written"; check empty_class_no_model test ! -e e.h5
 rc=$?
 why="status $rc: $(cat ev.out ev.err)"
 check empty_class_evaluate_warns test $rc -eq 0 -a "$(grep -c 'warning: cls/empty/dogs: no images' ev.err)" -eq 1
-if grep -q setup_check_decoded "$ROOT/tools/cmd_train.c" 2>/dev/null; then
+if grep -q setup_check_decoded "$ROOT/tools/cmd_train.c" "$ROOT/tools/train_data.c" 2>/dev/null; then   # the data: train_data.c
     "$NN" train --data cls/junk --epochs 1 --device cpu --out j.h5 >j.out 2>j.err
     rc=$?
     why="status $rc: $(cat j.err)"

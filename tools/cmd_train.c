@@ -5,6 +5,8 @@
 // Every file it writes is checked before any work (tools/outfile.h: nn's own kind or absent,
 // no two the same, none inside the data, locked against a second run), every write's result
 // is read, and a closed standard output (nn train | head) stops the run as Ctrl-C does.
+// Under mpirun (`mpirun -np N nn train ...`) each process is one rank of a data-parallel run
+// (tools/train_dist.h): the loop is the same on every rank, and rank 0 alone prints and saves.
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
@@ -28,6 +30,8 @@
 #include "progress.h"
 #include "setup.h"
 #include "synthetic.h"
+#include "train_data.h"
+#include "train_dist.h"
 
 #define MAX_EPOCHS 100000
 
@@ -113,10 +117,20 @@ static void on_sigint(int sig) {
     stop_flag = 1;   // SA_RESETHAND: a second Ctrl-C ends the process at once
 }
 
+// Under mpirun, Ctrl-C reaches mpirun alone, which sends SIGTERM to every rank a second later
+// (and SIGKILL a second after that): it stops the run as Ctrl-C does, and wakes the watchdog
+// that speaks for a rank left waiting on one that died (nn/dist.h).
+static void on_sigterm(int sig) {
+    (void)sig;
+    stop_flag = 1;
+    dist_on_term();
+}
+
 // A file this run saved, as it was on disk: the end checks that it is still there.
 typedef struct saved_file { dev_t dev; ino_t ino; int set; } saved_file;
 
 typedef struct run {
+    train_dist td;            // the ranks (one, unless mpirun started nn)
     opts o;
     const char *pre;          // "[synthetic] " or ""
     model m;
@@ -146,22 +160,35 @@ static void note_stdout(run *r) {
     stop_flag = 1;
 }
 
-static void say(run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(run *r, const char *fmt, ...) {
+static void vsay(run *r, const char *fmt, va_list ap) {
     if (r->out_errno) return;   // nobody reads it any more
-    va_list ap;
-    va_start(ap, fmt);
     errno = 0;
     fputs(r->pre, stdout);
     vprintf(fmt, ap);
-    va_end(ap);
     putchar('\n');
     fflush(stdout);
     note_stdout(r);
 }
 
+static void say(run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(run *r, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsay(r, fmt, ap);
+    va_end(ap);
+}
+
+static void say_to(void *user, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say_to(void *user, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsay(user, fmt, ap);
+    va_end(ap);
+}
+
 static int save_model(run *r, const char *path) {
     char err[NN_ERRLEN];
+    if (r->td.d.rank != 0) return 0;   // rank 0 saves for all
     model_sync(&r->m);
     if (!train_weights_finite(&r->m)) {   // never replace a good file with a diverged model
         fprintf(stderr, "nn train: not saving %s: the weights hold NaN or infinite values (training "
@@ -183,6 +210,11 @@ static int save_model(run *r, const char *path) {
     snprintf(r->last_good, sizeof r->last_good, "%s", path);
     r->last_good_epoch = r->m.epoch;
     r->last_good_t = r->m.t;
+    char note[1000];
+    snprintf(note, sizeof note, "nn train: mpirun ended the job while rank 0 waited for the others "
+             "(another rank failed or was killed); the last checkpoint is %.380s (%ld steps): "
+             "continue with --resume %.380s", path, r->m.t, path);
+    dist_set_note(note);
     return 0;
 }
 
@@ -318,123 +350,13 @@ static int parse_args(int argc, char **argv, opts *o) {
     return 0;
 }
 
-// --- data
+// --- data (tools/train_data.c)
 
-typedef struct data {
-    int synthetic;
-    int nclasses;
-    char *classes[MODEL_MAX_CLASSES];
-    image_cache train, val;
-    int have_val;
-} data;
-
-static char *cache_name(const char *cache, const char *suffix) {
-    if (!cache) return NULL;
-    char *s = nn_alloc(strlen(cache) + strlen(suffix) + 1, "cache name");
-    strcpy(s, cache);
-    strcat(s, suffix);
-    return s;
-}
-
-static int load_cache(image_cache *c, const dataset *d, run *r, const char *cache, char *err) {
-    if (image_cache_load(c, d, r->m.input.h, r->m.input.w, r->o.threads, cache, err) != 0) return -1;
-    say(r, "Found %d images belonging to %d classes.", c->n, d->nclasses);
-    if (cache && c->from_cache) say(r, "(decoded images read from %s in %.1fs)", cache, c->seconds);
-    return 0;
-}
-
-static int load_data(run *r, data *D, char *err) {
-    memset(D, 0, sizeof *D);
+static int load_data(run *r, train_data *D, char *err) {
     const opts *o = &r->o;
-    if (!o->data) {
-        const int nc = model_classes(&r->m);   // 2 or 3: cmd_train checked it
-        D->synthetic = 1;
-        D->nclasses = nc;
-        for (int k = 0; k < nc; k++) D->classes[k] = nn_strdup(synthetic_class(nc, k));
-        int h = r->m.input.h, w = r->m.input.w, nv = NN_MAX(o->synthetic_n / 4, nc);
-        synthetic_make(&D->train, o->synthetic_n, nc, h, w, 0x5EED0001);
-        synthetic_make(&D->val, nv, nc, h, w, 0x5EED0002);
-        D->have_val = 1;
-        say(r, "Found %d images belonging to %d classes.", D->train.n, nc);
-        say(r, "Found %d images belonging to %d classes.", D->val.n, nc);
-        if (o->write_synthetic) {
-            char dir[4096];
-            if (mkdir(o->write_synthetic, 0777) != 0 && errno != EEXIST)
-                return nn_fail(err, "--write-synthetic %s: %s", o->write_synthetic, strerror(errno));
-            snprintf(dir, sizeof dir, "%s/train", o->write_synthetic);
-            if (synthetic_write_dir(&D->train, nc, dir, err)) return -1;
-            snprintf(dir, sizeof dir, "%s/val", o->write_synthetic);
-            if (synthetic_write_dir(&D->val, nc, dir, err)) return -1;
-            say(r, "Wrote the synthetic images to %s/train and %s/val.", o->write_synthetic, o->write_synthetic);
-        }
-        return 0;
-    }
-    dataset all = {0}, tr = {0}, va = {0};
-    int rc = -1;
-    if ((o->flat ? dataset_open_flat(&all, o->data, err) : setup_open_folder(&all, o->data, err)) ||
-        setup_check_classes(&all, o->data, &r->m, err))
-        goto done;
-    for (int k = 0; k < all.nclasses; k++) D->classes[k] = nn_strdup(all.classes[k]);
-    D->nclasses = all.nclasses;
-    char *c_train = cache_name(o->cache, ""), *c_val = cache_name(o->cache, ".val");
-    if (o->val_split > 0) {
-        if (dataset_split(&all, o->val_split, &tr, &va, err)) goto free_names;
-        if (tr.n == 0 || va.n == 0) {
-            nn_fail(err, "--val-split %g of %s leaves %s images", o->val_split, o->data,
-                    tr.n ? "no validation" : "no training");
-            goto free_names;
-        }
-        if (load_cache(&D->train, &tr, r, c_train, err) || load_cache(&D->val, &va, r, c_val, err) ||
-            setup_check_decoded(&D->train, &tr, NULL, NULL, err))   // a class none of whose files read
-            goto free_names;
-        setup_check_decoded(&D->val, &va, stderr, "nn train: --val-split: ", err);
-        D->have_val = 1;
-    } else {
-        if (load_cache(&D->train, &all, r, c_train, err) || setup_check_decoded(&D->train, &all, NULL, NULL, err))
-            goto free_names;
-        if (o->val) {
-            if (o->flat ? dataset_open_flat(&va, o->val, err) : setup_open_folder(&va, o->val, err))
-                goto free_names;
-            int same = va.nclasses == all.nclasses;
-            for (int k = 0; same && k < all.nclasses; k++) same = !strcmp(va.classes[k], all.classes[k]);
-            if (!same) {
-                char theirs[NN_ERRLEN / 4], mine[NN_ERRLEN / 4];
-                if (all.nclasses == 2)   // the two-class line as it always was
-                    nn_fail(err, "--val %s: its class folders (%s%s%s%s) differ from --data's (%s, %s)",
-                            o->val, va.nclasses ? va.classes[0] : "none", va.nclasses > 1 ? ", " : "",
-                            va.nclasses > 1 ? va.classes[1] : "", va.nclasses > 2 ? ", ..." : "",
-                            all.classes[0], all.classes[1]);
-                else
-                    nn_fail(err, "--val %s: its class folders (%s) differ from --data's (%s)", o->val,
-                            va.nclasses ? setup_join_names(theirs, sizeof theirs, va.classes, va.nclasses) : "none",
-                            setup_join_names(mine, sizeof mine, all.classes, all.nclasses));
-                goto free_names;
-            }
-            if (load_cache(&D->val, &va, r, c_val, err)) goto free_names;
-            setup_check_decoded(&D->val, &va, stderr, "nn train: --val: ", err);
-            D->have_val = 1;
-        }
-    }
-    rc = 0;
-free_names:
-    nn_free(c_train);
-    nn_free(c_val);
-done:
-    dataset_free(&all);
-    dataset_free(&tr);
-    dataset_free(&va);
-    return rc;
-}
-
-static void free_data(data *D) {
-    if (D->synthetic) {
-        synthetic_free(&D->train);
-        synthetic_free(&D->val);
-    } else {
-        if (D->train.pixels) image_cache_free(&D->train);
-        if (D->have_val) image_cache_free(&D->val);
-    }
-    for (int k = 0; k < D->nclasses; k++) nn_free(D->classes[k]);
+    train_data_opts d = {o->data, o->val, o->cache, o->write_synthetic, o->val_split > 0 ? o->val_split : 0,
+                         o->synthetic_n, o->flat, o->threads};
+    return train_data_load(D, &d, &r->m, say_to, r, err);
 }
 
 // --- the model
@@ -484,7 +406,7 @@ static int build_model(run *r, char *err) {
 
 // The dataset's class names go into the model (saved in the .h5); a resumed model must have
 // been trained on the same ones.
-static int set_classes(run *r, const data *D, char *err) {
+static int set_classes(run *r, const train_data *D, char *err) {
     model *m = &r->m;
     if (m->nclasses == D->nclasses) {
         int same = 1;
@@ -609,7 +531,7 @@ static void report_stdout_failure(const run *r) {
             "Ctrl-C; %s\n", strerror(r->out_errno), where);
 }
 
-static int train_loop(run *r, data *D, double t_start) {
+static int train_loop(run *r, train_data *D, double t_start) {
     opts *o = &r->o;
     model *m = &r->m;
     char err[NN_ERRLEN];
@@ -628,8 +550,8 @@ static int train_loop(run *r, data *D, double t_start) {
     // it) t steps done of which epoch * steps in whole epochs.
     int start = m->epoch, first = 0;
     if (o->resume) {
-        if (setup_resume_step(m, o->resume, o->batch, steps, &first, err)) {
-            fprintf(stderr, "nn train: %s\n", err);
+        if (setup_resume_step(m, o->resume, o->batch, steps, &first, err)) {   // on every rank alike
+            if (r->td.d.rank == 0) fprintf(stderr, "nn train: %s\n", err);
             loader_free(L);
             return 1;
         }
@@ -642,8 +564,9 @@ static int train_loop(run *r, data *D, double t_start) {
     // History: a resumed run takes the earlier epochs from its log, so chart and log are whole.
     epoch_row *rows = nn_calloc((size_t)(o->epochs + 1) * sizeof *rows, "history");
     int nrows = 0;
-    if (open_log(r, rows, &nrows, start, err)) {
-        fprintf(stderr, "nn train: %s\n", err);
+    int bad = r->td.d.rank == 0 && open_log(r, rows, &nrows, start, err);   // rank 0 writes it
+    if (dist_any(&r->td.d, bad)) {
+        if (bad) fprintf(stderr, "nn train: %s\n", err);
         close_log(r);
         nn_free(rows), loader_free(L);
         return 1;
@@ -661,6 +584,22 @@ static int train_loop(run *r, data *D, double t_start) {
     sa.sa_flags = SA_RESETHAND;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
+    if (r->td.d.mpi) {   // mpirun's Ctrl-C (even with -np 1)
+        sa.sa_handler = on_sigterm;
+        sigaction(SIGTERM, &sa, NULL);
+    }
+    if (r->td.d.size > 1) {
+        dist_watchdog_start(&r->td.d);
+        dist_set_note("nn train: mpirun ended the job while rank 0 waited for the others (another rank "
+                      "failed or was killed) before anything was saved");
+        int lo, hi;
+        dist_share(o->batch, 0, r->td.d.size, &lo, &hi);
+        say(r, "Data-parallel over %d ranks: each trains on %d%s of the %d images of every step; "
+            "gradients summed by %s before Adam.", r->td.d.size, hi - lo, o->batch % r->td.d.size ? "-" : "",
+            o->batch, r->ctx.backend == NN_CUDA ? "NCCL" : "MPI");
+        if (o->batch % r->td.d.size) say(r, "(%d or %d: --batch %d does not divide by %d.)", hi - lo,
+                                         hi - lo + 1, o->batch, r->td.d.size);
+    }
 
     int rc = 0, trained_steps = 0;
     const char *saved = NULL;
@@ -670,6 +609,7 @@ static int train_loop(run *r, data *D, double t_start) {
         say(r, "Epoch %d/%d", e + 1, o->epochs);
         int f = e == start ? first : 0;
         progress_start(&r->pg, stdout, r->pre, steps, f);
+        if (train_dist_plain_output(&r->td)) r->pg.tty = 0, r->pg.last_draw = 0;
         train_stats ts;
         int reached = train_epoch(m, &r->ctx, L, o->batch, e, f, &opt, &stop_flag, on_step, r, &ts);
         trained_steps += ts.steps;
@@ -683,10 +623,11 @@ static int train_loop(run *r, data *D, double t_start) {
             else
                 snprintf(kept, sizeof kept, "nothing was saved%s", o->resume ? " (the --resume file is untouched)" : "");
             float l = ts.nonfinite_loss;
-            fprintf(stderr, "nn train: the loss became %s at epoch %d, step %d/%d: training diverged "
-                    "and was stopped; %s. Try a lower --lr (this run: %g).\n",
-                    isnan(l) ? "NaN" : l > 0 ? "+inf" : "-inf", e + 1, ts.nonfinite_step, steps, kept,
-                    (double)opt.lr);
+            if (r->td.d.rank == 0)   // every rank stopped at the same step (the global loss)
+                fprintf(stderr, "nn train: the loss became %s at epoch %d, step %d/%d: training "
+                        "diverged and was stopped; %s. Try a lower --lr (this run: %g).\n",
+                        isnan(l) ? "NaN" : l > 0 ? "+inf" : "-inf", e + 1, ts.nonfinite_step, steps,
+                        kept, (double)opt.lr);
             rc = 1;
             break;
         }
@@ -743,15 +684,15 @@ static int train_loop(run *r, data *D, double t_start) {
             saved = o->out, saved_epoch = e + 1;
         }
         if (improved) b.value = v, b.epoch = e + 1;
-        draw_chart(r, rows, nrows);
-        if (stop_flag) {
+        if (r->td.d.rank == 0) draw_chart(r, rows, nrows);
+        if (dist_any(&r->td.d, stop_flag)) {   // the ranks stop together
             say(r, "Interrupted after epoch %d.", e + 1);
             rc = 130;
             break;
         }
     }
     close_log(r);
-    if ((rc == 0 || nrows > 0) && report_end(r, rows, nrows, &b, saved, saved_epoch, t_start) && rc == 0)
+    if (r->td.d.rank == 0 && (rc == 0 || nrows > 0) && report_end(r, rows, nrows, &b, saved, saved_epoch, t_start) && rc == 0)
         rc = 1;
     if ((r->saves_failed || r->chart_failed || r->log_failed) && rc == 0) rc = 1;
     if (o->profile && rc == 0 && profile_train_report(m, &r->ctx, o->batch, &D->train, o->augment,
@@ -769,15 +710,23 @@ static int train_loop(run *r, data *D, double t_start) {
 int cmd_train(int argc, char **argv) {
     double t_start = nn_now();
     run *r = nn_calloc(sizeof *r, "run");
+    char err[NN_ERRLEN];
+    if (train_dist_begin(&r->td, err)) {   // mpirun started nn, but this build cannot join it
+        if (!train_dist_quiet()) fprintf(stderr, "nn train: %s\n", err);
+        nn_free(r);
+        return 1;
+    }
     int rc = parse_args(argc, argv, &r->o);
     if (rc) {
+        train_dist_agree(&r->td, rc > 0, 1);
+        train_dist_end(&r->td);
         nn_free(r);
         return rc < 0 ? 0 : rc;
     }
     opts *o = &r->o;
+    const dist *ranks = &r->td.d;
     r->pre = o->data ? "" : "[synthetic] ";
-    char err[NN_ERRLEN];
-    data D = {0};
+    train_data D = {0};
     rc = 1;
     // A closed pipe on stdout (nn train | head) is an error that write() reports, not a
     // signal that kills the run before it saves (note_stdout).
@@ -789,7 +738,15 @@ int cmd_train(int argc, char **argv) {
     else snprintf(r->ckpt, sizeof r->ckpt, "%s", o->out);
     sibling(o->out, ".png", r->png, sizeof r->png);
     if (o->cache) snprintf(r->cache_val, sizeof r->cache_val, "%s.val", o->cache);
-    if (check_outputs(r, err)) goto fail;
+    if (ranks->size > 1 && o->profile) {
+        nn_fail(err, "--profile times the steps of one process: run it without mpirun");
+        goto fail;
+    }
+    if (o->batch < ranks->size) {
+        nn_fail(err, "--batch %d is smaller than the %d ranks: each rank needs an image a step", o->batch, ranks->size);
+        goto fail;
+    }
+    if (ranks->rank == 0 && check_outputs(r, err)) goto fail;   // rank 0 writes them all
     const char *dirs[2] = {o->data, o->val};
     for (int k = 0; k < 2; k++) {   // before anything slow: a mistyped folder fails at once
         struct stat st;
@@ -822,9 +779,17 @@ int cmd_train(int argc, char **argv) {
         say(r, "no --data given: training on a synthetic %d-class set (stripes: diagonal, horizontal, "
                "vertical; %d + %d images). Use --data DIR for your photos (nn train --help).",
             model_classes(&r->m), o->synthetic_n, NN_MAX(o->synthetic_n / 4, model_classes(&r->m)));
-    if (setup_device(o->device, o->threads, &r->ctx, stdout, r->pre, err)) goto fail;
+    int device = 0;   // one GPU a rank: its local rank picks it
+    if (ranks->size > 1) {
+        if (o->threads == 0) o->threads = train_dist_threads(&r->td);
+        if (strcmp(o->device, "cpu") && (device = train_dist_device(&r->td, err)) == -1) goto fail;
+        device = NN_MAX(device, 0);
+    }
+    if (setup_device_at(o->device, device, o->threads, &r->ctx, stdout, r->pre, err)) goto fail;
     r->ctx.seed = (uint64_t)o->seed;
-    if (outfile_check_space("--out", o->out, checkpoint_bytes(&r->m), "a checkpoint of this model", err))
+    r->ctx.dist = ranks;
+    if (ranks->rank == 0 && outfile_check_space("--out", o->out, checkpoint_bytes(&r->m),
+                                                "a checkpoint of this model", err))
         goto fail;
     if (r->m.epoch >= o->epochs) {
         say(r, "%s already has %d epochs (--epochs %d): nothing to train; raise --epochs to go on.",
@@ -834,17 +799,33 @@ int cmd_train(int argc, char **argv) {
     }
     say(r, "Model: %s, %zu parameters%s", r->model_name, r->m.nparams,
         o->resume || o->weights ? "" : ", fresh weights");
+    // With --cache, rank 0 decodes and writes the file before the other ranks read it.
+    int cache_first = o->cache && ranks->size > 1;
+    if (cache_first && ranks->rank != 0 && train_dist_agree(&r->td, 0, 0)) goto out;
     if (load_data(r, &D, err) || set_classes(r, &D, err)) goto fail;
-    if (model_to(&r->m, &r->ctx, o->batch, err)) goto fail;
+    if (cache_first && ranks->rank == 0 && train_dist_agree(&r->td, 0, 0)) goto out;
+    // Every rank is ready: from here on they run the same steps, and decide only on values all
+    // of them hold (a failure below is every rank's, and rank 0 alone says it).
+    if (train_dist_agree(&r->td, 0, 1)) goto out;
+    if (dist_any(ranks, r->ctx.backend == NN_CUDA) && dist_any(ranks, r->ctx.backend != NN_CUDA)) {
+        nn_fail(err, "some ranks have a GPU and others none: give --device cuda or --device cpu");
+        goto fail;
+    }
+    train_dist_share_model(&r->td, &r->m);
+    int lo, hi;
+    dist_share(o->batch, ranks->size - 1, ranks->size, &lo, &hi);   // the largest part
+    if (model_to(&r->m, &r->ctx, hi - lo, err)) goto fail;
     rc = train_loop(r, &D, t_start);
     goto out;
 fail:
-    fprintf(stderr, "nn train: %s\n", err);
+    if (!r->td.settled || ranks->rank == 0) fprintf(stderr, "nn train: %s\n", err);
 out:
+    if (!r->td.settled && train_dist_agree(&r->td, rc != 0, 1) && rc == 0) rc = 1;
     release_locks(r);
-    free_data(&D);
+    train_data_free(&D);
     model_free(&r->m);
     nn_ctx_free(&r->ctx);
+    train_dist_end(&r->td);
     nn_free(r);
     return rc;
 }

@@ -11,6 +11,11 @@
 #include "cli.h"
 
 int setup_device(const char *want, int threads, nn_ctx *ctx, FILE *say, const char *prefix, char *err) {
+    return setup_device_at(want, 0, threads, ctx, say, prefix, err);
+}
+
+int setup_device_at(const char *want, int device, int threads, nn_ctx *ctx, FILE *say,
+                    const char *prefix, char *err) {
     *ctx = nn_ctx_cpu();
     if (threads > 0) {
         ctx->threads = threads;
@@ -25,8 +30,8 @@ int setup_device(const char *want, int threads, nn_ctx *ctx, FILE *say, const ch
     }
     if (strcmp(want, "auto") && strcmp(want, "cuda"))
         return nn_fail(err, "--device '%s' is not one of auto, cpu, cuda", want);
-    int ok = cuda_probe(0, name, sizeof name, why);
-    if (ok && cuda_ctx_init(ctx, 0, why) == 0) {
+    int ok = cuda_probe(device, name, sizeof name, why);
+    if (ok && cuda_ctx_init(ctx, device, why) == 0) {
         if (say) fprintf(say, "%sUsing GPU: %s\n", prefix, name);
         return 0;
     }

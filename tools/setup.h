@@ -17,6 +17,9 @@
 // "Using CPU: reason" there, after `prefix`. Returns 0, or -1 with err (cuda asked for and
 // none usable, or an unknown device name).
 int setup_device(const char *want, int threads, nn_ctx *ctx, FILE *say, const char *prefix, char *err);
+// The same on GPU `device` (a data-parallel rank's own: tools/train_dist.h).
+int setup_device_at(const char *want, int device, int threads, nn_ctx *ctx, FILE *say,
+                    const char *prefix, char *err);
 
 // The model takes (H, W, 3) images and ends in one sigmoid unit (two classes) or in a softmax
 // over N outputs, 2 <= N <= MODEL_MAX_CLASSES (N classes): what model_loss_kind trains. `name`

@@ -3,9 +3,8 @@
 # Unpacks the prebuilt binaries and their libraries, then runs the stages named in $STAGES
 # (default: "tests sanitize bench"), each under a time limit, logging into /tmp/devwork, packed
 # at the end into $OUT/logs.tgz (the device returns at most 8 files):
-#   tests     tests/cuda/test_cuda_{ops,model,classes,catsdogs,tf32,bn_dropout,pool_act} (what make
-#             test-cuda runs;
-#             TESTS picks)
+#   tests     tests/cuda/test_cuda_{ops,model,classes,catsdogs,tf32,bn_dropout,pool_act,nccl}
+#             (what make test-cuda runs; TESTS picks)
 #   sanitize  compute-sanitizer memcheck on ops, model and tf32, racecheck on ops and tf32
 #             (NN_TEST_QUICK=1; SAN_SPECS picks, e.g. "memcheck:tf32 racecheck:tf32")
 #   oom       tests/cuda/oom_check.sh: an absurd batch gets a clear out-of-memory line
@@ -18,6 +17,10 @@
 #   accuracy  bench/accuracy.sh on local/catsdogs: nn train + evaluate beside PyTorch +
 #             torchvision, the same model files (ACC_MODELS, ACC_EPOCHS)
 #   cmd       each line of $CMDS as a shell command, with $NN set to the unpacked nn
+#   nccl      bench/nccl_overhead.sh: data-parallel training on one GPU (a 1-rank NCCL
+#             communicator): nn train equals the plain run, and the all-reduce's cost in img/s
+# libnccl.so.2 (loaded at run time by the NCCL all-reduce) is taken from pip's nvidia-nccl when
+# the library path and the CUDA install have none (NN_NCCL_LIB).
 # Ends with a summary: FAIL lines, sanitizer verdicts, the speed table.
 set -u
 cd "$(dirname "$0")/../.."
@@ -27,13 +30,18 @@ STAGES=${STAGES:-tests sanitize bench}
 G=/tmp/nngpu; rm -rf $G; mkdir -p $G
 tar -C $G -xJf local/gpu/bin.tar.xz && tar -C $G -xJf local/gpu/lib.tar.xz || exit 1
 export NN_SHARED_DATA=$PWD/local
+export NCCL_NVLS_ENABLE=0   # no NVLink multicast on the lent machines (KINDS.md)
+if [ -z "${NN_NCCL_LIB:-}" ] && ! ldconfig -p 2>/dev/null | grep -q 'libnccl\.so\.2' && [ ! -e /usr/local/cuda/lib64/libnccl.so.2 ]; then
+    NN_NCCL_LIB=$(python3 -c 'import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl.__path__)[0], "lib", "libnccl.so.2"))' 2>/dev/null)
+    [ -n "$NN_NCCL_LIB" ] && export NN_NCCL_LIB
+fi
 L="env LD_LIBRARY_PATH=$G/lib"
 T0=$(date +%s)
 { nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv; nproc; } 2>&1 | tee "$OUT/machine.txt"
 for st in $STAGES; do
     case $st in
     tests)
-        for t in ${TESTS:-ops model classes catsdogs tf32 bn_dropout pool_act}; do
+        for t in ${TESTS:-ops model classes catsdogs tf32 bn_dropout pool_act nccl}; do
             echo "== test_cuda_$t ($(($(date +%s) - T0)) s)"
             timeout 240 $L $G/bin/test_cuda_$t >"$OUT/test_$t.log" 2>&1; echo "exit $?" >>"$OUT/test_$t.log"
             grep -E '^(PASS|FAIL|SKIP|#)|exit' "$OUT/test_$t.log"
@@ -88,6 +96,9 @@ for st in $STAGES; do
             echo "== $c ($(($(date +%s) - T0)) s)"
             NN="$L $G/bin/nn" G=$G L=$L timeout 300 bash -c "$c" 2>&1 | tee -a "$OUT/cmd.log"
         done <<<"${CMDS:-}" ;;
+    nccl)
+        echo "== nccl ($(($(date +%s) - T0)) s)"
+        NN="$L $G/bin/nn" OUT=$OUT timeout 300 bash bench/nccl_overhead.sh 2>&1 | tee "$OUT/nccl.log" ;;
     oom)
         echo "== oom ($(($(date +%s) - T0)) s)"
         NN="$L $G/bin/nn" timeout 120 bash tests/cuda/oom_check.sh 2>&1 | tee "$OUT/oom.log" ;;
