@@ -245,19 +245,30 @@ static void printable(char *s) {
 }
 
 void model_summary(const model *m, FILE *f) {
-    const char *rule = "______________________________________________________________________";
-    fprintf(f, "Model: \"sequential\"\n%s\n", rule);
-    fprintf(f, " %-33s %-24s%s\n", "Layer (type)", "Output Shape", "Param #");
-    fprintf(f, "======================================================================\n");
+    // The first column is Keras's 33 characters, wider when a name needs it
+    // ("global_average_pooling2d (GlobalAveragePooling2D)"), so the columns stay aligned.
+    char names[MODEL_MAX_LAYERS][128];
+    int w = 33;
     for (int i = 0; i < m->nlayers; i++) {
         const layer *l = &m->layers[i];
-        char name[128], shape[64], count[32];
-        snprintf(name, sizeof name, "%s (%s)", l->name, layer_ops_of(l->kind)->keras_class);
-        printable(name);
+        snprintf(names[i], sizeof names[i], "%s (%s)", l->name, layer_ops_of(l->kind)->keras_class);
+        printable(names[i]);
+        w = NN_MAX(w, (int)strlen(names[i]));
+    }
+    char rule[256], bar[256];
+    int len = w + 37;   // Keras's 70 at the narrowest
+    memset(rule, '_', (size_t)len), rule[len] = 0;
+    memset(bar, '=', (size_t)len), bar[len] = 0;
+    fprintf(f, "Model: \"sequential\"\n%s\n", rule);
+    fprintf(f, " %-*s %-24s%s\n", w, "Layer (type)", "Output Shape", "Param #");
+    fprintf(f, "%s\n", bar);
+    for (int i = 0; i < m->nlayers; i++) {
+        const layer *l = &m->layers[i];
+        char shape[64], count[32];
         fmt_shape(l->out, shape, sizeof shape);
         fmt_count(layer_nparams(l), count, sizeof count);
-        fprintf(f, " %-33s %-24s%s\n", name, shape, count);
-        fprintf(f, "%s\n", i + 1 < m->nlayers ? "" : "======================================================================");
+        fprintf(f, " %-*s %-24s%s\n", w, names[i], shape, count);
+        fprintf(f, "%s\n", i + 1 < m->nlayers ? "" : bar);
     }
     char total[32], trained[32], fixed[32];
     size_t nfixed = 0;   // batchnorm's moving statistics: Keras's non-trainable weights
