@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""scaling_model.py: the predicted data-parallel scaling of bench/SCALING.md (issue 16), printed
-as its markdown tables. Plain arithmetic on the figures below, each with its source in SCALING.md;
+"""scaling_model.py: the predicted data-parallel scaling of bench/RESULTS.md ("Data-parallel scaling on paper") (issue 16), printed
+as its markdown tables. Plain arithmetic on the figures below, each with its source in bench/RESULTS.md;
 change one (a measured step, a measured bus bandwidth) and run it again:
 
     python3 bench/scaling_model.py            # the tables
@@ -39,7 +39,7 @@ WINDOW = {("catdog", 32): 0.0325, ("catdog", 256): 0.1715,
 # and 0.5413 - 0.5060 ms) plus the gradient written and read once more (2 x 4 P bytes at 2.9 TB/s)
 PLAN = {("catdog", 32): 0.038 + 2 * 4 * 3936384 / 2.9e9, ("catdog", 256): 0.035 + 2 * 4 * 3936384 / 2.9e9,
         ("catdog3", 32): 0.015 + 2 * 4 * 1048576 / 2.9e9, ("catdog3", 256): 0.035 + 2 * 4 * 1048576 / 2.9e9}
-# networks: (label, N, busbw GB/s, alpha us); sources and reasons in SCALING.md
+# networks: (label, N, busbw GB/s, alpha us); sources and reasons in bench/RESULTS.md
 NETS = [("NVLink, one node (ring, NVLS off)", 2, 329, 15),
         ("NVLink, one node (ring, NVLS off)", 8, 361, 15),
         ("8 nodes x 8, a 400 Gb/s NIC per GPU", 64, 350, 70),
