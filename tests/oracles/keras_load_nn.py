@@ -75,8 +75,11 @@ def opt_settings(opt):
 
 
 def fit_step(model, x, label):
-    """One Adam step on x with labels 0, 1, 0, 1...; returns the loss."""
-    y = (np.arange(len(x)) % 2).astype(np.float32)
+    """One Adam step on x with labels 0, 1, 0, 1... (a softmax over N: classes 0, 1, .., N-1,
+    0, ... one-hot, as categorical_crossentropy takes them); returns the loss."""
+    n_out = int(model.output_shape[-1])
+    y = (np.arange(len(x)) % max(n_out, 2)).astype(np.float32)
+    if n_out > 1: y = np.eye(n_out, dtype=np.float32)[y.astype(int)]
     h = model.fit(x, y, batch_size=len(x), epochs=1, verbose=0, shuffle=False)
     loss = float(h.history["loss"][-1])
     if not np.isfinite(loss):
