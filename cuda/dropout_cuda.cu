@@ -16,7 +16,8 @@
 #include "kernels.h"
 #include "../nn/hash_rng.h"
 
-__global__ void dropout_kernel(size_t count, int vec, const float *x, float *y, uint64_t seed,
+// off: the index of element 0 in the step's global batch (a data-parallel rank's offset).
+__global__ void dropout_kernel(size_t count, size_t off, int vec, const float *x, float *y, uint64_t seed,
                                long long t_arg, const int *step, const int64_t *tarr,
                                uint32_t thr, float scale) {
     const long long t = tarr ? tarr[step ? *step : 0] : t_arg;
@@ -25,14 +26,14 @@ __global__ void dropout_kernel(size_t count, int vec, const float *x, float *y, 
     const size_t n4 = vec ? count / 4 : 0;
     for (size_t i = tid; i < n4; i += stride) {
         float4 v = reinterpret_cast<const float4 *>(x)[i];
-        const size_t e = 4 * i;
+        const size_t e = off + 4 * i;
         v.x = hr_keep(key, e, thr) ? v.x * scale : 0.0f;
         v.y = hr_keep(key, e + 1, thr) ? v.y * scale : 0.0f;
         v.z = hr_keep(key, e + 2, thr) ? v.z * scale : 0.0f;
         v.w = hr_keep(key, e + 3, thr) ? v.w * scale : 0.0f;
         reinterpret_cast<float4 *>(y)[i] = v;
     }
-    for (size_t i = n4 * 4 + tid; i < count; i += stride) y[i] = hr_keep(key, i, thr) ? x[i] * scale : 0.0f;
+    for (size_t i = n4 * 4 + tid; i < count; i += stride) y[i] = hr_keep(key, off + i, thr) ? x[i] * scale : 0.0f;
 }
 
 static void dropout_apply(const layer *l, const nn_ctx *ctx, const layer_io *io, const float *in, float *out) {
@@ -46,7 +47,8 @@ static void dropout_apply(const layer *l, const nn_ctx *ctx, const layer_io *io,
     const int vec = !(((uintptr_t)in | (uintptr_t)out) & 15);
     size_t sms = ctx && ctx->cuda ? ctx->cuda->sm_count : 132;
     unsigned blocks = (unsigned)NN_MAX((size_t)1, NN_MIN((count / 4 + 255) / 256, sms * 8));
-    dropout_kernel<<<blocks, 256, 0, ctx_stream(ctx)>>>(count, vec, in, out, io->seed, (long long)io->t,
+    const size_t off = (size_t)io->sample0 * shape3_size(l->in);
+    dropout_kernel<<<blocks, 256, 0, ctx_stream(ctx)>>>(count, off, vec, in, out, io->seed, (long long)io->t,
                                                         io->step_dev, io->t_dev, hr_threshold(l->rate),
                                                         hr_scale(l->rate));
     CUDA_CHECK_LAUNCH();

@@ -12,6 +12,7 @@
 
 extern "C" {
 #include "../nn/cuda_api.h"
+#include "../nn/dist.h"
 #include "../nn/rng.h"
 }
 
@@ -132,8 +133,14 @@ static int train_images(struct model *m, const nn_ctx *ctx, const cuda_images *i
     CUDA_CHECK(cudaMemcpyAsync(d->tsteps, tsteps.data(), steps * sizeof(int64_t), cudaMemcpyHostToDevice, s));
     CUDA_CHECK(cudaMemsetAsync(d->step, 0, sizeof(int), s));
     if (zero) queue_zero_step(m, ctx, opt);
+    // A rank's first sample in the global batch (dropout's masks count from there); a captured
+    // graph keeps it, and graph_grad_n, which decides it, is part of the graph's match.
+    const dist *dd = (const dist *)ctx->dist;
+    int slo = 0, shi = 0;
     if (full > 0) {
         d->grad_n = grad_n ? grad_n : batch;
+        if (grad_n && dd) dist_share(grad_n, dd->rank, dd->size, &slo, &shi);
+        d->r.sample0 = slo;
         int match = d->graph && d->graph_images == im && d->graph_batch == batch &&
                     d->graph_aug == (aug != NULL) && same_opt(&d->graph_opt, opt) &&
                     d->graph_grad_n == d->grad_n;
@@ -148,9 +155,13 @@ static int train_images(struct model *m, const nn_ctx *ctx, const cuda_images *i
     }
     if (rem) {
         d->grad_n = grad_n ? grad_n : rem;
+        slo = 0;
+        if (grad_n && dd) dist_share(grad_n, dd->rank, dd->size, &slo, &shi);
+        d->r.sample0 = slo;
         queue_step(m, ctx, im, aug != NULL, batch, rem, opt, 1);
     }
     d->grad_n = 0;
+    d->r.sample0 = 0;
     CUDA_CHECK(cudaMemcpyAsync(d->h_loss, d->loss, steps * sizeof(float), cudaMemcpyDeviceToHost, s));
     CUDA_CHECK(cudaMemcpyAsync(d->h_correct, d->correct, steps * sizeof(int), cudaMemcpyDeviceToHost, s));
     CUDA_CHECK(cudaStreamSynchronize(s));

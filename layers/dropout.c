@@ -5,7 +5,9 @@
 //
 // The mask is never stored: element i of the batch (n, in) is kept when
 // hr_keep(hr_key(io->seed, io->t), i, ...) says so (nn/hash_rng.h), a pure function of the run's
-// seed mixed with the layer's index, the training step and the index. Backward runs in the same
+// seed mixed with the layer's index, the training step and the index, counted in the step's
+// global batch (a data-parallel rank's elements start at io->sample0 samples: its mask is the
+// part one process would have drawn for those samples). Backward runs in the same
 // step (same t) and regenerates it; the GPU draws the same bits; a resumed run draws what the
 // unbroken run would have.
 //
@@ -41,8 +43,9 @@ static void dropout_fwd(const layer *l, const nn_ctx *ctx, const layer_io *io) {
     const float scale = hr_scale(l->rate);
     const float *x = io->x;
     float *y = io->y;
+    const size_t off = (size_t)io->sample0 * shape3_size(l->in);
 #pragma omp parallel for schedule(static) if (count > 65536)
-    for (size_t i = 0; i < count; i++) y[i] = hr_keep(key, i, thr) ? x[i] * scale : 0.0f;
+    for (size_t i = 0; i < count; i++) y[i] = hr_keep(key, off + i, thr) ? x[i] * scale : 0.0f;
 }
 
 // dx = dy where kept, times the scale; 0 where dropped (dx may be dy: grad_in_place).
@@ -59,8 +62,9 @@ static void dropout_bwd(const layer *l, const nn_ctx *ctx, const layer_io *io) {
     const float scale = hr_scale(l->rate);
     const float *dy = io->dy;
     float *dx = io->dx;
+    const size_t off = (size_t)io->sample0 * shape3_size(l->in);
 #pragma omp parallel for schedule(static) if (count > 65536)
-    for (size_t i = 0; i < count; i++) dx[i] = hr_keep(key, i, thr) ? dy[i] * scale : 0.0f;
+    for (size_t i = 0; i < count; i++) dx[i] = hr_keep(key, off + i, thr) ? dy[i] * scale : 0.0f;
 }
 
 // --- the table entry

@@ -114,6 +114,9 @@ typedef struct layer_io {
     int training;           // 1 in a training step (dropout drops, batchnorm uses batch statistics)
     uint64_t seed;          // the run's seed mixed with the layer's index (dropout's masks)
     long t;                 // the training step this pass belongs to (m->t, already counted)
+    int sample0;            // the first sample's position in the step's global batch: a
+                            // data-parallel rank's offset (0 otherwise), so that anything drawn
+                            // per sample (dropout's mask) does not depend on the number of ranks
     // CUDA only: a captured step is replayed for many steps with its launch arguments frozen, so a
     // kernel that needs t reads t_dev[*step_dev] (cuda/model_cuda.h); NULL: t above is current.
     const int *step_dev;

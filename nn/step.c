@@ -175,6 +175,7 @@ static const float *forward_to(model *m, model_run *r, const nn_ctx *ctx, int n,
             layer_io io = {.n = n, .x = input_of(r, i, x), .y = r->y[i], .w = r->w + l->woff,
                            .aux = r->aux[i], .act = model_pass_act(m, i, logits),
                            .training = r->training, .seed = layer_seed(ctx, i), .t = m->t,
+                           .sample0 = r->sample0,
                            .step_dev = r->step_dev, .t_dev = r->t_dev,
                            .ws = r->ws, .ws_floats = r->ws_floats};
             impl_or_die(m, i, ctx)->forward(l, ctx, &io);
@@ -222,8 +223,8 @@ void step_backward(model *m, model_run *r, const nn_ctx *ctx, int n, const float
         } else {
             layer_io io = {.n = n, .x = input_of(r, i, x), .y = r->y[j], .w = r->w + l->woff,
                            .aux = r->aux[i], .act = model_pass_act(m, i, 1), .training = 1,
-                           .seed = layer_seed(ctx, i), .t = m->t, .step_dev = r->step_dev,
-                           .t_dev = r->t_dev, .dy = dcur, .dx = dx,
+                           .seed = layer_seed(ctx, i), .t = m->t, .sample0 = r->sample0,
+                           .step_dev = r->step_dev, .t_dev = r->t_dev, .dy = dcur, .dx = dx,
                            .dw = r->g + l->woff, .ws = r->ws, .ws_floats = r->ws_floats};
             impl_or_die(m, i, ctx)->backward(l, ctx, &io);
         }

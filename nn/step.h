@@ -111,6 +111,7 @@ typedef struct model_run {
     step_grad_hook grad;              // .reduce NULL: none
     int profiling;                    // set while a profiler's hook runs: side work stays inline
     int training;                     // set by step_train around its forward pass
+    int sample0;                      // this rank's first sample in the global batch (layer_io)
     const int *step_dev;              // CUDA: the step counter and per-step t a replayed graph's
     const int64_t *t_dev;             // kernels read (layer_io); NULL on the C path
     // C backend's report of the last step (the CUDA backend keeps its own per-step arrays)

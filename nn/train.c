@@ -140,6 +140,9 @@ static float host_step_dp(model *m, const nn_ctx *ctx, int n, int grad_n, const 
                "outputs; this one has %zu outputs", model_output_size(m));
     model_run *r = step_host_run(m, ctx, NN_MAX(n, 1));
     r->grad = (step_grad_hook){.reduce = dist_grad_sum, .user = (void *)ctx->dist};
+    int lo, hi;   // this rank's samples in the global batch: dropout counts its masks from lo
+    dist_share(grad_n, rank_of(ctx), ranks_of(ctx), &lo, &hi);
+    r->sample0 = lo;
     m->t++;
     float loss = 0;
     *correct = 0;
@@ -152,6 +155,7 @@ static float host_step_dp(model *m, const nn_ctx *ctx, int n, int grad_n, const 
         r->be->adam(m, r, ctx, opt);   // the run's ranges: batchnorm's moving statistics left out
     }
     r->grad = (step_grad_hook){0};
+    r->sample0 = 0;
     return loss;
 }
 

@@ -5,6 +5,7 @@
 #    global batches (3 epochs, 15 steps), to float-summation tolerance: for every tensor of the
 #    saved .h5, max |a - b| <= 1e-5 * max |a| (see TOL below); the CSV log's loss and accuracy
 #    agree; the same for a batch that does not divide by 2, for 3 ranks, and for -np 1 (exact);
+#    and for a model with dropout (each rank draws its samples' part of one process's mask);
 #    and a run on other batches is told apart (the comparison can fail)
 #  2 rank 0 alone prints (every line once) and saves; the output piped is plain lines
 #  3 Ctrl-C (SIGINT to mpirun, which sends SIGTERM to the ranks): every rank stops at the same
@@ -129,6 +130,25 @@ why="$(cat two.err)"; check mpi_quiet_stderr test ! -s two.err
 "$NN" train --model tiny.cfg --synthetic 65 --batch 8 --epochs 3 --device cpu --seed 3 --out other.h5 >/dev/null 2>&1
 why="a run on batches of 8 passed for one on batches of 16: $(same one.h5 other.h5 $TOL 2>&1)"
 check mpi_comparison_tells_runs_apart test "$(same one.h5 other.h5 $TOL >/dev/null 2>&1; echo $?)" -eq 1
+
+# dropout: each rank's mask is the part of the one-process mask for its samples (the mask
+# counts elements in the global batch from the rank's first sample), so the weights agree too
+cat >drop.cfg <<'EOF2'
+input 16 16 3
+conv2d filters=4 kernel=3 activation=relu
+maxpool2d pool=2
+dropout rate=0.3
+flatten
+dense units=8 activation=relu
+dropout rate=0.5
+dense units=1 activation=sigmoid
+EOF2
+D=(train --model drop.cfg --synthetic 65 --batch 16 --epochs 2 --device cpu --seed 3)
+"$NN" "${D[@]}" --out drop1.h5 >/dev/null 2>&1
+mpi -np 2 "$NN" "${D[@]}" --out drop2.h5 >drop2.out 2>drop2.err
+rc=$?
+why="status $rc: $(tail -3 drop2.err) $(same drop1.h5 drop2.h5 $TOL 2>&1)"
+check mpi_dropout_same_weights_as_one_process same drop1.h5 drop2.h5 $TOL
 
 # --batch 15 over 2 ranks: 7 and 8 images a step (the last batch of 5: 2 and 3)
 B=(train --model tiny.cfg --synthetic 65 --batch 15 --epochs 2 --device cpu --seed 4)
