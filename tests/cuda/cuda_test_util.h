@@ -7,6 +7,7 @@
 #define NN_CUDA_TEST_UTIL_H
 
 #include <cuda_runtime_api.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "../../cuda/kernels.h"
 #include "../../nn/common.h"
 #include "../../nn/cuda_api.h"
+#include "../../nn/model.h"
 #include "../../nn/rng.h"
 #include "../layer_call.h"
 #include "../test.h"
@@ -124,6 +126,24 @@ static inline void learnable_batch(rng *r, int n, int H, int W, int C, float *x,
         }
         y[i] = top > bot ? 1.0f : 0.0f;
     }
+}
+
+// A model from cfg text with Keras's initial weights drawn from seed (the model tests).
+static inline void build_model(model *m, const char *cfg, uint64_t seed) {
+    char err[NN_ERRLEN];
+    if (model_parse_cfg(m, cfg, "test.cfg", err) != 0) NN_DIE("test model: %s", err);
+    model_init_weights(m, seed);
+}
+
+// ||a - b|| / ||b|| over n values: how far a whole GPU run is from the C path's.
+static inline double rel_diff(const float *a, const float *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - b[i];
+        num += d * d;
+        den += (double)b[i] * b[i];
+    }
+    return sqrt(num / (den > 0 ? den : 1));
 }
 
 #endif

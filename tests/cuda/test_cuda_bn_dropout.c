@@ -225,16 +225,6 @@ static void build(model *m, uint64_t seed) {
     model_init_weights(m, seed);
 }
 
-static double rel_diff(const float *a, const float *b, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)a[i] - b[i];
-        num += d * d;
-        den += (double)b[i] * b[i];
-    }
-    return sqrt(num / (den > 0 ? den : 1));
-}
-
 static void test_train_catdog_bn(void) {
     NEED_GPU();
     const int steps = quick() ? 2 : 10, batch = quick() ? 4 : 16;

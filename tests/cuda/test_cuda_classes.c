@@ -24,22 +24,6 @@
 #include "../../nn/train.h"
 #include "cuda_test_util.h"
 
-static void build(model *m, const char *cfg, uint64_t seed) {
-    char err[NN_ERRLEN];
-    if (model_parse_cfg(m, cfg, "test.cfg", err) != 0) NN_DIE("test model: %s", err);
-    model_init_weights(m, seed);
-}
-
-static double rel_diff(const float *a, const float *b, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)a[i] - b[i];
-        num += d * d;
-        den += (double)b[i] * b[i];
-    }
-    return sqrt(num / (den > 0 ? den : 1));
-}
-
 // --- the loss kernel
 
 static void test_cce_kernel(void) {
@@ -119,8 +103,8 @@ static void class_batch(rng *r, int n, int H, int W, int C, int c, float *x, flo
 
 static void train_pair(const char *label, const char *cfg, int steps, int batch, double rtol) {
     model a, b;
-    build(&a, cfg, 5);
-    build(&b, cfg, 5);
+    build_model(&a, cfg, 5);
+    build_model(&b, cfg, 5);
     const int c = model_classes(&a);
     CHECK(model_loss_kind(&a) == LOSS_CCE);
     size_t in = shape3_size(a.input);
@@ -192,8 +176,8 @@ static void test_device_epoch_three_classes(void) {
     NEED_GPU();
     const int batch = quick() ? 4 : 8, count = 5 * batch + 3, nimg = count + 7;
     model g, c;   // device epoch; C path
-    build(&g, catdog3_cfg, 9);
-    build(&c, catdog3_cfg, 9);
+    build_model(&g, catdog3_cfg, 9);
+    build_model(&c, catdog3_cfg, 9);
     size_t in = shape3_size(g.input);
     rng r;
     rng_seed(&r, 10);

@@ -16,26 +16,10 @@
 
 static const char *catdog_cfg = MODEL_CATDOG_CFG;
 
-static void build(model *m, const char *cfg, uint64_t seed) {
-    char err[NN_ERRLEN];
-    if (model_parse_cfg(m, cfg, "test.cfg", err) != 0) NN_DIE("test model: %s", err);
-    model_init_weights(m, seed);
-}
-
-static double rel_diff(const float *a, const float *b, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)a[i] - b[i];
-        num += d * d;
-        den += (double)b[i] * b[i];
-    }
-    return sqrt(num / (den > 0 ? den : 1));
-}
-
 static void test_forward_article(void) {
     NEED_GPU();
     model m;
-    build(&m, catdog_cfg, 1);
+    build_model(&m, catdog_cfg, 1);
     int n = quick() ? 4 : 32;
     size_t in = shape3_size(m.input);
     float *x = hbuf(n * in), *yc = hbuf(n), *yg = hbuf(n), y[64];
@@ -56,8 +40,8 @@ static void test_forward_article(void) {
 // step's loss must agree to `rtol`, then the weights.
 static void train_pair(const char *label, const char *cfg, int steps, int batch, double rtol) {
     model a, b;
-    build(&a, cfg, 5);
-    build(&b, cfg, 5);
+    build_model(&a, cfg, 5);
+    build_model(&b, cfg, 5);
     size_t in = shape3_size(a.input);
     float *x = hbuf((size_t)batch * in), *y = hbuf(batch);
     rng r;
@@ -134,9 +118,9 @@ static void test_train_images_epoch(void) {
     NEED_GPU();
     const int batch = quick() ? 4 : 8, count = 5 * batch + 3, nimg = count + 7, epochs = 2;
     model g, s, c;   // device epoch; GPU step by step; C path
-    build(&g, catdog_cfg, 9);
-    build(&s, catdog_cfg, 9);
-    build(&c, catdog_cfg, 9);
+    build_model(&g, catdog_cfg, 9);
+    build_model(&s, catdog_cfg, 9);
+    build_model(&c, catdog_cfg, 9);
     size_t in = shape3_size(g.input);
     rng r;
     rng_seed(&r, 10);
@@ -233,8 +217,8 @@ static void test_train_cache(void) {
     NEED_GPU();
     const int n = 40, batch = 16, steps = 3;
     model a, b;
-    build(&a, catdog_cfg, 21);
-    build(&b, catdog_cfg, 21);
+    build_model(&a, catdog_cfg, 21);
+    build_model(&b, catdog_cfg, 21);
     size_t img = shape3_size(a.input);
     image_cache c = {0};
     c.n = n, c.h = 64, c.w = 64;
@@ -264,7 +248,7 @@ static void test_train_cache(void) {
 static void test_predict_chunks(void) {
     NEED_GPU();
     model m;
-    build(&m, catdog_cfg, 3);
+    build_model(&m, catdog_cfg, 3);
     char err[NN_ERRLEN];
     CHECK_MSG(cuda_model_upload(&m, &gpu, 16, err) == 0, "%s", err);
     int n = 37;   // two full chunks of 16 and a partial one
@@ -284,7 +268,7 @@ static void test_predict_chunks(void) {
 static void test_upload_download(void) {
     NEED_GPU();
     model m;
-    build(&m, catdog_cfg, 8);
+    build_model(&m, catdog_cfg, 8);
     char err[NN_ERRLEN];
     for (size_t i = 0; i < m.nparams; i++) m.m[i] = (float)i * 1e-9f, m.v[i] = (float)i * 1e-12f;
     CHECK_MSG(cuda_model_upload(&m, &gpu, 4, err) == 0, "%s", err);

@@ -306,26 +306,10 @@ static void test_conv2d_acts(void) {
 
 // --- whole models
 
-static void build(model *m, const char *cfg, uint64_t seed) {
-    char err[NN_ERRLEN];
-    if (model_parse_cfg(m, cfg, "test.cfg", err) != 0) NN_DIE("test model: %s", err);
-    model_init_weights(m, seed);
-}
-
-static double rel_diff(const float *a, const float *b, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)a[i] - b[i];
-        num += d * d;
-        den += (double)b[i] * b[i];
-    }
-    return sqrt(num / (den > 0 ? den : 1));
-}
-
 static void test_model_forward_softmax_head(void) {
     NEED_GPU();
     model m;
-    build(&m, "input 20 18 3\nconv2d filters=8 kernel=3 padding=same activation=tanh\n"
+    build_model(&m, "input 20 18 3\nconv2d filters=8 kernel=3 padding=same activation=tanh\n"
               "avgpool2d pool=2\nleakyrelu alpha=0.1\nconv2d filters=16 kernel=3 activation=leaky_relu\n"
               "avgpool2d pool=3 stride=2 padding=same\nglobalavgpool\ndense units=12 activation=tanh\n"
               "dense units=3 activation=softmax\n", 3);
@@ -356,8 +340,8 @@ static void test_model_train(void) {
                       "dense units=1 activation=sigmoid\n";
     const int steps = quick() ? 3 : 15, batch = quick() ? 4 : 16;
     model a, b;
-    build(&a, cfg, 5);
-    build(&b, cfg, 5);
+    build_model(&a, cfg, 5);
+    build_model(&b, cfg, 5);
     size_t in = shape3_size(a.input);
     float *x = hbuf((size_t)batch * in), *y = hbuf(batch);
     rng r;
