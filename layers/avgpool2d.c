@@ -12,28 +12,8 @@
 #include "../nn/common.h"
 #include "layer.h"
 
-// The same geometry as maxpool2d: strides default to the pool, Keras's rounding and padding.
 static int avgpool2d_setup(layer *l, shape3 in, char *err) {
-    if (in.flat) return nn_fail(err, "avgpool2d needs an image input (H, W, C), got a flat vector of %d", in.c);
-    if (!l->sh) {
-        l->sh = l->kh;
-        l->sw = l->kw;
-    }
-    int oh, ow;
-    if (l->padding == PAD_SAME) {
-        oh = (in.h + l->sh - 1) / l->sh;
-        ow = (in.w + l->sw - 1) / l->sw;
-        l->pad_top = NN_MAX((oh - 1) * l->sh + l->kh - in.h, 0) / 2;
-        l->pad_left = NN_MAX((ow - 1) * l->sw + l->kw - in.w, 0) / 2;
-    } else {
-        if (l->kh > in.h || l->kw > in.w)
-            return nn_fail(err, "pool %dx%d is larger than the input %dx%d", l->kh, l->kw, in.h, in.w);
-        oh = (in.h - l->kh) / l->sh + 1;
-        ow = (in.w - l->kw) / l->sw + 1;
-    }
-    l->in = in;
-    l->out = (shape3){oh, ow, in.c, 0};
-    return 0;
+    return layer_pool_setup(l, in, "avgpool2d", err);
 }
 
 // Output (oy, ox)'s window inside the image: rows y0+ky0 .. y0+ky1-1, columns x0+kx0 .. x0+kx1-1.

@@ -234,6 +234,11 @@ double act_flops(act_kind a, prof_pass p, double elems);
 // Keras's Glorot-uniform: uniform in +-sqrt(6 / (fan_in + fan_out)), drawn in order.
 void layer_glorot(float *k, size_t count, double fan_in, double fan_out, rng *r);
 
+// A pooling window's geometry (maxpool2d, avgpool2d): strides default to the pool (Keras),
+// 'valid' rounds down, 'same' pads as TensorFlow does; sets l->in, l->out and the padding.
+// `type` names the kind in errors. 0, or -1 with err.
+int layer_pool_setup(layer *l, shape3 in, const char *type, char *err);
+
 // The shared counting rules of a layer with a product (conv2d, dense): x, W (+ b), y / dy, dx.
 double layer_bytes_product(const layer *l, prof_pass p, int n, act_kind act);
 

@@ -13,27 +13,8 @@
 #include "layer.h"
 
 static int maxpool2d_setup(layer *l, shape3 in, char *err) {
-    if (in.flat) return nn_fail(err, "maxpool2d needs an image input (H, W, C), got a flat vector of %d", in.c);
-    if (!l->sh) {   // Keras: strides default to pool_size
-        l->sh = l->kh;
-        l->sw = l->kw;
-    }
-    int oh, ow;
-    if (l->padding == PAD_SAME) {
-        oh = (in.h + l->sh - 1) / l->sh;
-        ow = (in.w + l->sw - 1) / l->sw;
-        l->pad_top = NN_MAX((oh - 1) * l->sh + l->kh - in.h, 0) / 2;
-        l->pad_left = NN_MAX((ow - 1) * l->sw + l->kw - in.w, 0) / 2;
-    } else {
-        if (l->kh > in.h || l->kw > in.w)
-            return nn_fail(err, "pool %dx%d is larger than the input %dx%d", l->kh, l->kw, in.h, in.w);
-        oh = (in.h - l->kh) / l->sh + 1;
-        ow = (in.w - l->kw) / l->sw + 1;
-        l->pad_top = l->pad_left = 0;
-    }
-    l->in = in;
-    l->out = (shape3){oh, ow, in.c, 0};
-    l->aux_per_sample = (size_t)oh * ow * in.c;
+    if (layer_pool_setup(l, in, "maxpool2d", err)) return -1;
+    l->aux_per_sample = shape3_size(l->out);   // the argmax of each output
     return 0;
 }
 
