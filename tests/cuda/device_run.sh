@@ -50,8 +50,12 @@ for st in $STAGES; do
         CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
         for spec in ${SAN_SPECS:-memcheck:ops memcheck:model memcheck:classes racecheck:ops memcheck:tf32 racecheck:tf32}; do
             tool=${spec%%:*}; t=${spec#*:}
+            # NCCL's communicator setup probes kernels built for other cards (cudaFuncGetAttributes
+            # gives "no kernel image" inside ncclCommInitRank, which NCCL handles): API errors
+            # are not reported for that test, memory errors are
+            api=; [ "$t" = nccl ] && api="--report-api-errors no"
             echo "== $tool test_cuda_$t ($(($(date +%s) - T0)) s)"
-            NN_TEST_QUICK=1 timeout 200 $L "$CS" --tool "$tool" --error-exitcode 99 $G/bin/test_cuda_$t \
+            NN_TEST_QUICK=1 timeout 200 $L "$CS" --tool "$tool" $api --error-exitcode 99 $G/bin/test_cuda_$t \
                 >"$OUT/san_${tool}_$t.log" 2>&1
             echo "exit $?" >>"$OUT/san_${tool}_$t.log"
             grep -E '^(FAIL)|ERROR SUMMARY|RACECHECK SUMMARY|exit|Error' "$OUT/san_${tool}_$t.log" | head -8

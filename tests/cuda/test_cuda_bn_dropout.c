@@ -10,9 +10,11 @@
 //    device memory (t_dev[*step_dev]) and a captured graph replayed over three steps drawing each
 //    step's mask;
 //  - models/catdog_bn.cfg trained on the GPU and on the C path from the same weights on the same
-//    batches: every step's loss to 1e-3 relative and the weights after; and the device epoch
-//    (cuda_model_train_images: one captured graph replayed) against the GPU step by step (1e-5)
-//    and the C path (1e-3), which holds only if each replay draws its own step's masks.
+//    batches: the first step's loss to 1e-4, then the losses and weights no further apart than
+//    two C-path runs whose weights start 1e-7 apart (batchnorm at batch 16 and Adam amplify
+//    rounding: 1e-3 by step 10); and the device epoch (cuda_model_train_images: one captured
+//    graph replayed) against the GPU step by step (1e-5), which holds only if each replay draws
+//    its own step's masks, and its first step against the C path (1e-4).
 #include <math.h>
 #include <stdlib.h>
 
@@ -225,12 +227,24 @@ static void build(model *m, uint64_t seed) {
     model_init_weights(m, seed);
 }
 
+// How far apart two C-path runs drift when one starts from weights nudged by about a float's
+// rounding (relative 1e-7): batchnorm over 16 samples and Adam turn such nudges into loss
+// differences of 1e-3 within 10 steps (2e-3 measured at step 10, 6e-3 at step 9), so the GPU,
+// whose sums round differently, is held to that drift, not to a fixed number.
+static void nudge(model *m, uint64_t seed) {
+    rng r;
+    rng_seed(&r, seed);
+    for (size_t i = 0; i < m->nparams; i++) m->w[i] *= (float)(1 + 1e-7 * (2 * rng_uniform(&r) - 1));
+}
+
 static void test_train_catdog_bn(void) {
     NEED_GPU();
     const int steps = quick() ? 2 : 10, batch = quick() ? 4 : 16;
-    model a, b;
+    model a, b, c;
     build(&a, 5);
     build(&b, 5);
+    build(&c, 5);
+    nudge(&c, 77);
     size_t in = shape3_size(a.input);
     float *x = hbuf((size_t)batch * in), *y = hbuf(batch);
     rng r;
@@ -238,29 +252,42 @@ static void test_train_catdog_bn(void) {
     nn_ctx cpu = cpu_ctx();
     gpu.seed = cpu.seed;   // dropout's masks hash the run's seed: the same on both paths
     adam_cfg opt = adam_defaults();
-    double worst = 0;
+    double worst = 0, drift = 0;
+    int worst_right = 0, drift_right = 0;
     for (int s = 0; s < steps && !t_cur_failed; s++) {
         int n = s % 4 == 3 ? batch - 1 : batch;
         learnable_batch(&r, n, a.input.h, a.input.w, a.input.c, x, y);
-        int ca = 0, cb = 0;
+        int ca = 0, cb = 0, cc = 0;
         float la = model_train_step(&a, &cpu, n, x, y, &opt, &ca);
         float lb = model_train_step(&b, &gpu, n, x, y, &opt, &cb);
+        float lc = model_train_step(&c, &cpu, n, x, y, &opt, &cc);
         double d = fabs((double)la - lb) / fmax(fabs((double)la), 1e-6);
+        if (s == 0)   // before any drift: one step's rounding only
+            CHECK_MSG(d <= 1e-4, "catdog_bn step 1: loss %.8g on the GPU, %.8g on the C path", lb, la);
         worst = fmax(worst, d);
-        CHECK_MSG(d <= 1e-3, "catdog_bn step %d: loss %.7g on the GPU, %.7g on the C path", s + 1, lb, la);
-        CHECK_MSG(abs(ca - cb) <= 1, "catdog_bn step %d: %d right on the GPU, %d on the C path", s + 1, cb, ca);
+        drift = fmax(drift, fabs((double)la - lc) / fmax(fabs((double)la), 1e-6));
+        worst_right = NN_MAX(worst_right, abs(ca - cb));
+        drift_right = NN_MAX(drift_right, abs(ca - cc));
     }
     cuda_model_download(&b);
-    double dw = rel_diff(b.w, a.w, a.nparams);
-    printf("# catdog_bn: %d steps at batch %d, worst loss difference %.2e, weights differ by %.2e\n", steps,
-           batch, worst, dw);
-    CHECK_MSG(dw < 1e-3, "catdog_bn: weights after %d steps differ by %.3g (relative L2)", steps, dw);
-    // predictions (batchnorm's moving statistics, dropout off) agree too
+    double dw = rel_diff(b.w, a.w, a.nparams), dwc = rel_diff(c.w, a.w, a.nparams);
+    printf("# catdog_bn: %d steps at batch %d: GPU vs C path: worst loss difference %.2e, weights %.2e; "
+           "C path vs C path from weights nudged by 1e-7: %.2e, %.2e\n",
+           steps, batch, worst, dw, drift, dwc);
+    CHECK_MSG(worst <= 3 * drift + 1e-5, "catdog_bn: the GPU's loss drifts %.3g from the C path's, 3x more "
+              "than a 1e-7 nudge of the weights makes (%.3g)", worst, drift);
+    CHECK_MSG(dw <= 3 * dwc + 1e-6, "catdog_bn: weights after %d steps differ by %.3g (relative L2), a 1e-7 "
+              "nudge gives %.3g", steps, dw, dwc);
+    CHECK_MSG(worst_right <= drift_right + 1, "catdog_bn: right answers differ by up to %d a step (nudged: %d)",
+              worst_right, drift_right);
+    // predictions (batchnorm's moving statistics, dropout off): the GPU's weights on both paths
+    // agree to rounding; the C path's own weights, to the drift above
     float *pa = hbuf(batch), *pb = hbuf(batch);
+    memcpy(a.w, b.w, a.nparams * sizeof(float));
     model_predict(&a, &cpu, batch, x, pa);
     model_predict(&b, &gpu, batch, x, pb);
-    check_arrays("catdog_bn predictions after training", pb, pa, batch, 1e-4, 1e-3);
-    model_free(&a), model_free(&b);
+    check_arrays("catdog_bn predictions after training", pb, pa, batch, 1e-5, 1e-4);
+    model_free(&a), model_free(&b), model_free(&c);
     nn_free(x), nn_free(y), nn_free(pa), nn_free(pb);
 }
 
@@ -304,8 +331,11 @@ static void test_epoch_graph_catdog_bn(void) {
             float lc = model_train_step(&c, &cpu, n, x, y, &opt, NULL);
             CHECK_MSG(fabs(gl[k] - ls) <= 1e-5 * fabs(ls) + 1e-7,
                       "epoch %d step %d: graph replay loss %.8g, GPU step by step %.8g", e + 1, k + 1, gl[k], ls);
-            CHECK_MSG(fabs(gl[k] - lc) <= 1e-3 * fabs(lc), "epoch %d step %d: graph replay loss %.8g, C path %.8g",
-                      e + 1, k + 1, gl[k], lc);
+            // the C path only at the first step: after it the paths drift apart as rounding
+            // nudges do (test_train_catdog_bn holds the drift to that)
+            if (e == 0 && k == 0)
+                CHECK_MSG(fabs(gl[k] - lc) <= 1e-4 * fabs(lc), "epoch 1 step 1: graph replay loss %.8g, C path %.8g",
+                          gl[k], lc);
         }
     }
     CHECK(g.t == 2L * steps && s.t == g.t && c.t == g.t);
