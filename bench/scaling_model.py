@@ -18,11 +18,11 @@ Model (weak scaling: every GPU keeps its batch b, the global batch is N*b):
 """
 import sys
 
-# one H100, bench/RESULTS.md: nn bench --device cuda, the step replayed as one CUDA graph (ms)
-STEP = {("catdog", 32): 32 / 264463 * 1e3,    # 2026-12-07, a98ff8a: 264,463 img/s
-        ("catdog", 256): 0.5052,              # 2026-11-24, c264436: 506,714 img/s
-        ("catdog3", 32): 32 / 60641 * 1e3,    # 2026-12-07: 60,641 img/s
-        ("catdog3", 256): 256 / 83456 * 1e3}  # 2026-12-07: 83,456 img/s
+# one H100, bench/nccl_overhead.sh of 2026-12-07 22:30 UTC (bench/RESULTS.md): nn bench --device
+# cuda, the step replayed as one CUDA graph, img/s; plain, and with the data-parallel plan
+PLAIN = {("catdog", 32): 264620, ("catdog", 256): 500657, ("catdog3", 32): 60339, ("catdog3", 256): 82841}
+DP = {("catdog", 32): 195274, ("catdog", 256): 492368, ("catdog3", 32): 56221, ("catdog3", 256): 83602}
+STEP = {k: k[1] / v * 1e3 for k, v in PLAIN.items()}   # ms a step
 PARAMS = {"catdog": 3937409, "catdog3": 1142081}
 # the buckets (cuda/nccl_cuda.cu, 4 MB): the first is sent as soon as the dense layers' gradients
 # are done; the rest after the backward pass
@@ -33,12 +33,10 @@ BIG = {"catdog": 3936384 + 129, "catdog3": 1048704 + 129}
 # step, 1.921 * 0.528 / 3.068)
 WINDOW = {("catdog", 32): 0.0325, ("catdog", 256): 0.1715,
           ("catdog3", 32): 1.921 * (32 / 60641) / (256 / 83456), ("catdog3", 256): 1.921}
-# d: the data-parallel plan's extra cost on one GPU, estimated until bench/nccl_overhead.sh
-# measures it (its dp-plan column): the dense dW no longer fused into Adam nor run beside the conv
-# backward on the second stream (catdog: the profile's rows minus the graph step, 0.1637 - 0.1255
-# and 0.5413 - 0.5060 ms) plus the gradient written and read once more (2 x 4 P bytes at 2.9 TB/s)
-PLAN = {("catdog", 32): 0.038 + 2 * 4 * 3936384 / 2.9e9, ("catdog", 256): 0.035 + 2 * 4 * 3936384 / 2.9e9,
-        ("catdog3", 32): 0.015 + 2 * 4 * 1048576 / 2.9e9, ("catdog3", 256): 0.035 + 2 * 4 * 1048576 / 2.9e9}
+# d: the data-parallel plan's extra cost on one GPU, measured (its dp-plan column): the dense
+# dW no longer fused into Adam nor run beside the conv backward on the second stream; within
+# noise at 256 (catdog3's dp-plan measured 1% faster than plain: d < 0)
+PLAN = {k: k[1] / DP[k] * 1e3 - STEP[k] for k in DP}
 # networks: (label, N, busbw GB/s, alpha us); sources and reasons in bench/RESULTS.md
 NETS = [("NVLink, one node (ring, NVLS off)", 2, 329, 15),
         ("NVLink, one node (ring, NVLS off)", 8, 361, 15),
