@@ -16,6 +16,8 @@
 #                                    means 32,1024)
 #   STEPS=200 WARM=20   timed and warm-up steps, nn and PyTorch alike
 #   NN=bin/nn           skip the build;  PYTHON=python3  the one with torch
+#   IGEMM_AB="b c"      also time each nn row with NN_IGEMM_TILES=b, c (cuda/conv2d_cuda.cu's other
+#                       implicit-GEMM tiles), printed beside; the table keeps the default
 set -u
 cd "$(dirname "$0")/.." || exit 1
 OUT=${OUT:-/tmp/gpu-models}; mkdir -p "$OUT"; export OUT
@@ -41,6 +43,12 @@ for spec in $MODELS; do
         else
             echo "nn bench $m batch $b failed (status $?): $(tail -2 "$log" | tr '\n' ' ')"
         fi
+        for v in ${IGEMM_AB:-}; do   # the implicit GEMM's other tiles, beside (conv2d_cuda.cu)
+            # shellcheck disable=SC2086
+            timeout 60 env NN_IGEMM_TILES=$v $NN bench --device cuda --model "$m" --batch "$b" --steps "$STEPS" \
+                --warmup "$WARM" >"$OUT/nn_${name}_b${b}_tiles$v.txt" 2>&1
+            echo "nn $name batch $b NN_IGEMM_TILES=$v: $(grep -o '[0-9.]* ms/step median.*' "$OUT/nn_${name}_b${b}_tiles$v.txt" | head -1)"
+        done
     done
     if [ $TORCH = 1 ]; then
         PYTHONUNBUFFERED=1 timeout 150 "$PYTHON" bench/torch_gpu_models.py "$m" --batches "$batches" \

@@ -67,34 +67,52 @@ static igemm_geom igeom_of(const layer *l) {
 // not fill three quarters of a 128-wide tile with nothing. Split-K when the tiles alone cannot
 // fill the device (dW: a few hundred rows of taps, K = every output pixel of the batch): about
 // 1024 threads per SM, at least 4 K tiles a slice, and no more slices than the scratch holds.
+// NN_IGEMM_TILES=b (an experiment, measured beside the default by bench/gpu_models.sh's
+// IGEMM_AB): 8x8 register tiles for forward and dx (256 x 32 and 128 x 64 tiles of 128 threads:
+// 16 shared-memory floats read per 64 FMAs instead of 12 per 32), and 64-row tiles for dW,
+// whose KK + 1 rows (289 for 32 channels) leave a 128-row tile's third copy three quarters empty.
+// NN_IGEMM_TILES=c: b's tiles 16 deep (half the barriers per FMA, twice the shared memory);
+// NN_IGEMM_TILES=d: only b's dW tiles.
 struct igemm_plan {
-    int bn, threads, splits, kchunk;
+    int bm, bn, bk, tm, tn, threads, splits, kchunk;
 };
 
-#define IG_BM 128
-#define IG_BK 8
+static int igemm_tiles(void) {
+    static int v = -1;   // read once: the plan of a captured graph must not change under it
+    if (v < 0) {
+        const char *e = getenv("NN_IGEMM_TILES");
+        v = e && (e[0] == 'b' || e[0] == 'c' || e[0] == 'd') ? e[0] : 'a';
+    }
+    return v;
+}
 
-static igemm_plan igemm_plan_of(const nn_ctx *ctx, int M, int N, int K, size_t ws_floats) {
+static igemm_plan igemm_plan_of(const nn_ctx *ctx, int mode, int M, int N, int K, size_t ws_floats) {
     igemm_plan p;
     p.bn = N <= 32 ? 32 : N <= 64 ? 64 : 128;
-    p.threads = p.bn == 32 ? 128 : 256;
-    long tiles = (long)((M + IG_BM - 1) / IG_BM) * ((N + p.bn - 1) / p.bn);
+    p.bm = 128, p.bk = 8, p.tm = 8, p.tn = p.bn == 128 ? 8 : 4;
+    if (igemm_tiles() != 'a' && p.bn < 128 && (igemm_tiles() != 'd' || mode == IGEMM_DW)) {
+        if (mode == IGEMM_DW) p.bm = 64, p.tm = 4, p.tn = p.bn == 32 ? 4 : 8;
+        else p.bm = p.bn == 32 ? 256 : 128, p.tm = 8, p.tn = 8;
+        p.bk = igemm_tiles() == 'c' ? 16 : 8;
+    }
+    p.threads = (p.bm / p.tm) * (p.bn / p.tn);
+    long tiles = (long)((M + p.bm - 1) / p.bm) * ((N + p.bn - 1) / p.bn);
     // Enough blocks to hide the gathers' latency: 1024 threads' worth per SM (the measured dW of
     // catdog2.cfg at two 128-thread blocks per SM ran at half the forward's rate).
     long splits = 1, sms = sms_of(ctx), want = sms * (1024 / p.threads);
-    if (tiles < want) splits = NN_MAX(1L, NN_MIN((want + tiles - 1) / tiles, (long)K / (4 * IG_BK)));
+    if (tiles < want) splits = NN_MAX(1L, NN_MIN((want + tiles - 1) / tiles, (long)K / (4 * p.bk)));
     if (splits > 1) splits = NN_MIN(splits, (long)(ws_floats / ((size_t)M * N)));
     splits = NN_MAX(splits, 1L);
     long chunk = (K + splits - 1) / splits;
-    chunk = NN_MAX((chunk + IG_BK - 1) / IG_BK * IG_BK, (long)IG_BK);
+    chunk = NN_MAX((chunk + p.bk - 1) / p.bk * p.bk, (long)p.bk);
     p.kchunk = (int)chunk;
     p.splits = (int)((K + chunk - 1) / chunk);
     return p;
 }
 
 // Scratch the split-K slices of one product want (with unlimited scratch).
-static size_t igemm_ws_floats(const nn_ctx *ctx, int M, int N, int K) {
-    igemm_plan p = igemm_plan_of(ctx, M, N, K, (size_t)-1);
+static size_t igemm_ws_floats(const nn_ctx *ctx, int mode, int M, int N, int K) {
+    igemm_plan p = igemm_plan_of(ctx, mode, M, N, K, (size_t)-1);
     return p.splits > 1 ? (size_t)p.splits * M * N : 0;
 }
 
@@ -108,7 +126,7 @@ static void igemm_run(const nn_ctx *ctx, const igemm_geom &g, int M, int N, int 
                       size_t ws_floats) {
     if (M <= 0 || N <= 0) return;
     if ((long)M * NN_MAX(N, K) > INT32_MAX) NN_DIE("conv2d: a product of %d x %d x %d is beyond the kernels' int indices", M, N, K);
-    igemm_plan p = igemm_plan_of(ctx, M, N, K, ws_floats);
+    igemm_plan p = igemm_plan_of(ctx, MODE, M, N, K, ws_floats);
     const int transa = MODE == IGEMM_DW, transb = MODE == IGEMM_DX;
     // 16-byte loads: A's 4-groups are 4 channels (col) or 4 filters (dz); B's are 4 columns of a
     // plain matrix, or 4 filters of W' for DX.
@@ -118,12 +136,32 @@ static void igemm_run(const nn_ctx *ctx, const igemm_geom &g, int M, int N, int 
     int vec = (va ? 1 : 0) | (vb ? 2 : 0) | (vc ? 4 : 0);
     adam_epi none;
     memset(&none, 0, sizeof none);
-    dim3 grid((N + p.bn - 1) / p.bn, (M + IG_BM - 1) / IG_BM, p.splits);
+    dim3 grid((N + p.bn - 1) / p.bn, (M + p.bm - 1) / p.bm, p.splits);
     cudaStream_t s = ctx_stream(ctx);
 #define IG_ARGS transa, transb, M, N, K, p.kchunk, 1.0f, A, 0, B, N, 0.0f, C, N, bias, act, ws, vec, none, g
-    if (p.bn == 32) sgemm_tile<IG_BM, 32, IG_BK, 8, 4, false, MODE><<<grid, 128, 0, s>>>(IG_ARGS);
-    else if (p.bn == 64) sgemm_tile<IG_BM, 64, IG_BK, 8, 4, false, MODE><<<grid, 256, 0, s>>>(IG_ARGS);
-    else sgemm_tile<IG_BM, 128, IG_BK, 8, 8, false, MODE><<<grid, 256, 0, s>>>(IG_ARGS);
+#define IG_TILE(BM, BN, BK, TM, TN) sgemm_tile<BM, BN, BK, TM, TN, false, MODE><<<grid, p.threads, 0, s>>>(IG_ARGS)
+#define IG_TILE_B(BK)                                  \
+    do {                                               \
+        if constexpr (MODE == IGEMM_DW) {              \
+            if (p.bn == 32) IG_TILE(64, 32, BK, 4, 4); \
+            else IG_TILE(64, 64, BK, 4, 8);            \
+        } else {                                       \
+            if (p.bn == 32) IG_TILE(256, 32, BK, 8, 8); \
+            else IG_TILE(128, 64, BK, 8, 8);           \
+        }                                              \
+    } while (0)
+    if (p.bm == 128 && p.tn == 4) {
+        if (p.bn == 32) IG_TILE(128, 32, 8, 8, 4);
+        else IG_TILE(128, 64, 8, 8, 4);
+    } else if (p.bn == 128) {
+        IG_TILE(128, 128, 8, 8, 8);
+    } else if (p.bk == 8) {   // NN_IGEMM_TILES=b
+        IG_TILE_B(8);
+    } else {   // NN_IGEMM_TILES=c
+        IG_TILE_B(16);
+    }
+#undef IG_TILE_B
+#undef IG_TILE
 #undef IG_ARGS
     CUDA_CHECK_LAUNCH();
     if (p.splits > 1) sgemm_splitk_reduce_launch(s, M, N, p.splits, 1.0f, ws, 0.0f, C, N, bias, act);
@@ -147,8 +185,8 @@ static conv_products products_of(const layer *l, int n) {
 extern "C" size_t conv2d_cuda_ws_floats(const layer *l, const nn_ctx *ctx, int n) {
     conv_products c = products_of(l, n);
     int F = l->out.c, C = l->in.c;
-    return NN_MAX(igemm_ws_floats(ctx, c.P, F, c.KK),
-                  NN_MAX(igemm_ws_floats(ctx, c.KKb, F, c.P), igemm_ws_floats(ctx, c.Q, C, c.KX)));
+    return NN_MAX(igemm_ws_floats(ctx, IGEMM_FWD, c.P, F, c.KK),
+                  NN_MAX(igemm_ws_floats(ctx, IGEMM_DW, c.KKb, F, c.P), igemm_ws_floats(ctx, IGEMM_DX, c.Q, C, c.KX)));
 }
 
 extern "C" void conv2d_forward_cuda(const layer *l, const nn_ctx *ctx, int n, const float *x,
