@@ -19,7 +19,8 @@ for f in local/gpu/stage/bin/*; do ldd "$f"; done | awk '/=>/ {print $3}' | sort
     grep -v -E '/(libc|libm|libdl|librt|libpthread|ld-linux[^/]*)\.so' | while read -r lib; do
         cp -L "$lib" local/gpu/stage/lib/
     done
-tar -C local/gpu/stage -cJf local/gpu/bin.tar.xz bin
+# xz -9: a 64 MiB window, so the CUDA kernels every test binary carries (8 MB each) are stored once
+XZ_OPT=-9 tar -C local/gpu/stage -cJf local/gpu/bin.tar.xz bin
 tar -C local/gpu/stage -cJf local/gpu/lib.tar.xz lib
 rm -rf local/gpu/stage
 if [ ! -d local/catsdogs ]; then cp -r "${NN_SHARED_DATA:-../shared/data}/catsdogs" local/catsdogs; fi
