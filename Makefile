@@ -63,7 +63,7 @@ MPI_PLUGIN := $(BIN)/nn-mpi.so
 CPPFLAGS += -DNN_HAVE_MPI=1
 endif
 
-LIB_SRC  := $(filter-out nn/cuda_stub.c,$(wildcard nn/*.c layers/*.c data/*.c))
+LIB_SRC  := $(filter-out nn/cuda_stub.c,$(wildcard nn/*.c layers/*.c data/*.c run/*.c))
 TOOL_SRC := $(wildcard tools/*.c)
 CU_SRC   := $(wildcard cuda/*.cu)
 TEST_SRC := $(wildcard tests/test_*.c)

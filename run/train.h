@@ -9,9 +9,9 @@
 #include <signal.h>
 
 #include "../data/data.h"
-#include "adam.h"
-#include "ctx.h"
-#include "model.h"
+#include "../nn/adam.h"
+#include "../nn/ctx.h"
+#include "../nn/model.h"
 
 // Running totals of one epoch (Keras shows the mean over the samples seen so far).
 typedef struct train_stats {

@@ -16,11 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common.h"
-#include "cuda_api.h"
-#include "dist.h"
-#include "loss.h"
-#include "step.h"
+#include "../nn/common.h"
+#include "../nn/cuda_api.h"
+#include "../nn/dist.h"
+#include "../nn/loss.h"
+#include "../nn/step.h"
 
 static int ranks_of(const nn_ctx *ctx) { return ctx->dist ? ctx->dist->size : 1; }
 static int rank_of(const nn_ctx *ctx) { return ctx->dist ? ctx->dist->rank : 0; }
