@@ -1,7 +1,7 @@
 // profile.c: the per-layer, per-pass profile of a training step (see profile.h): the analytic
-// FLOP and byte counts, the table, the C path's peaks and profiling pass, and the entry point
-// of `nn bench --profile` (`nn train --profile`'s report, which adds the data pipeline's rows, is
-// run/profile_run.c). The GPU's pass is cuda/profile_cuda.cu.
+// FLOP and byte counts, the table, the C path's peaks and profiling pass. The GPU's pass is
+// cuda/profile_cuda.cu; the commands' entry points, which add the data pipeline's rows, are
+// run/profile_run.c.
 #include "profile.h"
 
 #include <math.h>
@@ -37,12 +37,6 @@ double bytes_cce(int n, int c) { return 4.0 * n * (2.0 * c + 1); }
 // eps): 5; reads w, g, m, v and writes w, m, v.
 double flops_adam(size_t nparams) { return 12.0 * (double)nparams; }
 double bytes_adam(size_t nparams) { return 4.0 * 7 * (double)nparams; }
-
-// Per output pixel (data/augment.c): the sample position, 6 ops (two affine rows of 2 multiplies
-// and 2 adds, less the zero terms) + 2 clamps + 2 fractions = 10; per channel the bilinear blend
-// (3 lerps of 3 ops) and the rescale, 10. Reads the uint8 image (1 byte a value), writes floats.
-double flops_augment(int n, int h, int w) { return (double)n * h * w * (10 + 3 * 10); }
-double bytes_augment(int n, int h, int w) { return (double)n * h * w * 3 * (1 + 4); }
 
 // --- the table ------------------------------------------------------------------------------------
 
@@ -403,21 +397,9 @@ int profile_cpu(model *m, const nn_ctx *ctx, int batch, int warmup, int reps, pr
 }
 
 #ifndef NN_HAVE_CUDA
-int profile_cuda(model *m, const nn_ctx *ctx, int batch, int warmup, int reps, profile *p,
-                 char *err) {
-    (void)m, (void)ctx, (void)batch, (void)warmup, (void)reps, (void)p;
+int profile_cuda(model *m, const nn_ctx *ctx, int batch, int warmup, int reps,
+                 const prof_input *in, profile *p, char *err) {
+    (void)m, (void)ctx, (void)batch, (void)warmup, (void)reps, (void)in, (void)p;
     return nn_fail(err, "the GPU profile needs a build with CUDA (nvcc was not found, or NO_CUDA=1)");
 }
 #endif
-
-// --- the commands' entry points ----------------------------------------------------------------
-
-int profile_bench(model *m, const nn_ctx *ctx, int batch, int warmup, int reps, FILE *f,
-                  char *err) {
-    profile *p = nn_calloc(sizeof *p, "profile");
-    int rc = ctx->backend == NN_CUDA ? profile_cuda(m, ctx, batch, warmup, reps, p, err)
-                                     : profile_cpu(m, ctx, batch, warmup, reps, p, err);
-    if (rc == 0) profile_print(p, f);
-    nn_free(p);
-    return rc;
-}

@@ -1,11 +1,63 @@
-// profile_run.c: `nn train --profile` (profile_run.h): the engine's profile of a step, with the
-// training loop's own step as the reference and the data pipeline's rows added.
+// profile_run.c: `nn bench --profile` and `nn train --profile` (profile_run.h): the engine's
+// profile of a step with the data pipeline's rows added; for `nn train`, the training loop's own
+// step is the reference.
 #include "profile_run.h"
 
 #include <string.h>
 
+#include "../data/images_cuda.h"
 #include "../nn/common.h"
 #include "../nn/rng.h"
+
+// --- counts ---------------------------------------------------------------------------------
+
+// Per output pixel (data/augment.c): the sample position, 6 ops (two affine rows of 2 multiplies
+// and 2 adds, less the zero terms) + 2 clamps + 2 fractions = 10; per channel the bilinear blend
+// (3 lerps of 3 ops) and the rescale, 10. Reads the uint8 image (1 byte a value), writes floats.
+double flops_augment(int n, int h, int w) { return (double)n * h * w * (10 + 3 * 10); }
+double bytes_augment(int n, int h, int w) { return (double)n * h * w * 3 * (1 + 4); }
+
+// --- the GPU's augmentation row -------------------------------------------------------------
+
+// profile_cuda with a row for building the batch as a device epoch does: `batch` random images
+// (seeded) uploaded as a uint8 set, each with an augmentation drawn as the loader draws them,
+// gathered and augmented into the model's batch before each round's step. Without RGB input
+// (nothing to augment) the row is left out.
+static int profile_gpu(model *m, const nn_ctx *ctx, int batch, int warmup, int reps, profile *p,
+                       char *err) {
+    if (profile_begin(m, batch, warmup, reps, p, err)) return -1;   // before any allocation
+    if (m->input.c != 3) return profile_cuda(m, ctx, batch, warmup, reps, NULL, p, err);
+    const int h = m->input.h, w = m->input.w;
+    size_t npix = (size_t)batch * h * w * 3;
+    uint8_t *px = nn_alloc(npix, "profile: images");
+    int32_t *lab = nn_alloc((size_t)batch * sizeof *lab, "profile: image labels");
+    int32_t *ord = nn_alloc((size_t)batch * sizeof *ord, "profile: order");
+    aug_params *aug = nn_alloc((size_t)batch * sizeof *aug, "profile: augmentation");
+    rng r;
+    rng_seed(&r, 12345);
+    for (size_t i = 0; i < npix; i++) px[i] = (uint8_t)rng_below(&r, 256);
+    for (int i = 0; i < batch; i++) lab[i] = (int32_t)rng_below(&r, 2), ord[i] = i, augment_draw(&r, &aug[i]);
+    prof_input in = {"augmentation (GPU)", "kernel", flops_augment(batch, h, w),
+                     bytes_augment(batch, h, w), {0}};
+    cuda_images *im = cuda_images_upload(ctx, px, lab, batch, h, w, err);
+    int rc = im ? cuda_images_source(im, ctx, ord, aug, batch, &in.src, err) : -1;
+    if (rc == 0) rc = profile_cuda(m, ctx, batch, warmup, reps, &in, p, err);
+    cuda_images_free(im);
+    nn_free(px), nn_free(lab), nn_free(ord), nn_free(aug);
+    return rc;
+}
+
+// --- the commands' entry points ----------------------------------------------------------------
+
+int profile_bench(model *m, const nn_ctx *ctx, int batch, int warmup, int reps, FILE *f,
+                  char *err) {
+    profile *p = nn_calloc(sizeof *p, "profile");
+    int rc = ctx->backend == NN_CUDA ? profile_gpu(m, ctx, batch, warmup, reps, p, err)
+                                     : profile_cpu(m, ctx, batch, warmup, reps, p, err);
+    if (rc == 0) profile_print(p, f);
+    nn_free(p);
+    return rc;
+}
 
 // Milliseconds the loader's work on one batch takes on one thread: augmentation (or the plain
 // rescale) of `batch` images of the cache, median of 3.
@@ -40,7 +92,7 @@ int profile_train_report(model *m, const nn_ctx *ctx, int batch, const image_cac
     if (!t->steps) return nn_fail(err, "--profile: no training step was run");
     profile *p = nn_calloc(sizeof *p, "profile");
     int gpu = ctx->backend == NN_CUDA;
-    int rc = gpu ? profile_cuda(m, ctx, batch, 5, 50, p, err)
+    int rc = gpu ? profile_gpu(m, ctx, batch, 5, 50, p, err)
                  : profile_cpu(m, ctx, batch, 1, 5, p, err);
     if (rc) {
         nn_free(p);

@@ -1,6 +1,6 @@
-// profile_run.h: `nn train --profile`, the training loop's figures beside a profile of the
-// engine's step (nn/profile.h). It lives above the engine because it times the data pipeline's
-// work too (augmentation, waiting for the loader), which the engine does not know.
+// profile_run.h: `nn bench --profile` and `nn train --profile`: the engine's profile of a step
+// (nn/profile.h) with the data pipeline's rows added (augmentation, waiting for the loader),
+// which is why they live above the engine: it does not know the data pipeline.
 #ifndef NN_PROFILE_RUN_H
 #define NN_PROFILE_RUN_H
 
@@ -8,6 +8,16 @@
 
 #include "../data/data.h"
 #include "../nn/profile.h"
+
+// Keras's augmentation of n images of h x w x 3 (data/augment.c): uint8 in, float out.
+double flops_augment(int n, int h, int w);
+double bytes_augment(int n, int h, int w);
+
+// `nn bench --profile`: profile_cpu or profile_cuda by ctx's backend (on the GPU, with a row
+// for augmenting `batch` random images on the device when the model takes RGB images), then
+// profile_print.
+int profile_bench(model *m, const nn_ctx *ctx, int batch, int warmup, int reps, FILE *f,
+                  char *err);
 
 // `nn train --profile`: what the training loop measured, summed over its epochs.
 typedef struct prof_train_totals {
