@@ -63,9 +63,13 @@ MPI_PLUGIN := $(BIN)/nn-mpi.so
 CPPFLAGS += -DNN_HAVE_MPI=1
 endif
 
-LIB_SRC  := $(filter-out nn/cuda_stub.c,$(wildcard nn/*.c layers/*.c data/*.c))
+# The tiers (docs/TOUR.md): the engine (nn/, layers/, cuda/), the data pipeline (data/, its
+# GPU side in data/*.cu), run/ joining the two, the command in tools/. CUDA_STUBS stand in for
+# the .cu files of a build without CUDA.
+CUDA_STUBS := nn/cuda_stub.c data/images_cuda_stub.c
+LIB_SRC  := $(filter-out $(CUDA_STUBS),$(wildcard nn/*.c layers/*.c data/*.c run/*.c))
 TOOL_SRC := $(wildcard tools/*.c)
-CU_SRC   := $(wildcard cuda/*.cu)
+CU_SRC   := $(wildcard cuda/*.cu data/*.cu)
 TEST_SRC := $(wildcard tests/test_*.c)
 CUTEST_SRC := $(wildcard tests/cuda/test_*.c tests/cuda/test_*.cu)
 ifneq ($(NO_CUDA)$(if $(CU_SRC),,none),)
@@ -85,7 +89,7 @@ ifneq ($(wildcard $(CUDA_HOME)/include/nccl.h),)
 NVFLAGS  += -DNN_HAVE_NCCL=1
 endif
 else
-LIB_SRC  += nn/cuda_stub.c
+LIB_SRC  += $(CUDA_STUBS)
 CUDA_OBJ :=
 CUDA_LIBS :=
 endif

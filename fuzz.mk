@@ -19,7 +19,7 @@ FUZZ_CFLAGS  := -O1 -g -std=c11 -D_GNU_SOURCE -fopenmp -fno-omit-frame-pointer \
                 -fsanitize=address,undefined \
                 -Wno-pass-failed   # (omp simd loops clang leaves scalar at -O1: not a problem)
 FUZZ_CPPFLAGS := $(filter-out -DNN_HAVE_CUDA=1,$(CPPFLAGS))
-FUZZ_LIB_SRC := $(filter-out nn/cuda_stub.c,$(wildcard nn/*.c layers/*.c data/*.c)) nn/cuda_stub.c
+FUZZ_LIB_SRC := $(filter-out $(CUDA_STUBS),$(wildcard nn/*.c layers/*.c data/*.c run/*.c)) $(CUDA_STUBS)
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 

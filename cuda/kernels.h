@@ -20,7 +20,6 @@
 extern "C" {
 #endif
 
-#include "../data/data.h"
 #include "../layers/layer.h"
 #include "../nn/adam.h"
 #include "../nn/ctx.h"
@@ -171,13 +170,7 @@ void adam_ranges_cuda(const nn_ctx *ctx, const adam_cfg *c, const float *alpha, 
                       int nr, const size_t *off, const size_t *len, float *w, const float *g,
                       float *m, float *v);
 
-// --- augment_cuda.cu: data/augment.c's transform on the device.
-// Builds a batch from a uint8 image set (count, h, w, 3) on the device: sample i of the batch
-// is image order[step * batch + i], augmented with aug[step * batch + i] (aug NULL: rescale
-// only); x (n, h, w, 3) float, labels y (n) float from lab (int32). n <= batch.
-void augment_batch_cuda(const nn_ctx *ctx, const uint8_t *images, const int32_t *lab, int h,
-                        int w, const int32_t *order, const aug_params *aug, const int *step,
-                        int batch, int n, float *x, float *y);
+// --- train_cuda.cu
 // Adds one to *step (the last node of a captured step).
 void step_advance_cuda(const nn_ctx *ctx, int *step);
 

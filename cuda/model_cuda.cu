@@ -245,7 +245,7 @@ static void make_plan(model *m, cuda_model *d, const nn_ctx *ctx, int batch) {
 void cuda_model_drop_graph(cuda_model *d) {
     if (d->graph) CUDA_CHECK(cudaGraphExecDestroy(d->graph));
     d->graph = NULL;
-    d->graph_images = NULL;
+    d->graph_src = cuda_batch_source{};
     d->graph_batch = 0;
 }
 
@@ -308,8 +308,8 @@ cuda_model *cuda_model_get(model *m, const nn_ctx *ctx, int batch) {
     return d;
 }
 
-// Per-step arrays for `steps` steps and `count` images (grown, never shrunk).
-void cuda_model_ensure_steps(model *m, int steps, int count) {
+// Per-step arrays for `steps` steps (grown, never shrunk).
+void cuda_model_ensure_steps(model *m, int steps) {
     cuda_model *d = m->dev;
     if (steps > d->cap) {
         int cap = NN_MAX(steps, 64);
@@ -330,14 +330,6 @@ void cuda_model_ensure_steps(model *m, int steps, int count) {
         CUDA_CHECK(cudaMallocHost((void **)&d->h_correct, cap * sizeof(int)));
         d->cap = cap;
         cuda_model_drop_graph(d);   // the graph holds the old pointers
-    }
-    if (count > d->order_cap) {
-        cuda_free(d->order);
-        cuda_free(d->aug);
-        d->order = (int32_t *)CUDA_MALLOC(count * sizeof(int32_t), "epoch order", -1);
-        d->aug = (aug_params *)CUDA_MALLOC(count * sizeof(aug_params), "augmentation", -1);
-        d->order_cap = count;
-        cuda_model_drop_graph(d);
     }
 }
 
@@ -395,8 +387,6 @@ extern "C" void cuda_model_free(struct model *m) {
     cuda_free(d->r.w), cuda_free(d->r.g), cuda_free(d->r.m), cuda_free(d->r.v);
     cuda_free(d->step), cuda_free(d->alpha), cuda_free(d->tsteps), cuda_free(d->loss);
     cuda_free(d->correct);
-    cuda_free(d->order), cuda_free(d->aug);
-    if (d->images) cuda_images_free(d->images);
     cuda_allreduce_free(d);
     CUDA_CHECK(cudaStreamDestroy(d->side));
     CUDA_CHECK(cudaEventDestroy(d->fork));
@@ -426,7 +416,7 @@ extern "C" float cuda_model_train_step(struct model *m, const nn_ctx *ctx, int n
         NN_DIE("training needs a model that ends in one sigmoid unit or a softmax over N >= 2 "
                "outputs; this one has %zu outputs", model_output_size(m));
     cuda_model *d = cuda_model_get(m, ctx, NN_MAX(n, m->dev ? m->dev->r.batch : n));
-    cuda_model_ensure_steps(m, 1, 1);
+    cuda_model_ensure_steps(m, 1);
     cudaStream_t s = ctx_stream(ctx);
     size_t in = shape3_size(m->input);
     m->t++;

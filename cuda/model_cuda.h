@@ -1,6 +1,6 @@
 // model_cuda.h: the device mirror of a model (internal to cuda/): its run (nn/step.h: arenas,
 // activations, the plan with the GPU's fusions) in device memory, plus what the GPU path keeps
-// besides: the side stream, the per-step arrays one CUDA graph reads, the uploaded image set.
+// besides: the side stream, the per-step arrays one CUDA graph reads, the captured step.
 #ifndef NN_MODEL_CUDA_H
 #define NN_MODEL_CUDA_H
 
@@ -8,6 +8,7 @@
 #include "kernels.h"
 
 extern "C" {
+#include "../nn/cuda_api.h"
 #include "../nn/model.h"
 #include "../nn/step.h"
 }
@@ -22,7 +23,7 @@ struct cuda_model {
     float *labels;                    // (batch)
     // per-step state, read by the kernels through device pointers so a graph can replay
     // The step counter: reset to 0 by each call that queues steps (cuda_model_train_step,
-    // cuda_model_train_images, the bench), advanced by step_advance_cuda, the last node of a
+    // cuda_model_train_source, the bench), advanced by step_advance_cuda, the last node of a
     // captured step; so within one call step k reads alpha[k], tsteps[k], writes loss[k].
     int *step;                        // (1) step counter within a call
     int cap;                          // capacity of the per-step arrays below
@@ -31,20 +32,14 @@ struct cuda_model {
                                       // dropout's masks hash (layer_io.t_dev, via d->r.t_dev)
     float *loss;                      // (cap) mean loss of each step
     int *correct;                     // (cap) right predictions of each step
-    int32_t *order;                   // (order_cap) image indices of an epoch
-    aug_params *aug;                  // (order_cap) augmentation of each of them
-    int order_cap;
-    struct cuda_images *images;       // the image set of cuda_model_train_cache, uploaded once
-    const void *images_key;           // ... from this host cache's pixels
-    int images_n;
     // host side
     float *h_out;                     // pinned (batch, out) forward results
     float *h_loss;                    // pinned (cap)
     int *h_correct;                   // pinned (cap)
     // the captured training step
     cudaGraphExec_t graph;
-    const void *graph_images;         // what the graph was captured for
-    int graph_batch, graph_aug;
+    cuda_batch_source graph_src;      // what the graph was captured for (fill NULL: no source)
+    int graph_batch;
     int graph_grad_n;                 // ... and the gradient's divisor baked into it
     adam_cfg graph_opt;
     // data-parallel training (nccl_cuda.cu)
@@ -61,7 +56,7 @@ void cuda_allreduce_free(struct cuda_model *d);
 
 // model_cuda.cu
 struct cuda_model *cuda_model_get(struct model *m, const nn_ctx *ctx, int batch);
-void cuda_model_ensure_steps(struct model *m, int steps, int count);
+void cuda_model_ensure_steps(struct model *m, int steps);
 void cuda_model_drop_graph(struct cuda_model *d);
 // Queues forward (logits: last sigmoid left out) for n samples of x (device); returns the output.
 const float *cuda_forward_queue(struct model *m, const nn_ctx *ctx, int n, const float *x, int logits);

@@ -155,26 +155,17 @@ static void clock_begin(void *user, const model *m, const step_node *nd, step_ph
 
 static void clock_end(void *user) { ((event_clock *)user)->end(); }
 
-// What a round needs besides the model's own buffers.
-struct prof_inputs {
-    uint8_t *pixels;      // (n, h, w, 3) random images, NULL when the input is not RGB
-    int32_t *lab;         // (n)
-    int32_t *order;       // (n) 0, 1, ...
-    aug_params *aug;      // (n)
-    int aug_row;
-};
-
-static void gpu_round(model *m, const nn_ctx *ctx, int n, const adam_cfg *opt, const prof_inputs &in,
-                      event_clock &c) {
+// A round: the input row's source (when there is one) writes the batch, then the step.
+static void gpu_round(model *m, const nn_ctx *ctx, int n, const adam_cfg *opt, const prof_input *in,
+                      int in_row, event_clock &c) {
     cuda_model *d = m->dev;
     cudaStream_t s = ctx_stream(ctx);
     c.rows.clear();
     prof_spin<<<1, 1, 0, s>>>(4000000LL);   // ~2 ms: the host queues the round meanwhile
     CUDA_CHECK_LAUNCH();
-    if (in.pixels) {
-        c.begin(in.aug_row);
-        augment_batch_cuda(ctx, in.pixels, in.lab, m->input.h, m->input.w, in.order, in.aug, d->step,
-                           n, n, d->x, d->labels);
+    if (in) {
+        c.begin(in_row);
+        in->src.fill(in->src.user, ctx, d->step, n, n, d->x, d->labels);
         c.end();
     }
     const step_hook hook = {clock_begin, clock_end, &c};
@@ -182,7 +173,7 @@ static void gpu_round(model *m, const nn_ctx *ctx, int n, const adam_cfg *opt, c
 }
 
 extern "C" int profile_cuda(model *m, const nn_ctx *ctx, int batch, int warmup, int reps,
-                            profile *p, char *err) {
+                            const prof_input *input, profile *p, char *err) {
     if (!ctx || ctx->backend != NN_CUDA || !ctx->cuda) return nn_fail(err, "profile_cuda: not a CUDA context");
     if (profile_begin(m, batch, warmup, reps, p, err)) return -1;
     snprintf(p->device, sizeof p->device, "cuda (%s, %d SMs)", ctx->cuda->name, ctx->cuda->sm_count);
@@ -190,7 +181,7 @@ extern "C" int profile_cuda(model *m, const nn_ctx *ctx, int batch, int warmup, 
     peaks_cuda(ctx, &p->peak);
 
     cuda_model *d = cuda_model_get(m, ctx, batch);
-    cuda_model_ensure_steps(m, 1, batch);
+    cuda_model_ensure_steps(m, 1);
     const size_t P = m->nparams, pb = (P ? P : 1) * sizeof(float);
     // The state the rounds and the timed steps change, put back at the end.
     float *keep = (float *)CUDA_MALLOC(3 * pb, "profile: saved weights and Adam state", -1);
@@ -198,7 +189,7 @@ extern "C" int profile_cuda(model *m, const nn_ctx *ctx, int batch, int warmup, 
     CUDA_CHECK(cudaMemcpyAsync((char *)keep + pb, d->r.m, pb, cudaMemcpyDeviceToDevice, s));
     CUDA_CHECK(cudaMemcpyAsync((char *)keep + 2 * pb, d->r.v, pb, cudaMemcpyDeviceToDevice, s));
 
-    // Random inputs, labels and images (seeded), Adam's first step size, step counter 0.
+    // Random inputs and labels (seeded), Adam's first step size, step counter 0.
     size_t in = shape3_size(m->input);
     rng r;
     rng_seed(&r, 12345);
@@ -213,25 +204,9 @@ extern "C" int profile_cuda(model *m, const nn_ctx *ctx, int batch, int warmup, 
     CUDA_CHECK(cudaMemset(d->step, 0, sizeof(int)));
     prof_plan_rows ro;
     profile_plan_rows(m, &d->r, batch, p, &ro);
-    prof_inputs pin = {};
-    if (m->input.c == 3) {
-        size_t npix = (size_t)batch * in;
-        std::vector<uint8_t> px(npix);
-        std::vector<int32_t> lab(batch), ord(batch);
-        std::vector<aug_params> aug(batch);
-        for (uint8_t &v : px) v = (uint8_t)rng_below(&r, 256);
-        for (int i = 0; i < batch; i++) lab[i] = (int32_t)rng_below(&r, 2), ord[i] = i, augment_draw(&r, &aug[i]);
-        pin.pixels = (uint8_t *)CUDA_MALLOC(npix, "profile: images", batch);
-        pin.lab = (int32_t *)CUDA_MALLOC(batch * sizeof(int32_t), "profile: image labels", batch);
-        pin.order = (int32_t *)CUDA_MALLOC(batch * sizeof(int32_t), "profile: order", batch);
-        pin.aug = (aug_params *)CUDA_MALLOC(batch * sizeof(aug_params), "profile: augmentation", batch);
-        CUDA_CHECK(cudaMemcpy(pin.pixels, px.data(), npix, cudaMemcpyHostToDevice));
-        CUDA_CHECK(cudaMemcpy(pin.lab, lab.data(), batch * sizeof(int32_t), cudaMemcpyHostToDevice));
-        CUDA_CHECK(cudaMemcpy(pin.order, ord.data(), batch * sizeof(int32_t), cudaMemcpyHostToDevice));
-        CUDA_CHECK(cudaMemcpy(pin.aug, aug.data(), batch * sizeof(aug_params), cudaMemcpyHostToDevice));
-        pin.aug_row = profile_row(p, "augmentation (GPU)", "kernel", flops_augment(batch, m->input.h, m->input.w),
-                                  bytes_augment(batch, m->input.h, m->input.w), 0);
-    }
+    if (input && !input->src.fill) input = NULL;
+    const int in_row =
+        input ? profile_row(p, input->what, input->pass, input->flops, input->bytes, 0) : -1;
 
     event_clock clk;
     clk.s = s;
@@ -239,7 +214,7 @@ extern "C" int profile_cuda(model *m, const nn_ctx *ctx, int batch, int warmup, 
     clk.ro = &ro;
     std::vector<std::vector<double>> samples(p->nrows);
     for (int k = -warmup; k < reps; k++) {
-        gpu_round(m, ctx, batch, &opt, pin, clk);
+        gpu_round(m, ctx, batch, &opt, input, in_row, clk);
         CUDA_CHECK(cudaStreamSynchronize(s));
         if (k < 0) continue;
         std::vector<double> val(p->nrows, 0.0);
@@ -273,6 +248,5 @@ extern "C" int profile_cuda(model *m, const nn_ctx *ctx, int batch, int warmup, 
     CUDA_CHECK(cudaMemcpyAsync(d->r.v, (char *)keep + 2 * pb, pb, cudaMemcpyDeviceToDevice, s));
     CUDA_CHECK(cudaStreamSynchronize(s));
     cuda_free(keep);
-    cuda_free(pin.pixels), cuda_free(pin.lab), cuda_free(pin.order), cuda_free(pin.aug);
     return rc;
 }

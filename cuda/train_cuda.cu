@@ -1,9 +1,11 @@
 // train_cuda.cu: whole training epochs on the device, and the timing behind `nn bench`.
-// The image set is uploaded once as uint8; an epoch is one upload of the order, augmentation
-// parameters and Adam step sizes, then `steps` replays of one captured CUDA graph (gather +
-// augment, forward, loss, backward, Adam, step counter + 1), and one download of the per-step
-// losses at the end: no host synchronisation in between. Every kernel that needs to know which
-// step it is reads the counter from device memory, which is what lets one graph serve them all.
+// An epoch's batches come from a batch source (nn/cuda_api.h; data/images_cuda.cu's gathers and
+// augments an image set uploaded once, from the order and augmentation it put on the device
+// beside it). A call is one upload of the Adam step sizes, then `steps` replays of one
+// captured CUDA graph (the source's fill, forward, loss, backward, Adam, step counter + 1), and
+// one download of the per-step losses at the end: no host synchronisation in between. Every
+// kernel that needs to know which step it is (the source's too) reads the counter from device
+// memory, which is what lets one graph serve them all.
 #include <algorithm>
 #include <string.h>
 #include <vector>
@@ -16,75 +18,46 @@ extern "C" {
 #include "../nn/rng.h"
 }
 
-struct cuda_images {
-    int n, h, w;
-    uint8_t *pixels;    // (n, h, w, 3)
-    int32_t *labels;    // (n)
-};
+__global__ void step_kernel(int *step) { *step += 1; }
 
-extern "C" cuda_images *cuda_images_upload(const nn_ctx *ctx, const uint8_t *pixels,
-                                           const int32_t *labels, int n, int h, int w, char *err) {
-    if (!ctx || ctx->backend != NN_CUDA) {
-        nn_fail(err, "cuda_images_upload: not a CUDA context");
-        return NULL;
-    }
-    size_t bytes = (size_t)n * h * w * 3, freeb = 0, total = 0;
-    CUDA_CHECK(cudaMemGetInfo(&freeb, &total));
-    if (bytes + n * sizeof(int32_t) + (64u << 20) > freeb) {
-        nn_fail(err, "the %d images (%zu bytes) do not fit in the GPU's %zu free bytes", n, bytes, freeb);
-        return NULL;
-    }
-    cuda_images *im = (cuda_images *)nn_calloc(sizeof *im, "CUDA images");
-    im->n = n, im->h = h, im->w = w;
-    im->pixels = (uint8_t *)CUDA_MALLOC(bytes, "image set", -1);
-    im->labels = (int32_t *)CUDA_MALLOC(n * sizeof(int32_t), "image labels", -1);
-    cudaStream_t s = ctx_stream(ctx);
-    CUDA_CHECK(cudaMemcpyAsync(im->pixels, pixels, bytes, cudaMemcpyHostToDevice, s));
-    CUDA_CHECK(cudaMemcpyAsync(im->labels, labels, n * sizeof(int32_t), cudaMemcpyHostToDevice, s));
-    CUDA_CHECK(cudaStreamSynchronize(s));
-    return im;
+extern "C" void step_advance_cuda(const nn_ctx *ctx, int *step) {
+    step_kernel<<<1, 1, 0, ctx_stream(ctx)>>>(step);
+    CUDA_CHECK_LAUNCH();
 }
 
-extern "C" void cuda_images_free(cuda_images *im) {
-    if (!im) return;
-    CUDA_CHECK(cudaDeviceSynchronize());
-    cuda_free(im->pixels);
-    cuda_free(im->labels);
-    nn_free(im);
-}
-
-// One training step for n samples, queued (eagerly or into a capture): the batch is built from
-// the image set when im is given, else d->x / d->labels already hold it.
-static void queue_step(model *m, const nn_ctx *ctx, const cuda_images *im, int use_aug, int batch,
-                       int n, const adam_cfg *opt, int advance) {
+// One training step for n samples, queued (eagerly or into a capture): the batch is written by
+// the source when src is given, else d->x / d->labels already hold it.
+static void queue_step(model *m, const nn_ctx *ctx, const cuda_batch_source *src, int batch, int n,
+                       const adam_cfg *opt, int advance) {
     cuda_model *d = m->dev;
-    if (im)
-        augment_batch_cuda(ctx, im->pixels, im->labels, im->h, im->w, d->order,
-                           use_aug ? d->aug : NULL, d->step, batch, n, d->x, d->labels);
+    if (src) src->fill(src->user, ctx, d->step, batch, n, d->x, d->labels);
     cuda_step_queue(m, ctx, n, d->x, opt, NULL);
     if (advance) step_advance_cuda(ctx, d->step);
 }
 
-static void capture(model *m, const nn_ctx *ctx, const cuda_images *im, int use_aug, int batch,
+static void capture(model *m, const nn_ctx *ctx, const cuda_batch_source *src, int batch,
                     const adam_cfg *opt, int advance) {
     cuda_model *d = m->dev;
     cudaStream_t s = ctx_stream(ctx);
     cudaGraph_t g;
     cuda_model_drop_graph(d);
     CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed));
-    queue_step(m, ctx, im, use_aug, batch, batch, opt, advance);
+    queue_step(m, ctx, src, batch, batch, opt, advance);
     CUDA_CHECK(cudaStreamEndCapture(s, &g));
     CUDA_CHECK(cudaGraphInstantiate(&d->graph, g, 0));
     CUDA_CHECK(cudaGraphDestroy(g));
-    d->graph_images = im;
+    d->graph_src = src ? *src : cuda_batch_source{};
     d->graph_batch = batch;
-    d->graph_aug = use_aug;
     d->graph_grad_n = d->grad_n;
     d->graph_opt = *opt;
 }
 
 static int same_opt(const adam_cfg *a, const adam_cfg *b) {
     return a->beta1 == b->beta1 && a->beta2 == b->beta2 && a->epsilon == b->epsilon;
+}
+
+static int same_source(const cuda_batch_source *a, const cuda_batch_source *b) {
+    return a->fill == b->fill && a->user == b->user && a->key == b->key;
 }
 
 // A data-parallel step in which this rank has no image: its gradient is zero, and it still
@@ -100,35 +73,27 @@ static void queue_zero_step(model *m, const nn_ctx *ctx, const adam_cfg *opt) {
     step_advance_cuda(ctx, d->step);
 }
 
-// cuda_model_train_images with the gradient's divisor (cuda_model_train_cache_dp's grad_n).
-static int train_images(struct model *m, const nn_ctx *ctx, const cuda_images *im,
-                        const int32_t *order, const aug_params *aug, int count, int batch,
-                        int grad_n, const adam_cfg *opt, float *step_loss, int *step_correct,
-                        char *err) {
+extern "C" int cuda_model_train_source(struct model *m, const nn_ctx *ctx,
+                                       const cuda_batch_source *src, int count, int batch,
+                                       int grad_n, const adam_cfg *opt, float *step_loss,
+                                       int *step_correct, char *err) {
     if (model_loss_kind(m) == LOSS_NONE)
         return nn_fail(err, "training needs a model that ends in one sigmoid unit or a softmax over "
                        "N >= 2 outputs; this one has %zu outputs", model_output_size(m));
     if (batch < 1 || count < 0 || grad_n < 0)
         return nn_fail(err, "batch %d / count %d / grad_n %d out of range", batch, count, grad_n);
-    if (shape3_size(m->input) != (size_t)im->h * im->w * 3)
-        return nn_fail(err, "the model takes %dx%dx%d inputs, the images are %dx%dx3", m->input.h,
-                       m->input.w, m->input.c, im->h, im->w);
-    for (int i = 0; i < count; i++)
-        if (order[i] < 0 || order[i] >= im->n)
-            return nn_fail(err, "order[%d] = %d is not an image index (0..%d)", i, order[i], im->n - 1);
+    if (count > 0 && (!src || !src->fill))
+        return nn_fail(err, "cuda_model_train_source: %d samples and no batch source", count);
     if (count == 0 && grad_n == 0) return 0;
     const int zero = count == 0;   // a data-parallel step without an image here
     const int steps = zero ? 1 : (count + batch - 1) / batch, full = count / batch, rem = count % batch;
     cuda_model *d = cuda_model_get(m, ctx, NN_MAX(batch, m->dev ? m->dev->r.batch : batch));
-    cuda_model_ensure_steps(m, steps, NN_MAX(count, 1));
+    cuda_model_ensure_steps(m, steps);
     cudaStream_t s = ctx_stream(ctx);
 
     std::vector<float> alpha(steps);
     std::vector<int64_t> tsteps(steps);
     for (int k = 0; k < steps; k++) alpha[k] = adam_alpha(opt, m->t + 1 + k), tsteps[k] = m->t + 1 + k;
-    if (count) CUDA_CHECK(cudaMemcpyAsync(d->order, order, count * sizeof(int32_t), cudaMemcpyHostToDevice, s));
-    if (aug && count)
-        CUDA_CHECK(cudaMemcpyAsync(d->aug, aug, count * sizeof(aug_params), cudaMemcpyHostToDevice, s));
     CUDA_CHECK(cudaMemcpyAsync(d->alpha, alpha.data(), steps * sizeof(float), cudaMemcpyHostToDevice, s));
     CUDA_CHECK(cudaMemcpyAsync(d->tsteps, tsteps.data(), steps * sizeof(int64_t), cudaMemcpyHostToDevice, s));
     CUDA_CHECK(cudaMemsetAsync(d->step, 0, sizeof(int), s));
@@ -141,15 +106,14 @@ static int train_images(struct model *m, const nn_ctx *ctx, const cuda_images *i
         d->grad_n = grad_n ? grad_n : batch;
         if (grad_n && dd) dist_share(grad_n, dd->rank, dd->size, &slo, &shi);
         d->r.sample0 = slo;
-        int match = d->graph && d->graph_images == im && d->graph_batch == batch &&
-                    d->graph_aug == (aug != NULL) && same_opt(&d->graph_opt, opt) &&
-                    d->graph_grad_n == d->grad_n;
+        int match = d->graph && same_source(&d->graph_src, src) && d->graph_batch == batch &&
+                    same_opt(&d->graph_opt, opt) && d->graph_grad_n == d->grad_n;
         if (!match && full == 1 && grad_n) {
             // One full step with another divisor (a data-parallel epoch's last batch): queued
             // as it is, so the graph of the epoch's other steps is kept for the next epoch.
-            queue_step(m, ctx, im, aug != NULL, batch, batch, opt, 1);
+            queue_step(m, ctx, src, batch, batch, opt, 1);
         } else {
-            if (!match) capture(m, ctx, im, aug != NULL, batch, opt, 1);
+            if (!match) capture(m, ctx, src, batch, opt, 1);
             for (int k = 0; k < full; k++) CUDA_CHECK(cudaGraphLaunch(d->graph, s));
         }
     }
@@ -158,7 +122,7 @@ static int train_images(struct model *m, const nn_ctx *ctx, const cuda_images *i
         slo = 0;
         if (grad_n && dd) dist_share(grad_n, dd->rank, dd->size, &slo, &shi);
         d->r.sample0 = slo;
-        queue_step(m, ctx, im, aug != NULL, batch, rem, opt, 1);
+        queue_step(m, ctx, src, batch, rem, opt, 1);
     }
     d->grad_n = 0;
     d->r.sample0 = 0;
@@ -172,63 +136,21 @@ static int train_images(struct model *m, const nn_ctx *ctx, const cuda_images *i
     return steps;
 }
 
-extern "C" int cuda_model_train_images(struct model *m, const nn_ctx *ctx, const cuda_images *im,
-                                       const int32_t *order, const aug_params *aug, int count,
-                                       int batch, const adam_cfg *opt, float *step_loss,
-                                       int *step_correct, char *err) {
-    return train_images(m, ctx, im, order, aug, count, batch, 0, opt, step_loss, step_correct, err);
-}
-
-extern "C" int cuda_model_train_cache_dp(struct model *m, const nn_ctx *ctx, const image_cache *c,
-                                         const int32_t *order, const aug_params *aug, int count,
-                                         int batch, int grad_n, const adam_cfg *opt, float *step_loss,
-                                         int *step_correct, char *err) {
-    cuda_model *d = cuda_model_get(m, ctx, NN_MAX(batch, m->dev ? m->dev->r.batch : batch));
-    if (!d->images || d->images_key != (const void *)c->pixels || d->images_n != c->n) {
-        if (d->images) cuda_images_free(d->images);
-        cuda_model_drop_graph(d);
-        d->images = cuda_images_upload(ctx, c->pixels, c->labels, c->n, c->h, c->w, err);
-        d->images_key = c->pixels;
-        d->images_n = c->n;
-        if (!d->images) return -1;
-    }
-    return train_images(m, ctx, d->images, order, aug, count, batch, grad_n, opt, step_loss,
-                        step_correct, err);
-}
-
-extern "C" int cuda_model_train_cache(struct model *m, const nn_ctx *ctx, const image_cache *c,
-                                      const int32_t *order, const aug_params *aug, int count,
-                                      int batch, const adam_cfg *opt, float *step_loss,
-                                      int *step_correct, char *err) {
-    return cuda_model_train_cache_dp(m, ctx, c, order, aug, count, batch, 0, opt, step_loss,
-                                     step_correct, err);
-}
-
-extern "C" int cuda_model_logits_images(struct model *m, const nn_ctx *ctx, const cuda_images *im,
-                                        const int32_t *order, int count, int batch, float *logits,
-                                        char *err) {
+extern "C" int cuda_model_logits_source(struct model *m, const nn_ctx *ctx,
+                                        const cuda_batch_source *src, int count, int batch,
+                                        float *logits, char *err) {
     if (batch < 1) return nn_fail(err, "batch %d is not positive", batch);
-    if (shape3_size(m->input) != (size_t)im->h * im->w * 3)
-        return nn_fail(err, "the model takes %dx%dx%d inputs, the images are %dx%dx3", m->input.h,
-                       m->input.w, m->input.c, im->h, im->w);
     if (count <= 0) return 0;
+    if (!src || !src->fill) return nn_fail(err, "cuda_model_logits_source: no batch source");
     cuda_model *d = cuda_model_get(m, ctx, NN_MAX(batch, m->dev ? m->dev->r.batch : batch));
     const int steps = (count + batch - 1) / batch;
-    cuda_model_ensure_steps(m, steps, count);
+    cuda_model_ensure_steps(m, steps);
     cudaStream_t s = ctx_stream(ctx);
     const size_t out = model_output_size(m);
-    std::vector<int32_t> ord(count);
-    for (int i = 0; i < count; i++) {
-        ord[i] = order ? order[i] : i;
-        if (ord[i] < 0 || ord[i] >= im->n)
-            return nn_fail(err, "order[%d] = %d is not an image index (0..%d)", i, ord[i], im->n - 1);
-    }
-    CUDA_CHECK(cudaMemcpyAsync(d->order, ord.data(), count * sizeof(int32_t), cudaMemcpyHostToDevice, s));
     CUDA_CHECK(cudaMemsetAsync(d->step, 0, sizeof(int), s));
     for (int k = 0; k < steps; k++) {
         int n = NN_MIN(batch, count - k * batch);
-        augment_batch_cuda(ctx, im->pixels, im->labels, im->h, im->w, d->order, NULL, d->step,
-                           batch, n, d->x, d->labels);
+        src->fill(src->user, ctx, d->step, batch, n, d->x, d->labels);
         const float *z = cuda_forward_queue(m, ctx, n, d->x, 1);
         // A copy into pageable host memory returns when it is done, so d->x is free again.
         CUDA_CHECK(cudaMemcpyAsync(logits + (size_t)k * batch * out, z, n * out * sizeof(float),
@@ -268,7 +190,7 @@ static void percentiles(std::vector<float> &t, double *med, double *p10, double 
 typedef void (*bench_fn)(model *m, const nn_ctx *ctx, int batch, const adam_cfg *opt);
 
 static void train_eager(model *m, const nn_ctx *ctx, int batch, const adam_cfg *opt) {
-    queue_step(m, ctx, NULL, 0, batch, batch, opt, 0);
+    queue_step(m, ctx, NULL, batch, batch, opt, 0);
 }
 static void train_graph(model *m, const nn_ctx *ctx, int batch, const adam_cfg *opt) {
     (void)batch, (void)opt;
@@ -309,7 +231,7 @@ extern "C" int cuda_bench_train(struct model *m, const nn_ctx *ctx, int batch, i
                        "one has %zu outputs", model_output_size(m));
     if (batch < 1 || iters < 1 || warmup < 0) return nn_fail(err, "bad batch/iters/warmup");
     cuda_model *d = cuda_model_get(m, ctx, batch);
-    cuda_model_ensure_steps(m, 1, 1);
+    cuda_model_ensure_steps(m, 1);
     fill_random(m, ctx, batch);
     adam_cfg opt = adam_defaults();
     float alpha = adam_alpha(&opt, 1);
@@ -319,7 +241,7 @@ extern "C" int cuda_bench_train(struct model *m, const nn_ctx *ctx, int batch, i
     CUDA_CHECK(cudaMemcpyAsync(d->tsteps, &t1, sizeof t1, cudaMemcpyHostToDevice, s));
     CUDA_CHECK(cudaMemsetAsync(d->step, 0, sizeof(int), s));   // every step reads alpha[0], writes loss[0]
     CUDA_CHECK(cudaStreamSynchronize(s));
-    if (graph) capture(m, ctx, NULL, 0, batch, &opt, 0);
+    if (graph) capture(m, ctx, NULL, batch, &opt, 0);
     time_steps(m, ctx, batch, warmup, iters, graph ? train_graph : train_eager, ms_median, ms_p10,
                ms_p90);
     if (graph) cuda_model_drop_graph(d);

@@ -140,9 +140,10 @@ void loader_shard(loader *L, int rank, int ranks);
 // spent waiting for workers.
 int loader_next(loader *L, float *x, float *y, double *wait_s);
 int loader_steps(const loader *L);   // batches per epoch
-// For a device that builds batches itself (the GPU's epoch, cuda_model_train_cache): the images,
-// and epoch `epoch`'s order (c->n image indices) and, when the loader augments, the augmentation
-// of each position (c->n; returns 1), exactly what loader_next's batches are made of.
+// For a device that builds batches itself (the GPU's epoch, run/train.c): the images (on the
+// GPU: loader_images_cuda, images_cuda.h), and epoch `epoch`'s order (c->n image indices) and,
+// when the loader augments, the augmentation of each position (c->n; returns 1), exactly what
+// loader_next's batches are made of.
 const image_cache *loader_cache(const loader *L);
 int loader_plan(const loader *L, int epoch, int32_t *order, aug_params *aug);
 void loader_free(loader *L);

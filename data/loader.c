@@ -23,6 +23,7 @@
 
 #include "../nn/common.h"
 #include "data.h"
+#include "images_cuda.h"
 
 typedef struct slot {
     float *x;    // (batch, h, w, 3)
@@ -50,6 +51,7 @@ struct loader {
     int next_take;       // next batch loader_next returns
     int inflight;        // batches being filled now
     int running, quit;
+    cuda_images *gpu;    // the cache on the GPU, for a device epoch (loader_images_cuda)
 };
 
 static uint64_t mix64(uint64_t z) {
@@ -232,11 +234,18 @@ void loader_free(loader *L) {
     nn_free(L->slots);
     nn_free(L->order);
     nn_free(L->tid);
+    cuda_images_free(L->gpu);
     nn_free(L);
 }
 
+cuda_images *loader_images_cuda(loader *L, const nn_ctx *ctx, char *err) {
+    const image_cache *c = L->c;
+    if (!L->gpu) L->gpu = cuda_images_upload(ctx, c->pixels, c->labels, c->n, c->h, c->w, err);
+    return L->gpu;
+}
+
 // The epoch's plan without building any batch (for a device that builds its batches itself,
-// cuda_model_train_cache): the same order and augmentation parameters loader_next would use.
+// run/train.c's device epoch): the same order and augmentation parameters loader_next would use.
 const image_cache *loader_cache(const loader *L) { return L->c; }
 
 int loader_plan(const loader *L, int epoch, int32_t *order, aug_params *aug) {

@@ -9,7 +9,6 @@
 
 #include "adam.h"
 #include "ctx.h"
-#include "../data/data.h"
 #include "gridmap.h"
 
 struct model;
@@ -72,49 +71,46 @@ int cuda_demo_add(const nn_ctx *ctx, size_t n, const int32_t *a, const int32_t *
 int cuda_demo_grid(const nn_ctx *ctx, grid_fn fn, int width, int height, const grid_params *p,
                    int32_t *out, int reps, cuda_demo_times *t, char *err);
 
-// --- fast training: the whole uint8 image set on the device (cuda/train_cuda.cu)
-// Upload a decoded image cache once (data/data.h's image_cache: pixels (n, h, w, 3), labels);
-// every batch is then gathered, augmented (data/augment.c's transform) and rescaled on the GPU.
-// Returns NULL with err when it does not fit (the message names the bytes asked for and free).
-typedef struct cuda_images cuda_images;
-cuda_images *cuda_images_upload(const nn_ctx *ctx, const uint8_t *pixels, const int32_t *labels,
-                                int n, int h, int w, char *err);
-void cuda_images_free(cuda_images *im);
+// --- whole epochs on the device, from a batch source (cuda/train_cuda.cu)
+// The engine trains from batches it does not make: a batch source writes each step's inputs
+// into the model's device batch (data/images_cuda.cu's gathers and augments images already on
+// the GPU; run/train_gpu.c trains from it). fill queues, on ctx's stream, the kernels that write
+// samples [0, n) of step *step (n <= batch): inputs x (n, the model's input size) and labels
+// y (n), device pointers. It is called inside a CUDA graph capture, and the graph is replayed
+// for every full batch of a call: fill must read which step it is from *step (device memory: 0
+// at the call's first step, one more after each), never from a host value, and must not
+// synchronise. key stands for what a captured fill reads (the source's device buffers, its
+// options): the engine captures again when fill, user or key differ from its graph's, so a
+// source gives a key it never gave before whenever those change.
+typedef struct cuda_batch_source {
+    void (*fill)(void *user, const nn_ctx *ctx, const int *step, int batch, int n, float *x,
+                 float *y);
+    void *user;
+    uint64_t key;
+} cuda_batch_source;
 
-// Trains on images order[0..count) of im in steps of `batch` (the last may be partial): step s
-// takes order[s*batch ...], augmented with aug[s*batch ...] (aug NULL: rescale only), and runs
-// gather+augment, forward, loss, backward and Adam on one stream, the full-batch steps replayed
-// from one captured CUDA graph, with no host synchronisation until the last step. Draw the order
-// and aug (augment_draw) on the host exactly as the C loader does, and both paths see the same
-// batches. step_loss / step_correct (host, ceil(count/batch) entries each, may be NULL) get each
-// step's mean loss and number right: Keras's running means follow from them. m->t advances by
-// the number of steps. Returns the number of steps, or -1 with err.
-int cuda_model_train_images(struct model *m, const nn_ctx *ctx, const cuda_images *im,
-                            const int32_t *order, const aug_params *aug, int count, int batch,
-                            const adam_cfg *opt, float *step_loss, int *step_correct, char *err);
-
-// The same for nn/train.c, from a host image cache (data/data.h): the images are uploaded on
-// first use and kept with the model's device mirror (until cuda_model_free or another cache).
-int cuda_model_train_cache(struct model *m, const nn_ctx *ctx, const image_cache *c,
-                           const int32_t *order, const aug_params *aug, int count, int batch,
-                           const adam_cfg *opt, float *step_loss, int *step_correct, char *err);
-
-// The same for a data-parallel rank: every step's gradient is divided by grad_n (the global
-// batch the step is part of) instead of the step's own size, and summed over the ranks by the
-// NCCL all-reduce before Adam (cuda/nccl_cuda.cu; the model's device mirror joins the ranks'
+// Trains `count` samples of src in steps of `batch` (the last may be partial): forward, loss,
+// backward and Adam on one stream, the full-batch steps replayed from one captured CUDA graph,
+// with no host synchronisation until the last step. Whatever per-step data the source reads
+// (its order, its augmentation) must be on the device, queued on ctx's stream, before the call.
+// step_loss / step_correct (host, ceil(count/batch) entries each, may be NULL) get each step's
+// mean loss and number right: Keras's running means follow from them. m->t advances by the
+// number of steps. Returns the number of steps, or -1 with err.
+// Data-parallel (grad_n > 0): every step's gradient is divided by grad_n (the global batch the
+// step is part of) instead of the step's own size, and summed over the ranks by the NCCL
+// all-reduce before Adam (cuda/nccl_cuda.cu; the model's device mirror joins the ranks'
 // communicator when it is made: ctx->dist of several ranks, or NN_NCCL=1 for one). grad_n 0:
-// each step's own size, as cuda_model_train_cache. With grad_n > 0 and count 0 this rank has
-// no image in the step (a last batch smaller than the number of ranks): one step is still run,
-// its gradient zero, so that the all-reduce and Adam stay in step with the other ranks.
-int cuda_model_train_cache_dp(struct model *m, const nn_ctx *ctx, const image_cache *c,
-                              const int32_t *order, const aug_params *aug, int count, int batch,
-                              int grad_n, const adam_cfg *opt, float *step_loss, int *step_correct,
-                              char *err);
+// each step's own size. With grad_n > 0 and count 0 this rank has no sample in the step (a last
+// batch smaller than the number of ranks): one step is still run, its gradient zero, so that
+// the all-reduce and Adam stay in step with the other ranks.
+int cuda_model_train_source(struct model *m, const nn_ctx *ctx, const cuda_batch_source *src,
+                            int count, int batch, int grad_n, const adam_cfg *opt,
+                            float *step_loss, int *step_correct, char *err);
 
-// Logits (count, model outputs; host) of images order[0..count) of im (order NULL: 0, 1, ...),
-// not augmented, `batch` at a time. Returns 0, or -1 with err.
-int cuda_model_logits_images(struct model *m, const nn_ctx *ctx, const cuda_images *im,
-                             const int32_t *order, int count, int batch, float *logits, char *err);
+// Logits (count, model outputs; host) of `count` samples of src, `batch` at a time (no
+// training). Returns 0, or -1 with err.
+int cuda_model_logits_source(struct model *m, const nn_ctx *ctx, const cuda_batch_source *src,
+                             int count, int batch, float *logits, char *err);
 
 // --- timing (for `nn bench --device cuda`)
 // Times training steps of `batch` random inputs already on the device, as the PyTorch yardstick

@@ -94,26 +94,17 @@ int cuda_demo_grid(const nn_ctx *ctx, grid_fn fn, int width, int height, const g
     return nn_fail(err, NO_CUDA_MSG);
 }
 
-cuda_images *cuda_images_upload(const nn_ctx *ctx, const uint8_t *pixels, const int32_t *labels,
-                                int n, int h, int w, char *err) {
-    (void)ctx, (void)pixels, (void)labels, (void)n, (void)h, (void)w;
-    nn_fail(err, NO_CUDA_MSG);
-    return NULL;
-}
-
-void cuda_images_free(cuda_images *im) { (void)im; }
-
-int cuda_model_train_images(struct model *m, const nn_ctx *ctx, const cuda_images *im,
-                            const int32_t *order, const aug_params *aug, int count, int batch,
-                            const adam_cfg *opt, float *step_loss, int *step_correct, char *err) {
-    (void)m, (void)ctx, (void)im, (void)order, (void)aug, (void)count, (void)batch, (void)opt,
+int cuda_model_train_source(struct model *m, const nn_ctx *ctx, const cuda_batch_source *src,
+                            int count, int batch, int grad_n, const adam_cfg *opt,
+                            float *step_loss, int *step_correct, char *err) {
+    (void)m, (void)ctx, (void)src, (void)count, (void)batch, (void)grad_n, (void)opt,
         (void)step_loss, (void)step_correct;
     return nn_fail(err, NO_CUDA_MSG);
 }
 
-int cuda_model_logits_images(struct model *m, const nn_ctx *ctx, const cuda_images *im,
-                             const int32_t *order, int count, int batch, float *logits, char *err) {
-    (void)m, (void)ctx, (void)im, (void)order, (void)count, (void)batch, (void)logits;
+int cuda_model_logits_source(struct model *m, const nn_ctx *ctx, const cuda_batch_source *src,
+                             int count, int batch, float *logits, char *err) {
+    (void)m, (void)ctx, (void)src, (void)count, (void)batch, (void)logits;
     return nn_fail(err, NO_CUDA_MSG);
 }
 
@@ -128,22 +119,5 @@ int cuda_bench_predict(struct model *m, const nn_ctx *ctx, int batch, int warmup
                        double *ms_median, double *ms_p10, double *ms_p90, char *err) {
     (void)m, (void)ctx, (void)batch, (void)warmup, (void)iters, (void)ms_median, (void)ms_p10,
         (void)ms_p90;
-    return nn_fail(err, NO_CUDA_MSG);
-}
-
-int cuda_model_train_cache(struct model *m, const nn_ctx *ctx, const image_cache *c,
-                           const int32_t *order, const aug_params *aug, int count, int batch,
-                           const adam_cfg *opt, float *step_loss, int *step_correct, char *err) {
-    (void)m, (void)ctx, (void)c, (void)order, (void)aug, (void)count, (void)batch, (void)opt,
-        (void)step_loss, (void)step_correct;
-    return nn_fail(err, NO_CUDA_MSG);
-}
-
-int cuda_model_train_cache_dp(struct model *m, const nn_ctx *ctx, const image_cache *c,
-                              const int32_t *order, const aug_params *aug, int count, int batch,
-                              int grad_n, const adam_cfg *opt, float *step_loss, int *step_correct,
-                              char *err) {
-    (void)m, (void)ctx, (void)c, (void)order, (void)aug, (void)count, (void)batch, (void)grad_n,
-        (void)opt, (void)step_loss, (void)step_correct;
     return nn_fail(err, NO_CUDA_MSG);
 }

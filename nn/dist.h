@@ -1,6 +1,6 @@
 // dist.h: the ranks of a data-parallel run. `mpirun -np N nn train ...` starts N processes;
 // each is one rank, trains on its share of every global batch, and the gradients are summed
-// over the ranks before Adam (nn/train.c; on GPUs by NCCL, cuda/nccl_cuda.cu). Not started by
+// over the ranks before Adam (run/train.c; on GPUs by NCCL, cuda/nccl_cuda.cu). Not started by
 // mpirun, nn is rank 0 of 1 and none of this costs anything.
 //
 // MPI itself (Debian's Open MPI) is not linked into nn: it lives in a small plugin,

@@ -19,13 +19,14 @@
 //  - bytes are the minimal traffic of the pass as one operation: every input it needs read once,
 //    every output written once, 4 bytes a float (int32 indices 4, uint8 window positions 1).
 // The C path (profile_cpu, nn/profile.c) and the CUDA path (profile_cuda, cuda/profile_cuda.cu)
-// fill the same struct; profile_print prints it.
+// fill the same struct; profile_print prints it. The commands' entry points, which add the data
+// pipeline's rows (augmentation, waiting for the loader), are above the engine: run/profile_run.h.
 #ifndef NN_PROFILE_H
 #define NN_PROFILE_H
 
 #include <stdio.h>
 
-#include "../data/data.h"
+#include "cuda_api.h"
 #include "model.h"
 #include "step.h"
 
@@ -42,9 +43,6 @@ double bytes_cce(int n, int c);
 // Adam over nparams parameters (nn/adam.c).
 double flops_adam(size_t nparams);
 double bytes_adam(size_t nparams);
-// Keras's augmentation of n images of h x w x 3 (data/augment.c): uint8 in, float out.
-double flops_augment(int n, int h, int w);
-double bytes_augment(int n, int h, int w);
 
 // --- the table --------------------------------------------------------------------------------
 
@@ -117,31 +115,23 @@ void profile_peaks_cpu(prof_peaks *pk);
 // The model is left as it was (weights, Adam's state and step count are restored).
 int profile_cpu(model *m, const nn_ctx *ctx, int batch, int warmup, int reps, profile *p,
                 char *err);
+// Building the batch on the GPU, a row the engine cannot make itself (the data pipeline's
+// work: run/profile_run.c gives augmentation from uint8 images on the device): before each
+// round's step, src (nn/cuda_api.h) writes the round's `batch` inputs, at step 0, into the
+// model's device batch, timed as the row what / pass with the given counts, outside the sum.
+typedef struct prof_input {
+    const char *what, *pass;
+    double flops, bytes;
+    cuda_batch_source src;
+} prof_input;
+
 // The same on the GPU (cuda/profile_cuda.cu): the step walked with a hook that puts each node's
 // pass between CUDA events (after a spin kernel, so that the host's launches are queued
 // before the GPU reaches them and the events time the device alone); step_ms is the whole step
 // replayed as one CUDA graph, step2_ms the same kernels launched one by one (cuda_bench_train).
-// The device's weights and Adam state are restored afterwards. -1 with err without CUDA.
-int profile_cuda(model *m, const nn_ctx *ctx, int batch, int warmup, int reps, profile *p,
-                 char *err);
-
-// `nn bench --profile`: profile_cpu or profile_cuda by ctx's backend, then profile_print.
-int profile_bench(model *m, const nn_ctx *ctx, int batch, int warmup, int reps, FILE *f,
-                  char *err);
-
-// `nn train --profile`: what the training loop measured, summed over its epochs.
-typedef struct prof_train_totals {
-    long steps;
-    double seconds;         // wall time of the steps (loader wait, copy, train step, progress)
-    double wait_s;          // of which waiting for the loader
-} prof_train_totals;
-
-// After training: the per-layer rows from a profiling pass at the training batch size, the
-// reference step being the training loop's own mean step; plus "waiting for data" from the
-// loader's wait_s, and augmentation timed on `batch` images of the training cache (on the C path
-// it runs on `workers` loader threads beside the step, so it is shown outside the sum).
-int profile_train_report(model *m, const nn_ctx *ctx, int batch, const image_cache *train,
-                         int augment, int workers, const prof_train_totals *t, FILE *f,
-                         char *err);
+// in (may be NULL) adds its row. The device's weights and Adam state are restored afterwards.
+// -1 with err without CUDA.
+int profile_cuda(model *m, const nn_ctx *ctx, int batch, int warmup, int reps,
+                 const prof_input *in, profile *p, char *err);
 
 #endif

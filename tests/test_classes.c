@@ -20,7 +20,7 @@
 #include "../nn/model.h"
 #include "../nn/rng.h"
 #include "../nn/step.h"
-#include "../nn/train.h"
+#include "../run/train.h"
 #include "test.h"
 #include "test_tmpdir.h"
 

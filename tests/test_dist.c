@@ -20,7 +20,7 @@
 #include "../nn/dist.h"
 #include "../nn/model.h"
 #include "../nn/step.h"
-#include "../nn/train.h"
+#include "../run/train.h"
 #include "test.h"
 #include "test_data.h"
 

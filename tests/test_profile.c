@@ -10,6 +10,7 @@
 #include "../nn/common.h"
 #include "../nn/model.h"
 #include "../nn/profile.h"
+#include "../run/profile_run.h"
 #include "../nn/step.h"
 #include "test.h"
 

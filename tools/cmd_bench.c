@@ -13,6 +13,7 @@
 #include "../nn/bench.h"
 #include "../nn/model.h"
 #include "../nn/profile.h"
+#include "../run/profile_run.h"
 #include "cli.h"
 #include "setup.h"
 

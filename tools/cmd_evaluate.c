@@ -10,7 +10,7 @@
 #include "../nn/common.h"
 #include "../nn/cuda_api.h"
 #include "../nn/h5.h"
-#include "../nn/train.h"
+#include "../run/train.h"
 #include "cli.h"
 #include "progress.h"
 #include "setup.h"

@@ -16,7 +16,7 @@
 # NN_TEST_QUICK=1 shrinks the shapes for compute-sanitizer (tests/cuda/device_run.sh).
 CUDA_TESTS := $(patsubst tests/cuda/%.c,$(BUILD)/tests/cuda/%,$(wildcard tests/cuda/test_cuda_*.c))
 
-$(BUILD)/tests/cuda/test_cuda_%: tests/cuda/test_cuda_%.c tests/cuda/cuda_test_util.h $(LIB) tests/test.h cuda/kernels.h
+$(BUILD)/tests/cuda/test_cuda_%: tests/cuda/test_cuda_%.c tests/cuda/cuda_test_util.h $(LIB) tests/test.h cuda/kernels.h data/images_cuda.h run/train_gpu.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(if $(CUDA_HOME),-I$(CUDA_HOME)/include) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(CUDA_LIBS) -ldl
 

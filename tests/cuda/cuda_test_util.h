@@ -14,10 +14,12 @@
 #include <string.h>
 
 #include "../../cuda/kernels.h"
+#include "../../data/images_cuda.h"
 #include "../../nn/common.h"
 #include "../../nn/cuda_api.h"
 #include "../../nn/model.h"
 #include "../../nn/rng.h"
+#include "../../run/train_gpu.h"
 #include "../layer_call.h"
 #include "../test.h"
 

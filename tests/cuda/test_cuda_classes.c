@@ -21,7 +21,7 @@
 
 #include "../../nn/loss.h"
 #include "../../nn/model.h"
-#include "../../nn/train.h"
+#include "../../run/train.h"
 #include "cuda_test_util.h"
 
 // --- the loss kernel

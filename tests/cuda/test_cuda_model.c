@@ -4,7 +4,8 @@
 //    1e-3 relative, and the weights after them;
 //  - the device epoch (cuda_model_train_images: gather + augment on the GPU, full batches replayed
 //    from one CUDA graph, a partial last batch) gives the losses of host-built batches, on the GPU
-//    step by step and on the C path, and the device's logits of an image set match;
+//    step by step and on the C path, and the device's logits of an image set match; nn train's
+//    epoch on the GPU (run/train.c's train_epoch) is that same call, bit for bit;
 //  - models the fused conv+pool path does not take (conv not first, same padding, strides, an
 //    activation layer, a pool first) train alike on both paths;
 //  - prediction in chunks larger than the device batch; upload / download round trip.
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 
 #include "../../nn/model.h"
+#include "../../run/train.h"
 #include "cuda_test_util.h"
 
 static const char *catdog_cfg = MODEL_CATDOG_CFG;
@@ -212,8 +214,10 @@ static void test_loader_plan_matches_loader(void) {
     nn_free(c.pixels), nn_free(c.labels), nn_free(order), nn_free(aug), nn_free(x), nn_free(y), nn_free(want);
 }
 
-// cuda_model_train_cache (nn/train.c's GPU epoch) equals cuda_model_train_images on the same set.
-static void test_train_cache(void) {
+// train_epoch's device epoch (run/train.c: the loader's images on the GPU, its plan in chunks of
+// full batches and a call for the last, partial one) trains exactly as one cuda_model_train_images
+// call over the same plan: the same losses and right counts, the same weights bit for bit.
+static void test_train_epoch_device(void) {
     NEED_GPU();
     const int n = 40, batch = 16, steps = 3;
     model a, b;
@@ -228,19 +232,30 @@ static void test_train_cache(void) {
     rng_seed(&r, 22);
     for (size_t i = 0; i < n * img; i++) c.pixels[i] = (uint8_t)rng_below(&r, 256);
     for (int i = 0; i < n; i++) c.labels[i] = (int32_t)(rng_next(&r) & 1);
+    loader *L = loader_create(&c, batch, 1, 1, 23, 1);
     int32_t order[40];
     aug_params aug[40];
-    for (int i = 0; i < n; i++) order[i] = n - 1 - i, augment_draw(&r, &aug[i]);
+    CHECK(loader_plan(L, 1, order, aug) == 1);
     char err[NN_ERRLEN];
     cuda_images *im = cuda_images_upload(&gpu, c.pixels, c.labels, n, 64, 64, err);
+    CHECK_MSG(im != NULL, "cuda_images_upload: %s", err);
     adam_cfg opt = adam_defaults();
-    float la[3], lb[3];
-    int ca[3], cb[3];
+    float la[3];
+    int ca[3];
     CHECK(cuda_model_train_images(&a, &gpu, im, order, aug, n, batch, &opt, la, ca, err) == steps);
-    CHECK(cuda_model_train_cache(&b, &gpu, &c, order, aug, n, batch, &opt, lb, cb, err) == steps);
-    for (int k = 0; k < steps; k++)
-        CHECK_MSG(la[k] == lb[k] && ca[k] == cb[k], "step %d: %g/%d vs %g/%d", k + 1, la[k], ca[k], lb[k], cb[k]);
+    train_stats st;
+    CHECK(train_epoch(&b, &gpu, L, batch, 1, 0, &opt, NULL, NULL, NULL, &st) == steps);
+    double loss_sum = 0;
+    long right = 0;
+    for (int k = 0; k < steps; k++) loss_sum += (double)la[k] * NN_MIN(batch, n - k * batch), right += ca[k];
+    CHECK_MSG(st.steps == steps && st.seen == n && st.loss_sum == loss_sum && st.correct == right,
+              "train_epoch: %d steps, %ld seen, loss sum %.9g, %ld right; the plan's call: %.9g, %ld",
+              st.steps, st.seen, st.loss_sum, st.correct, loss_sum, right);
+    model_sync(&a), model_sync(&b);
+    CHECK_MSG(a.t == b.t && memcmp(a.w, b.w, a.nparams * sizeof(float)) == 0,
+              "the weights differ (t %ld vs %ld)", (long)a.t, (long)b.t);
     cuda_images_free(im);
+    loader_free(L);
     model_free(&a), model_free(&b);
     nn_free(c.pixels), nn_free(c.labels);
 }
@@ -289,7 +304,7 @@ int main(void) {
     RUN(test_train_unfused_models);
     RUN(test_train_images_epoch);
     RUN(test_loader_plan_matches_loader);
-    RUN(test_train_cache);
+    RUN(test_train_epoch_device);
     RUN(test_predict_chunks);
     RUN(test_upload_download);
     if (have_gpu > 0) cuda_ctx_free(&gpu);

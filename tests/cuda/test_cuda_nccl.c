@@ -1,7 +1,7 @@
 // test_cuda_nccl.c: data-parallel training's GPU side (issue 16, cuda/nccl_cuda.cu) on ONE GPU,
 // with a communicator of one rank (NN_NCCL=1: ncclCommInitRank in this process, no MPI). Every
-// check trains through the device epoch (cuda_model_train_cache: full batches replayed from one
-// captured CUDA graph, NCCL's all-reduce inside it, then a partial batch):
+// check trains through the device epoch (cuda_model_train_images_dp: full batches replayed from
+// one captured CUDA graph, NCCL's all-reduce inside it, then a partial batch):
 //  - a 1-rank NCCL run equals the plain GPU run bit for bit on the same plan (NN_CUDA_FUSE=0 on
 //    both: the sum over one rank changes nothing), for the article's CNN and the three-block
 //    model (models/catdog3.cfg's layers), over two epochs;
@@ -69,6 +69,18 @@ static void make_set(image_cache *c, const model *m, int n, uint64_t seed) {
 
 static void free_set(image_cache *c) { nn_free(c->pixels), nn_free(c->labels); }
 
+// Steps of 16 of set c on the GPU (uploaded for the call) for a data-parallel rank: the device
+// epoch's call (run/train_gpu.h), grad_n the global batch (0: each step's own size).
+static int train_set(model *m, const image_cache *c, const int32_t *order, const aug_params *aug,
+                     int count, int grad_n, const adam_cfg *opt, float *loss, int *right, char *err) {
+    cuda_images *im = cuda_images_upload(&gpu, c->pixels, c->labels, c->n, c->h, c->w, err);
+    if (!im) return -1;
+    int got = cuda_model_train_images_dp(m, &gpu, im, order, aug, count, 16, grad_n, opt, loss,
+                                         right, err);
+    cuda_images_free(im);
+    return got;
+}
+
 // A model built from cfg on the GPU; with nccl its device mirror joins a 1-rank communicator
 // (NN_NCCL=1 while it is made), fuse 0 makes it with NN_CUDA_FUSE=0. Extra settings (name=value)
 // hold while it is made.
@@ -91,7 +103,6 @@ static void build(model *m, const char *cfg, int nccl, int fuse, const char *ext
 // Two epochs of the set (n images, 16 a step, augmented the first epoch) through the device
 // epoch; the losses of every step into loss (at most 64).
 static int train(model *m, const image_cache *c, int grad_n, float *loss) {
-    enum { B = 16 };
     int32_t order[256];
     aug_params aug[256];
     rng r;
@@ -101,8 +112,7 @@ static int train(model *m, const image_cache *c, int grad_n, float *loss) {
     int at = 0;
     for (int e = 0; e < 2; e++) {
         for (int i = 0; i < c->n; i++) order[i] = (int32_t)rng_below(&r, c->n), augment_draw(&r, &aug[i]);
-        int got = cuda_model_train_cache_dp(m, &gpu, c, order, e ? NULL : aug, c->n, B, grad_n, &opt,
-                                            loss + at, NULL, err);
+        int got = train_set(m, c, order, e ? NULL : aug, c->n, grad_n, &opt, loss + at, NULL, err);
         if (got < 0) NN_DIE("train: %s", err);
         at += got;
     }
@@ -192,8 +202,8 @@ static void test_global_batch_divisor(void) {
     for (int i = 0; i < 16; i++) order[i] = i;
     adam_cfg opt = adam_defaults();
     char err[NN_ERRLEN];
-    CHECK(cuda_model_train_cache_dp(&a, &gpu, &c, order, NULL, 16, 16, 0, &opt, NULL, NULL, err) == 1);
-    CHECK(cuda_model_train_cache_dp(&b, &gpu, &c, order, NULL, 16, 16, 32, &opt, NULL, NULL, err) == 1);
+    CHECK(train_set(&a, &c, order, NULL, 16, 0, &opt, NULL, NULL, err) == 1);
+    CHECK(train_set(&b, &c, order, NULL, 16, 32, &opt, NULL, NULL, err) == 1);
     model_sync(&a), model_sync(&b);
     size_t bad_m = 0, bad_v = 0;
     for (size_t i = 0; i < a.nparams; i++) {
@@ -222,7 +232,7 @@ static void test_step_without_images(void) {
     int32_t none[1] = {0};
     float l = -1;
     int right = -1;
-    CHECK(cuda_model_train_cache_dp(&g, &gpu, &c, none, NULL, 0, 16, 16, &opt, &l, &right, err) == 1);
+    CHECK(train_set(&g, &c, none, NULL, 0, 16, &opt, &l, &right, err) == 1);
     CHECK(l == 0 && right == 0);
     model_sync(&g);
     float *zero = nn_calloc(h.nparams * sizeof(float), "zero gradient");

@@ -16,11 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common.h"
-#include "cuda_api.h"
-#include "dist.h"
-#include "loss.h"
-#include "step.h"
+#include "../nn/common.h"
+#include "../nn/cuda_api.h"
+#include "../nn/dist.h"
+#include "../nn/loss.h"
+#include "../nn/step.h"
+#include "train_gpu.h"
 
 static int ranks_of(const nn_ctx *ctx) { return ctx->dist ? ctx->dist->size : 1; }
 static int rank_of(const nn_ctx *ctx) { return ctx->dist ? ctx->dist->rank : 0; }
@@ -50,13 +51,14 @@ static int count_step(train_stats *out, int step, int n, double loss_sum, double
     return 0;
 }
 
-// On a GPU the whole epoch runs on the device (cuda_model_train_cache, added by the CUDA work):
-// the decoded images are uploaded once, and each batch is gathered and augmented there from the
-// loader's own plan (same order, same augmentation as loader_next would give), in chunks of
-// steps between which the stop flag and the callback are honoured. NN_DEVICE_EPOCH=0 turns it
-// off (host batches through model_train_step, as on the C path). Data-parallel, each rank
-// takes its part of every batch of the plan; the epoch's last, partial batch is a call of its
-// own (its gradient divides by its own global size).
+// On a GPU the whole epoch runs on the device (train_gpu.h, over the engine's batch source):
+// the loader's decoded images are uploaded once (loader_images_cuda), and each batch is
+// gathered and augmented there from the loader's own plan (same order, same augmentation as
+// loader_next would give), in chunks of steps between which the stop flag and the callback
+// are honoured. NN_DEVICE_EPOCH=0 turns it off (host batches through model_train_step, as on
+// the C path). Data-parallel, each rank takes its part of every batch of the plan; the
+// epoch's last, partial batch is a call of its own (its gradient divides by its own global
+// size).
 #define DEVICE_CHUNK 64
 static int train_epoch_device(model *m, const nn_ctx *ctx, loader *L, int batch, int epoch,
                               int first_step, const adam_cfg *opt, volatile sig_atomic_t *stop,
@@ -75,6 +77,7 @@ static int train_epoch_device(model *m, const nn_ctx *ctx, loader *L, int batch,
     double *red = nn_alloc((2 * DEVICE_CHUNK + 1) * sizeof *red, "step figures");
     int augments = loader_plan(L, epoch, order, aug);
     char err[NN_ERRLEN];
+    cuda_images *im = NULL;
     double t0 = nn_now();
     int halt = dist_any(ctx->dist, stop_asked(stop));
     while (!halt && step < steps) {
@@ -102,8 +105,10 @@ static int train_epoch_device(model *m, const nn_ctx *ctx, loader *L, int batch,
             o = lorder, a = laug;
         }
         dist_wait_begin(ctx->dist);   // NCCL waits for the other ranks in here
-        int got = cuda_model_train_cache_dp(m, ctx, c, o, augments ? a : NULL, count,
-                                            step < full ? lb : NN_MAX(lb, 1), grad_n, opt, sl, sc, err);
+        if (!im) im = loader_images_cuda(L, ctx, err);   // uploaded on the first chunk, kept
+        int got = !im ? -1 : cuda_model_train_images_dp(m, ctx, im, o, augments ? a : NULL, count,
+                                                        step < full ? lb : NN_MAX(lb, 1), grad_n,
+                                                        opt, sl, sc, err);
         dist_wait_end(ctx->dist);
         if (got < 0)
             NN_DIE("training on the GPU: %s (NN_DEVICE_EPOCH=0 trains from host-built batches instead)", err);

@@ -1,17 +1,18 @@
 // train.h: the training loop and the evaluation pass, shared by `nn train`, `nn evaluate` and
 // anything else that trains a classifier (two classes, or N through a softmax) from an image
-// cache (data/data.h). The command
-// line owns the printing; these functions only compute, and report each step to a callback so
-// a progress bar can be drawn without the loop knowing about terminals.
+// cache (data/data.h). They join the data pipeline to the engine, so they live above both
+// (run/: docs/TOUR.md, "The folders"). The command line owns the printing; these functions only
+// compute, and report each step to a callback so a progress bar can be drawn without the loop
+// knowing about terminals.
 #ifndef NN_TRAIN_H
 #define NN_TRAIN_H
 
 #include <signal.h>
 
 #include "../data/data.h"
-#include "adam.h"
-#include "ctx.h"
-#include "model.h"
+#include "../nn/adam.h"
+#include "../nn/ctx.h"
+#include "../nn/model.h"
 
 // Running totals of one epoch (Keras shows the mean over the samples seen so far).
 typedef struct train_stats {

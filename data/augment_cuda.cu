@@ -9,8 +9,8 @@
 // thread then produces the 3 channels of one output pixel. The arithmetic is written with
 // explicit rounding (no fused multiply-add) in the C path's order, so the two paths agree to the
 // last bit up to the sine and cosine of the shear.
-#include "cuda_common.h"
-#include "kernels.h"
+#include "../cuda/cuda_common.h"
+#include "images_cuda.h"
 
 __global__ void __launch_bounds__(256)
 augment_kernel(const uint8_t *__restrict__ images, const int32_t *__restrict__ lab, int h, int w,
@@ -81,12 +81,5 @@ extern "C" void augment_batch_cuda(const nn_ctx *ctx, const uint8_t *images, con
     dim3 grid((h * w + 255) / 256, n);
     augment_kernel<<<grid, 256, 0, ctx_stream(ctx)>>>(images, lab, h, w, order, aug, step, batch,
                                                       x, y);
-    CUDA_CHECK_LAUNCH();
-}
-
-__global__ void step_kernel(int *step) { *step += 1; }
-
-extern "C" void step_advance_cuda(const nn_ctx *ctx, int *step) {
-    step_kernel<<<1, 1, 0, ctx_stream(ctx)>>>(step);
     CUDA_CHECK_LAUNCH();
 }
