@@ -18,7 +18,7 @@
 
 #include "../data/data.h"
 #include "../nn/common.h"
-#include "../nn/train.h"
+#include "../run/train.h"
 
 // CPU seconds of the whole process (every thread): images per CPU-second is the per-core
 // throughput, and is much less disturbed than wall time when other jobs share the cores.
