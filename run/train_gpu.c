@@ -5,7 +5,6 @@
 
 #include "../nn/common.h"
 #include "../nn/cuda_api.h"
-#include "../nn/loss.h"
 
 // The model must take the set's images as they are (h x w x 3).
 static int check_images(const model *m, const cuda_images *im, char *err) {
@@ -21,11 +20,8 @@ int cuda_model_train_images_dp(model *m, const nn_ctx *ctx, cuda_images *im,
                                const int32_t *order, const aug_params *aug, int count, int batch,
                                int grad_n, const adam_cfg *opt, float *step_loss,
                                int *step_correct, char *err) {
-    if (model_loss_kind(m) == LOSS_NONE)
-        return nn_fail(err, "training needs a model that ends in one sigmoid unit or a softmax over "
-                       "N >= 2 outputs; this one has %zu outputs", model_output_size(m));
-    if (batch < 1 || count < 0 || grad_n < 0)
-        return nn_fail(err, "batch %d / count %d / grad_n %d out of range", batch, count, grad_n);
+    // the engine checks the model, batch and divisor; the source needs a count it can upload
+    if (count < 0) return nn_fail(err, "count %d is negative", count);
     if (check_images(m, im, err)) return -1;
     cuda_batch_source src;
     if (cuda_images_source(im, ctx, order, aug, count, &src, err)) return -1;
