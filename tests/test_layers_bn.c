@@ -364,6 +364,38 @@ static void dropout_backward_mask(void) {
     pass_free(&p);
 }
 
+// The layer's vectorized loop (layers/dropout.c) against the definition the GPU kernels use,
+// hr_keep per element: a batch of odd size over several of the loop's blocks and threads, and a
+// data-parallel rank's part whose element indices cross 2^32 (where the loop cuts its spans).
+static void dropout_matches_hash(void) {
+    const int per = 1003;
+    const struct { int n; int sample0; } cases[] = {{71, 0}, {5, 4282118}};   // 4282118 * 1003 < 2^32 < 4282123 * 1003
+    for (int k = 0; k < 2; k++) {
+        const int n = cases[k].n;
+        layer l = make(LAYER_DROPOUT, vec(per));
+        l.rate = 0.37f;
+        const size_t cnt = (size_t)n * per, off = (size_t)cases[k].sample0 * per;
+        CHECK(k == 0 || (off < (1ull << 32) && off + cnt > (1ull << 32)));
+        float *x = nn_alloc(cnt * sizeof(float), "x"), *y = nn_alloc(cnt * sizeof(float), "y");
+        rng r;
+        rng_seed(&r, 21 + k);
+        fill(&r, x, cnt, -2, 2);
+        layer_io io = {.n = n, .x = x, .y = y, .act = ACT_LINEAR, .training = 1, .seed = 77, .t = 5,
+                       .sample0 = cases[k].sample0};
+        layer_impl_or_die(&l, NULL)->forward(&l, NULL, &io);
+        const uint64_t key = hr_key(77, 5);
+        const uint32_t thr = hr_threshold(0.37f);
+        const float scale = hr_scale(0.37f);
+        size_t bad = 0;
+        for (size_t i = 0; i < cnt; i++) {
+            const float want = hr_keep(key, off + i, thr) ? x[i] * scale : 0.0f;
+            bad += memcmp(&want, &y[i], sizeof want) != 0;   // +0 where dropped, not -0
+        }
+        CHECK_MSG(bad == 0, "case %d: %zu of %zu values differ from hr_keep's mask", k, bad, cnt);
+        nn_free(x), nn_free(y);
+    }
+}
+
 // --- models
 
 #define BN_MODEL                                                  \
@@ -613,6 +645,7 @@ int main(void) {
     RUN(keras_model_file);
     RUN(dropout_statistics);
     RUN(dropout_backward_mask);
+    RUN(dropout_matches_hash);
     RUN(model_fixed_tensors);
     RUN(model_save_load);
     RUN(resume_equals_straight);
