@@ -29,8 +29,8 @@ static int dropout_setup(layer *l, shape3 in, char *err) {
 }
 
 // y[j] = x[j] * scale where element off + j is kept (hr_keep), else +0, for j < n: hr_bits
-// written out for a span whose indices share their high 32 bits, so the loop is 32-bit integer
-// arithmetic and a mask that the compiler vectorizes (8 elements an AVX2 instruction; as a call
+// taken apart (hr_mix32, hr_k2) for a span whose indices share their high 32 bits, so the loop
+// is 32-bit integer arithmetic and a mask that the compiler vectorizes (8 elements an AVX2 instruction; as a call
 // of hr_keep per element with a select it stayed scalar, 4 ns an element). The same bits as
 // hr_keep: the GPU's masks match (tests/test_layers_bn.c). Cloned for AVX-512 and AVX2 (the
 // build has no -march; SSE2 has no 32-bit vector multiply).
@@ -45,21 +45,9 @@ static int dropout_setup(layer *l, shape3 in, char *err) {
 
 DROP_CLONES static void drop_span(uint64_t key, uint64_t off, size_t n, uint32_t thr, float scale,
                                   const float *x, float *y) {
-    const uint32_t klo = (uint32_t)key, lo0 = (uint32_t)off;
-    const uint32_t k2 = (uint32_t)(key >> 32) + (uint32_t)(off >> 32) * 0x632be5abu;
+    const uint32_t klo = (uint32_t)key, lo0 = (uint32_t)off, k2 = hr_k2(key, off);
     for (size_t j = 0; j < n; j++) {
-        uint32_t h = (lo0 + (uint32_t)j) ^ klo;
-        h ^= h >> 16;
-        h *= 0x85ebca6bu;
-        h ^= h >> 13;
-        h *= 0xc2b2ae35u;
-        h ^= h >> 16;
-        h += k2;
-        h ^= h >> 16;
-        h *= 0x7feb352du;
-        h ^= h >> 15;
-        h *= 0x846ca68bu;
-        h ^= h >> 16;
+        const uint32_t h = hr_mix32((lo0 + (uint32_t)j) ^ klo, k2);
         // y = v where kept, +0 where dropped, as bits (a select the compiler would branch on)
         const float v = x[j] * scale;
         uint32_t vb;

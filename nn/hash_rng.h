@@ -38,10 +38,10 @@ HR_FN uint64_t hr_key(uint64_t seed, int64_t t) {
     return hr_mix64(seed ^ hr_mix64((uint64_t)t + 0x9e3779b97f4a7c15ull));
 }
 
-// 32 random bits of element i under key.
-HR_FN uint32_t hr_bits(uint64_t key, uint64_t i) {
-    uint32_t x = (uint32_t)i ^ (uint32_t)key;
-    uint32_t k2 = (uint32_t)(key >> 32) + (uint32_t)(i >> 32) * 0x632be5abu;
+// The mixing of hr_bits: x is the element's low 32 bits xor the key's, k2 what the key's high
+// half and the element's high 32 bits add in the middle (hr_k2). Apart so that a loop over
+// elements whose high bits agree is 32-bit arithmetic a compiler vectorizes (layers/dropout.c).
+HR_FN uint32_t hr_mix32(uint32_t x, uint32_t k2) {
     x ^= x >> 16;
     x *= 0x85ebca6bu;
     x ^= x >> 13;
@@ -55,6 +55,11 @@ HR_FN uint32_t hr_bits(uint64_t key, uint64_t i) {
     x ^= x >> 16;
     return x;
 }
+
+HR_FN uint32_t hr_k2(uint64_t key, uint64_t i) { return (uint32_t)(key >> 32) + (uint32_t)(i >> 32) * 0x632be5abu; }
+
+// 32 random bits of element i under key.
+HR_FN uint32_t hr_bits(uint64_t key, uint64_t i) { return hr_mix32((uint32_t)i ^ (uint32_t)key, hr_k2(key, i)); }
 
 // The keep threshold for a drop rate in [0, 1]: 0 keeps everything, 2^24 nothing.
 HR_FN uint32_t hr_threshold(float rate) {
