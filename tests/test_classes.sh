@@ -66,19 +66,7 @@ why="$(cat h5.out)"; check h5_classes_and_loss test $? -eq 0
 rc=$?
 why="status $rc: $(tail -2 r2.out)"; check resume_runs test $rc -eq 0
 check resume_says has r2.out "Resuming r.h5 after epoch 4"
-$PY - m3.h5 r.h5 >same.out 2>&1 <<'EOF'
-import sys, h5py, numpy as np
-def walk(g, p=""):
-    out = {}
-    for k in g:
-        if isinstance(g[k], h5py.Dataset): out[p + k] = np.asarray(g[k][()])
-        else: out.update(walk(g[k], p + k + "/"))
-    return out
-a, b = walk(h5py.File(sys.argv[1], "r")), walk(h5py.File(sys.argv[2], "r"))
-assert sorted(a) == sorted(b)
-bad = [k for k in a if not np.array_equal(a[k], b[k])]
-assert not bad, bad
-EOF
+$PY "$ROOT/tests/h5_same.py" m3.h5 r.h5 >same.out 2>&1
 why="$(cat same.out)"; check resume_same_weights test $? -eq 0
 
 # --- evaluate: the 3 x 3 confusion matrix

@@ -35,18 +35,7 @@ for cfg in every_layer every_layer3; do
         "$NN" train --resume r.h5 --synthetic 160 --batch 16 --epochs 3 --device cpu --seed 7 --out r.h5 >r2.out 2>&1
     rc=$?
     why="status $rc: $(tail -2 r2.out)"; check ${cfg}_resume_runs test $rc -eq 0
-    $PY - full.h5 r.h5 >same.out 2>&1 <<'PYEOF'
-import sys, h5py, numpy as np
-def walk(g, p=""):
-    out = {}
-    for k in g:
-        if isinstance(g[k], h5py.Dataset): out[p + k] = np.asarray(g[k][()])
-        else: out.update(walk(g[k], p + k + "/"))
-    return out
-a, b = walk(h5py.File(sys.argv[1], "r")), walk(h5py.File(sys.argv[2], "r"))
-bad = [k for k in a if k not in b or a[k].tobytes() != b[k].tobytes()]
-if len(a) < 20 or bad or set(a) != set(b): sys.exit("differ: %s (of %d datasets)" % (bad[:5], len(a)))
-PYEOF
+    $PY "$ROOT/tests/h5_same.py" full.h5 r.h5 --min 20 >same.out 2>&1
     why="$(cat same.out)"; check ${cfg}_resume_same_weights test $? -eq 0
     "$NN" evaluate full.h5 --data syn/val --device cpu >ev.out 2>&1
     rc=$?

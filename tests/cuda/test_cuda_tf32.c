@@ -16,16 +16,6 @@
 #include "../../nn/model.h"
 #include "cuda_test_util.h"
 
-static double rel_fro(const float *a, const float *ref, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)a[i] - ref[i];
-        num += d * d;
-        den += (double)ref[i] * ref[i];
-    }
-    return sqrt(num / (den > 0 ? den : 1));
-}
-
 // C = alpha op(A) op(B) + beta C0 + bias (act) on the GPU with the flag `tf32`, back on the host.
 static void gpu_gemm(int tf32, int ta, int tb, int M, int N, int K, float beta, const float *A,
                      const float *B, const float *C0, const float *bias, act_kind act, float *out) {
@@ -63,7 +53,7 @@ static void gemm_case(const char *what, int ta, int tb, int M, int N, int K, flo
     }
     gpu_gemm(0, ta, tb, M, N, K, beta, A, B, C0, biased ? bias : NULL, act, g32);
     gpu_gemm(1, ta, tb, M, N, K, beta, A, B, C0, biased ? bias : NULL, act, gtf);
-    double e32 = rel_fro(g32, ref, mn), etf = rel_fro(gtf, ref, mn);
+    double e32 = rel_diff(g32, ref, mn), etf = rel_diff(gtf, ref, mn);
     printf("# %s: %d x %d x %d (ta %d tb %d): relative Frobenius error FP32 %.2e, TF32 %.2e\n",
            what, M, N, K, ta, tb, e32, etf);
     CHECK_MSG(etf <= 1e-3, "%s: TF32 error %.3g above 1e-3", what, etf);
@@ -125,7 +115,7 @@ static void test_tf32_train_50_steps(void) {
     }
     cuda_model_download(&a);
     cuda_model_download(&b);
-    double dw = rel_fro(b.w, a.w, a.nparams);
+    double dw = rel_diff(b.w, a.w, a.nparams);
     printf("# TF32 vs FP32 training, article CNN, batch %d, %d steps: loss %.5f -> %.5f (FP32), "
            "%.5f -> %.5f (TF32); loss difference worst %.2e (step %d), mean %.2e; weights differ "
            "by %.2e (relative L2)\n",
