@@ -30,6 +30,7 @@
 #include "cuda_common.h"
 #include "kernels.h"
 #include "sgemm_tile.cuh"
+#include "igemm_3xtf32.cuh"
 
 // Geometry of a conv layer as plain ints for the kernels.
 struct conv_geom {
@@ -73,15 +74,17 @@ static igemm_geom igeom_of(const layer *l) {
 // whose KK + 1 rows (289 for 32 channels) leave a 128-row tile's third copy three quarters empty.
 // NN_IGEMM_TILES=c: b's tiles 16 deep (half the barriers per FMA, twice the shared memory);
 // NN_IGEMM_TILES=d: only b's dW tiles.
+// NN_IGEMM_TILES=t: the tensor cores with FP32's accuracy (3xTF32 split, igemm_3xtf32.cuh).
 struct igemm_plan {
     int bm, bn, bk, tm, tn, threads, splits, kchunk;
+    int tc, wm, wn;   // NN_IGEMM_TILES=t: the 3xTF32 tensor-core kernel, warp tile wm x wn
 };
 
 static int igemm_tiles(void) {
     static int v = -1;   // read once: the plan of a captured graph must not change under it
     if (v < 0) {
         const char *e = getenv("NN_IGEMM_TILES");
-        v = e && (e[0] == 'b' || e[0] == 'c' || e[0] == 'd') ? e[0] : 'a';
+        v = e && (e[0] == 'b' || e[0] == 'c' || e[0] == 'd' || e[0] == 't') ? e[0] : 'a';
     }
     return v;
 }
@@ -90,12 +93,18 @@ static igemm_plan igemm_plan_of(const nn_ctx *ctx, int mode, int M, int N, int K
     igemm_plan p;
     p.bn = N <= 32 ? 32 : N <= 64 ? 64 : 128;
     p.bm = 128, p.bk = 8, p.tm = 8, p.tn = p.bn == 128 ? 8 : 4;
-    if (igemm_tiles() != 'a' && p.bn < 128 && (igemm_tiles() != 'd' || mode == IGEMM_DW)) {
+    p.tc = 0, p.wm = p.wn = 0;
+    if (igemm_tiles() == 't') {   // warps of 64 x 32 (forward, dx) or 32 x 32 (dW) and narrower
+        p.tc = 1, p.bk = 16;
+        if (mode == IGEMM_DW) p.bm = 64, p.wm = 32, p.wn = p.bn / 2;
+        else p.bm = 128, p.wm = 64, p.wn = p.bn == 128 ? 32 : p.bn / 2;
+        p.threads = (p.bm / p.wm) * (p.bn / p.wn) * 32;
+    } else if (igemm_tiles() != 'a' && p.bn < 128 && (igemm_tiles() != 'd' || mode == IGEMM_DW)) {
         if (mode == IGEMM_DW) p.bm = 64, p.tm = 4, p.tn = p.bn == 32 ? 4 : 8;
         else p.bm = p.bn == 32 ? 256 : 128, p.tm = 8, p.tn = 8;
         p.bk = igemm_tiles() == 'c' ? 16 : 8;
     }
-    p.threads = (p.bm / p.tm) * (p.bn / p.tn);
+    if (!p.tc) p.threads = (p.bm / p.tm) * (p.bn / p.tn);
     long tiles = (long)((M + p.bm - 1) / p.bm) * ((N + p.bn - 1) / p.bn);
     // Enough blocks to hide the gathers' latency: 1024 threads' worth per SM (the measured dW of
     // catdog2.cfg at two 128-thread blocks per SM ran at half the forward's rate).
@@ -150,7 +159,21 @@ static void igemm_run(const nn_ctx *ctx, const igemm_geom &g, int M, int N, int 
             else IG_TILE(128, 64, BK, 8, 8);           \
         }                                              \
     } while (0)
-    if (p.bm == 128 && p.tn == 4) {
+#define IG_TC(BM, BN, WM, WN)                                                                  \
+    igemm_3xtf32_tile<BM, BN, 16, WM, WN, MODE><<<grid, p.threads, 0, s>>>(M, N, K, p.kchunk, A, B, C, bias, \
+                                                                          act, ws, vec | pairs, g)
+    const int pairs = N % 2 == 0 && ((uintptr_t)C & 7) == 0 && ((uintptr_t)ws & 7) == 0 ? 8 : 0;
+    if (p.tc) {
+        if constexpr (MODE == IGEMM_DW) {
+            if (p.bn == 32) IG_TC(64, 32, 32, 16);
+            else if (p.bn == 64) IG_TC(64, 64, 32, 32);
+            else IG_TC(64, 128, 32, 64);
+        } else {
+            if (p.bn == 32) IG_TC(128, 32, 64, 16);
+            else if (p.bn == 64) IG_TC(128, 64, 64, 32);
+            else IG_TC(128, 128, 64, 32);
+        }
+    } else if (p.bm == 128 && p.tn == 4) {
         if (p.bn == 32) IG_TILE(128, 32, 8, 8, 4);
         else IG_TILE(128, 64, 8, 8, 4);
     } else if (p.bn == 128) {
@@ -160,6 +183,7 @@ static void igemm_run(const nn_ctx *ctx, const igemm_geom &g, int M, int N, int 
     } else {   // NN_IGEMM_TILES=c
         IG_TILE_B(16);
     }
+#undef IG_TC
 #undef IG_TILE_B
 #undef IG_TILE
 #undef IG_ARGS
