@@ -71,7 +71,9 @@ static igemm_geom igeom_of(const layer *l) {
 // NN_IGEMM_TILES=b (an experiment, measured beside the default by bench/gpu_models.sh's
 // IGEMM_AB): 8x8 register tiles for forward and dx (256 x 32 and 128 x 64 tiles of 128 threads:
 // 16 shared-memory floats read per 64 FMAs instead of 12 per 32), and 64-row tiles for dW,
-// whose KK + 1 rows (289 for 32 channels) leave a 128-row tile's third copy three quarters empty.
+// whose KK + 1 rows (289 for 32 channels) leave a 128-row tile's third copy three quarters empty,
+// and 32-row dW tiles for at most 32 rows (a first conv on RGB: 27 taps + the bias row, which
+// the 128-row tile computes four times over).
 // NN_IGEMM_TILES=c: b's tiles 16 deep (half the barriers per FMA, twice the shared memory);
 // NN_IGEMM_TILES=d: only b's dW tiles.
 // NN_IGEMM_TILES=t: the tensor cores with FP32's accuracy (3xTF32 split, igemm_3xtf32.cuh).
@@ -96,11 +98,11 @@ static igemm_plan igemm_plan_of(const nn_ctx *ctx, int mode, int M, int N, int K
     p.tc = 0, p.wm = p.wn = 0;
     if (igemm_tiles() == 't') {   // warps of 64 x 32 (forward, dx) or 32 x 32 (dW) and narrower
         p.tc = 1, p.bk = 16;
-        if (mode == IGEMM_DW) p.bm = 64, p.wm = 32, p.wn = p.bn / 2;
+        if (mode == IGEMM_DW) p.bm = M <= 32 ? 32 : 64, p.wm = 32, p.wn = p.bn / 2;
         else p.bm = 128, p.wm = 64, p.wn = p.bn == 128 ? 32 : p.bn / 2;
         p.threads = (p.bm / p.wm) * (p.bn / p.wn) * 32;
     } else if (igemm_tiles() != 'a' && p.bn < 128 && (igemm_tiles() != 'd' || mode == IGEMM_DW)) {
-        if (mode == IGEMM_DW) p.bm = 64, p.tm = 4, p.tn = p.bn == 32 ? 4 : 8;
+        if (mode == IGEMM_DW) p.bm = M <= 32 ? 32 : 64, p.tm = 4, p.tn = p.bn == 32 ? 4 : 8;
         else p.bm = p.bn == 32 ? 256 : 128, p.tm = 8, p.tn = 8;
         p.bk = igemm_tiles() == 'c' ? 16 : 8;
     }
@@ -152,7 +154,9 @@ static void igemm_run(const nn_ctx *ctx, const igemm_geom &g, int M, int N, int 
 #define IG_TILE_B(BK)                                  \
     do {                                               \
         if constexpr (MODE == IGEMM_DW) {              \
-            if (p.bn == 32) IG_TILE(64, 32, BK, 4, 4); \
+            if (p.bm == 32 && p.bn == 32) IG_TILE(32, 32, BK, 4, 4); \
+            else if (p.bm == 32) IG_TILE(32, 64, BK, 4, 8); \
+            else if (p.bn == 32) IG_TILE(64, 32, BK, 4, 4); \
             else IG_TILE(64, 64, BK, 4, 8);            \
         } else {                                       \
             if (p.bn == 32) IG_TILE(256, 32, BK, 8, 8); \
@@ -165,7 +169,10 @@ static void igemm_run(const nn_ctx *ctx, const igemm_geom &g, int M, int N, int 
     const int pairs = N % 2 == 0 && ((uintptr_t)C & 7) == 0 && ((uintptr_t)ws & 7) == 0 ? 8 : 0;
     if (p.tc) {
         if constexpr (MODE == IGEMM_DW) {
-            if (p.bn == 32) IG_TC(64, 32, 32, 16);
+            if (p.bm == 32 && p.bn == 32) IG_TC(32, 32, 32, 16);
+            else if (p.bm == 32 && p.bn == 64) IG_TC(32, 64, 32, 32);
+            else if (p.bm == 32) IG_TC(32, 128, 32, 64);
+            else if (p.bn == 32) IG_TC(64, 32, 32, 16);
             else if (p.bn == 64) IG_TC(64, 64, 32, 32);
             else IG_TC(64, 128, 32, 64);
         } else {
