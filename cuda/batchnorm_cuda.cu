@@ -22,8 +22,11 @@
 // after the sums uses _rn intrinsics in the C path's order (no contraction into FMA), so with the
 // same statistics both paths give the same bits; the statistics differ only by the order of the
 // double sums.
+#include <math.h>
+
 #include "cuda_common.h"
 #include "kernels.h"
+#include "pool_geom.cuh"
 
 extern "C" {
 #include "../nn/adam.h"
@@ -327,6 +330,152 @@ static void bn_cuda_bwd(const layer *l, const nn_ctx *ctx, const layer_io *io) {
         bn_dx<4><<<row_blocks(ctx, rows, C / 4), BN_THREADS, 0, s>>>(rows, C, io->x, io->dy, io->dx, keep, f);
     else
         bn_dx<1><<<row_blocks(ctx, rows, C), BN_THREADS, 0, s>>>(rows, C, io->x, io->dy, io->dx, keep, f);
+    CUDA_CHECK_LAUNCH();
+}
+
+// --- batchnorm then max pooling, fused (the GPU plan's node; kernels.h says what it computes)
+//
+// Forward: the statistics as bn_cuda_fwd (bn_partials, bn_stats_final), then one pass over the
+// windows: each window's values go through the affine map as bn_apply would (the same _rn
+// arithmetic) and the max is taken on the mapped values with maxpool_fwd's rule (first on ties,
+// NaN wins): the normalised tensor is never stored. Kept for backward (aux): the batch's mean
+// and 1/std, and for each pooled output the position of its max (int32, the sample's element
+// index as maxpool_fwd keeps it) and the batchnorm input there (xsel).
+// Backward: the normalised tensor's gradient is the pooled one scattered to the positions, so
+// its two per-channel sums (sum dy, sum dy * xhat) are sums over the pooled outputs: bn_partials
+// over (dy_pooled, xsel), then bn_grad_final (dividing by the full count of rows); then one pass
+// over the input gathers each element's pooled gradient (maxpool_bwd's gather) and writes dx as
+// bn_dx does. The full-size gradient of the normalised tensor is never stored either.
+
+static size_t bnpool_rows(const layer *pool, int n) { return (size_t)n * pool->out.h * pool->out.w; }
+
+extern "C" int batchnorm_pool_fusable(const layer *bn, const layer *pool) {
+    return bn->kind == LAYER_BATCHNORM && pool->kind == LAYER_MAXPOOL2D && !bn->in.flat &&
+           bn->in.c == pool->in.c && bn->in.h == pool->in.h && bn->in.w == pool->in.w;
+}
+
+// aux: mean and 1/std (2C floats), then xsel (rows x C floats), then the positions (int32).
+extern "C" size_t batchnorm_pool_aux_bytes(const layer *bn, const layer *pool, int n) {
+    return (2 * (size_t)bn->in.c + 2 * bnpool_rows(pool, n) * pool->out.c) * 4;
+}
+
+// The statistics' partials over the input (forward) or over the pooled outputs (backward).
+extern "C" size_t batchnorm_pool_ws_floats(const layer *bn, const layer *pool, const nn_ctx *ctx, int n) {
+    layer flat = *bn;   // the pooled outputs as a batchnorm input, for bn_grid's sizes
+    flat.in.h = pool->out.h, flat.in.w = pool->out.w;
+    return NN_MAX(bn_ws_floats(bn, ctx, n), bn_ws_floats(&flat, ctx, n));
+}
+
+__global__ void bnpool_fwd(pool_geom g, const float *__restrict__ x, float *__restrict__ y,
+                           const float *__restrict__ inv, const float *__restrict__ shift,
+                           const float *__restrict__ w, float eps, float *__restrict__ xsel,
+                           int32_t *__restrict__ pos) {
+    const int per = g.OH * g.OW * g.C, b = blockIdx.y;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < per; i += gridDim.x * blockDim.x) {
+        const hwc e = hwc_of(i, g.dOW, g.dC);
+        float k, s;
+        bn_factors<1>(e.c, g.C, inv, shift, w, eps, &k, &s);
+        const float *xb = x + (size_t)b * g.H * g.W * g.C;
+        float m = -INFINITY, at = 0.0f;
+        int arg = -1;
+        for (int kh = 0; kh < g.KH; kh++) {
+            const int ih = e.h * g.SH - g.PT + kh;
+            if (ih < 0 || ih >= g.H) continue;
+            for (int kw = 0; kw < g.KW; kw++) {
+                const int iw = e.w * g.SW - g.PL + kw;
+                if (iw < 0 || iw >= g.W) continue;
+                const int idx = (ih * g.W + iw) * g.C + e.c;
+                const float xv = __ldg(xb + idx), v = __fadd_rn(__fmul_rn(xv, k), s);
+                if (arg < 0 || v > m || v != v) m = v, arg = idx, at = xv;
+            }
+        }
+        const size_t o = (size_t)b * per + i;
+        y[o] = m;
+        if (pos) pos[o] = arg, xsel[o] = at;
+    }
+}
+
+// dx of the batchnorm input from the pooled gradient dy: f = (k, db, dg), keep = (mean, is).
+__global__ void bnpool_dx(pool_geom g, const float *__restrict__ x, const float *__restrict__ dy,
+                          const int32_t *__restrict__ pos, float *__restrict__ dx,
+                          const float *__restrict__ keep, const float *__restrict__ f) {
+    const int per = g.H * g.W * g.C, b = blockIdx.y;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < per; i += gridDim.x * blockDim.x) {
+        const hwc e = hwc_of(i, g.dW, g.dC);
+        const pool_span sp = pool_span_of(g, e.h, e.w);
+        float gsum = 0.0f;
+        for (int oh = sp.oh_lo; oh <= sp.oh_hi; oh++)
+            for (int ow = sp.ow_lo; ow <= sp.ow_hi; ow++) {
+                const size_t o = (((size_t)b * g.OH + oh) * g.OW + ow) * g.C + e.c;
+                const float d = __ldg(&dy[o]);
+                if (__ldg(&pos[o]) == i) gsum += d;
+            }
+        const int c = e.c;
+        const size_t at = (size_t)b * per + i;
+        const float xh = __fmul_rn(__fsub_rn(__ldg(&x[at]), keep[c]), keep[g.C + c]);
+        dx[at] = __fmul_rn(f[c], __fsub_rn(__fsub_rn(gsum, f[g.C + c]), __fmul_rn(xh, f[2 * g.C + c])));
+    }
+}
+
+extern "C" void batchnorm_pool_forward_cuda(const layer *bn, const layer *pool, const nn_ctx *ctx,
+                                            int n, const float *x, float *w, float *y, void *aux,
+                                            int training, float *ws, size_t ws_floats) {
+    const int C = bn->in.c;
+    const size_t rows = bn_rows(bn, n), prow = bnpool_rows(pool, n);
+    if (!rows || !C || !prow) return;
+    cudaStream_t s = ctx_stream(ctx);
+    const pool_geom g = pgeom(pool);
+    float *keep = (float *)aux, *xsel = keep + 2 * C;
+    int32_t *pos = (int32_t *)(xsel + prow * C);
+    if (!training) {   // the moving statistics; nothing kept
+        bnpool_fwd<<<pool_grid(n, prow / n * C), 256, 0, s>>>(g, x, y, NULL, NULL, w, bn->epsilon, NULL, NULL);
+        CUDA_CHECK_LAUNCH();
+        return;
+    }
+    if (ws_floats < batchnorm_pool_ws_floats(bn, pool, ctx, n) || !aux)
+        NN_DIE("batchnorm + max-pool (CUDA): %zu floats of scratch and aux %p, needs %zu and aux", ws_floats,
+               aux, batchnorm_pool_ws_floats(bn, pool, ctx, n));
+    int G;
+    size_t chunk;
+    bn_grid(bn, n, &G, &chunk);
+    double *part = (double *)ws;
+    float *inv = ws + (size_t)G * 2 * C * 2, *shift = inv + C;
+    bn_partials<<<G, BN_THREADS, 0, s>>>(rows, C, chunk, x, NULL, NULL, NULL, part);
+    CUDA_CHECK_LAUNCH();
+    bn_stats_final<<<cdiv(C, BN_THREADS / 32), BN_THREADS, 0, s>>>(
+        G, C, rows, part, w, bn->epsilon, bn->momentum, adam_one_minus(bn->momentum), keep, inv, shift);
+    CUDA_CHECK_LAUNCH();
+    bnpool_fwd<<<pool_grid(n, prow / n * C), 256, 0, s>>>(g, x, y, inv, shift, NULL, 0.0f, xsel, pos);
+    CUDA_CHECK_LAUNCH();
+}
+
+extern "C" void batchnorm_pool_backward_cuda(const layer *bn, const layer *pool, const nn_ctx *ctx,
+                                             int n, const float *x, const float *w, const float *dy,
+                                             float *dx, float *dw, const void *aux, float *ws,
+                                             size_t ws_floats) {
+    const int C = bn->in.c;
+    const size_t rows = bn_rows(bn, n), prow = bnpool_rows(pool, n);
+    if (!rows || !C || !prow) return;
+    if (ws_floats < batchnorm_pool_ws_floats(bn, pool, ctx, n) || !aux)
+        NN_DIE("batchnorm + max-pool (CUDA): %zu floats of scratch and aux %p, needs %zu and aux", ws_floats,
+               aux, batchnorm_pool_ws_floats(bn, pool, ctx, n));
+    cudaStream_t s = ctx_stream(ctx);
+    const float *keep = (const float *)aux, *xsel = keep + 2 * C;
+    const int32_t *pos = (const int32_t *)(xsel + prow * C);
+    layer flat = *bn;   // the pooled outputs as the rows of the sums
+    flat.in.h = pool->out.h, flat.in.w = pool->out.w;
+    int G;
+    size_t chunk;
+    bn_grid(&flat, n, &G, &chunk);
+    double *part = (double *)ws;
+    float *f = ws + (size_t)G * 2 * C * 2;
+    bn_partials<<<G, BN_THREADS, 0, s>>>(prow, C, chunk, dy, xsel, keep, keep + C, part);
+    CUDA_CHECK_LAUNCH();
+    bn_grad_final<<<cdiv(C, BN_THREADS / 32), BN_THREADS, 0, s>>>(G, C, rows, part, w, keep, dw, f);
+    CUDA_CHECK_LAUNCH();
+    if (!dx) return;
+    const pool_geom g = pgeom(pool);
+    bnpool_dx<<<pool_grid(n, rows / n * C), 256, 0, s>>>(g, x, dy, pos, dx, keep, f);
     CUDA_CHECK_LAUNCH();
 }
 

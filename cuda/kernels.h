@@ -106,6 +106,21 @@ void conv2d_pool_backward_cuda(const layer *conv, const layer *pool, const nn_ct
                                const float *x, const float *y, const uint8_t *arg,
                                const float *dy, float *dw, float *ws, size_t ws_floats);
 
+// Batchnorm then max pooling fused (batchnorm_cuda.cu; the GPU plan's node): the same function
+// as the two layers (the batchnorm'd values' max, the same arithmetic), but the normalised
+// tensor and its gradient never go through memory. w: gamma, beta, moving mean, moving variance
+// (the moving statistics updated when training); aux (batchnorm_pool_aux_bytes) keeps the
+// batch statistics and the max positions for backward; dx may be NULL; dw as the batchnorm's.
+int batchnorm_pool_fusable(const layer *bn, const layer *pool);
+size_t batchnorm_pool_aux_bytes(const layer *bn, const layer *pool, int n);
+size_t batchnorm_pool_ws_floats(const layer *bn, const layer *pool, const nn_ctx *ctx, int n);
+void batchnorm_pool_forward_cuda(const layer *bn, const layer *pool, const nn_ctx *ctx, int n,
+                                 const float *x, float *w, float *y, void *aux, int training,
+                                 float *ws, size_t ws_floats);
+void batchnorm_pool_backward_cuda(const layer *bn, const layer *pool, const nn_ctx *ctx, int n,
+                                  const float *x, const float *w, const float *dy, float *dx,
+                                  float *dw, const void *aux, float *ws, size_t ws_floats);
+
 // --- maxpool2d_cuda.cu
 void maxpool2d_forward_cuda(const layer *l, const nn_ctx *ctx, int n, const float *x,  // (n, H, W, C)
                             float *y, int32_t *aux);                                   // (n, OH, OW, C)

@@ -8,20 +8,7 @@
 
 #include "cuda_common.h"
 #include "kernels.h"
-
-struct pool_geom {
-    int H, W, C, OH, OW, KH, KW, SH, SW, PT, PL;
-    fastdiv dW, dC, dOW, dSH, dSW;
-};
-
-static pool_geom pgeom(const layer *l) {
-    pool_geom g;
-    g.H = l->in.h, g.W = l->in.w, g.C = l->in.c, g.OH = l->out.h, g.OW = l->out.w;
-    g.KH = l->kh, g.KW = l->kw, g.SH = l->sh, g.SW = l->sw, g.PT = l->pad_top, g.PL = l->pad_left;
-    g.dW = fastdiv_of(g.W), g.dC = fastdiv_of(g.C), g.dOW = fastdiv_of(g.OW);
-    g.dSH = fastdiv_of(g.SH), g.dSW = fastdiv_of(g.SW);
-    return g;
-}
+#include "pool_geom.cuh"
 
 __global__ void maxpool_fwd(pool_geom g, int n, const float *__restrict__ x, float *__restrict__ y,
                             int32_t *__restrict__ aux) {
@@ -56,15 +43,10 @@ __global__ void maxpool_bwd(pool_geom g, int n, const float *__restrict__ dy,
         hwc e = hwc_of(i, g.dW, g.dC);
         int c = e.c, iw = e.w, ih = e.h;
         int me = i;
-        // Outputs whose window covers ih: oh*SH - PT <= ih <= oh*SH - PT + KH - 1.
-        int t = ih + g.PT, u = iw + g.PL;
-        int oh_lo = t - g.KH + 1 > 0 ? fastdiv_q(t - g.KH + g.SH, g.dSH) : 0;
-        int oh_hi = min(fastdiv_q(t, g.dSH), g.OH - 1);
-        int ow_lo = u - g.KW + 1 > 0 ? fastdiv_q(u - g.KW + g.SW, g.dSW) : 0;
-        int ow_hi = min(fastdiv_q(u, g.dSW), g.OW - 1);
+        const pool_span sp = pool_span_of(g, ih, iw);
         float s = 0.0f;
-        for (int oh = oh_lo; oh <= oh_hi; oh++)
-            for (int ow = ow_lo; ow <= ow_hi; ow++) {
+        for (int oh = sp.oh_lo; oh <= sp.oh_hi; oh++)
+            for (int ow = sp.ow_lo; ow <= sp.ow_hi; ow++) {
                 size_t o = (((size_t)b * g.OH + oh) * g.OW + ow) * g.C + c;
                 const float d = __ldg(&dy[o]);   // loaded beside aux, not after it
                 if (__ldg(&aux[o]) == me) s += d;
@@ -73,17 +55,12 @@ __global__ void maxpool_bwd(pool_geom g, int n, const float *__restrict__ dy,
     }
 }
 
-// (blocks over one sample's elements, samples): the batch is the grid's y (CUDA_MAX_BATCH).
-static dim3 grid_for(int n, size_t per) {
-    return dim3((unsigned)NN_MAX((size_t)1, (per + 255) / 256), (unsigned)n);
-}
-
 extern "C" void maxpool2d_forward_cuda(const layer *l, const nn_ctx *ctx, int n, const float *x,
                                        float *y, int32_t *aux) {
     pool_geom g = pgeom(l);
     size_t total = (size_t)n * g.OH * g.OW * g.C;
     if (!total) return;
-    maxpool_fwd<<<grid_for(n, total / n), 256, 0, ctx_stream(ctx)>>>(g, n, x, y, aux);
+    maxpool_fwd<<<pool_grid(n, total / n), 256, 0, ctx_stream(ctx)>>>(g, n, x, y, aux);
     CUDA_CHECK_LAUNCH();
 }
 
@@ -92,7 +69,7 @@ extern "C" void maxpool2d_backward_cuda(const layer *l, const nn_ctx *ctx, int n
     pool_geom g = pgeom(l);
     size_t total = (size_t)n * g.H * g.W * g.C;
     if (!total) return;
-    maxpool_bwd<<<grid_for(n, total / n), 256, 0, ctx_stream(ctx)>>>(g, n, dy, dx, aux);
+    maxpool_bwd<<<pool_grid(n, total / n), 256, 0, ctx_stream(ctx)>>>(g, n, dy, dx, aux);
     CUDA_CHECK_LAUNCH();
 }
 

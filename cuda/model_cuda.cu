@@ -36,6 +36,13 @@ static int fusion_on(void) {
     return !(e && e[0] == '0');
 }
 
+// NN_CUDA_BNPOOL=1 fuses each batchnorm followed by max pooling (batchnorm_pool_*_cuda): an
+// experiment until it has been measured on a card; off by default.
+static int bnpool_on(void) {
+    const char *e = getenv("NN_CUDA_BNPOOL");
+    return e && e[0] == '1';
+}
+
 // --- the backend
 
 static void *dev_alloc(size_t bytes, const char *what, int batch) { return CUDA_MALLOC(bytes, what, batch); }
@@ -149,6 +156,42 @@ static double conv_pool_bytes(const model *m, const step_node *nd, prof_pass p, 
     return 0;
 }
 
+// batchnorm then max pooling: the normalised tensor and its gradient never stored.
+static void bn_pool_forward(model *m, model_run *r, const step_node *nd, const nn_ctx *ctx, int n,
+                            const float *x, int logits) {
+    (void)logits;
+    const layer *bn = &m->layers[nd->first], *pool = &m->layers[nd->first + 1];
+    batchnorm_pool_forward_cuda(bn, pool, ctx, n, x, r->w + bn->woff, r->y[nd->first + 1],
+                                r->naux[node_index(r, nd)], r->training, r->ws, r->ws_floats);
+}
+
+static void bn_pool_backward(model *m, model_run *r, const step_node *nd, const nn_ctx *ctx, int n,
+                             const float *x, float *dy, float *dx, const adam_cfg *opt) {
+    (void)opt;
+    const layer *bn = &m->layers[nd->first], *pool = &m->layers[nd->first + 1];
+    batchnorm_pool_backward_cuda(bn, pool, ctx, n, x, r->w + bn->woff, dy, dx, r->g + bn->woff,
+                                 r->naux[node_index(r, nd)], r->ws, r->ws_floats);
+}
+
+// The two layers' arithmetic; forward reads x twice (the statistics, the windows) and writes the
+// pooled y, xsel and positions; backward reads dy, xsel (the sums), then x, dy and the positions,
+// and writes dx.
+static double bn_pool_flops(const model *m, const step_node *nd, prof_pass p, int n) {
+    double f = 0;
+    for (int i = nd->first; i < nd->first + 2; i++)
+        f += layer_ops_of(m->layers[i].kind)->flops(&m->layers[i], p, n, ACT_LINEAR);
+    return f;
+}
+
+static double bn_pool_bytes(const model *m, const step_node *nd, prof_pass p, int n) {
+    const layer *bn = &m->layers[nd->first], *pool = &m->layers[nd->first + 1];
+    double x = (double)n * shape3_size(bn->in), y = (double)n * shape3_size(pool->out);
+    if (p == PROF_FORWARD) return 4 * (2 * x + 3 * y);
+    if (p == PROF_BWD_INPUT) return 4 * (2 * x + 2 * y);
+    if (p == PROF_BWD_WEIGHTS) return 4 * 2 * y;
+    return 0;
+}
+
 // dW + Adam of a dense layer: on the side stream when the kernel is big (the article's 30752 x
 // 128), where it overlaps the layers below (memory-bound streaming beside the compute-bound
 // conv backward); inline for small ones, and while a profiler times the passes one by one.
@@ -218,6 +261,24 @@ static void make_plan(model *m, cuda_model *d, const nn_ctx *ctx, int batch) {
             nd->flops = conv_pool_flops;
             nd->bytes = conv_pool_bytes;
             memmove(&r->nodes[1], &r->nodes[2], (size_t)(r->nnodes - 2) * sizeof *r->nodes);
+            r->nnodes--;
+        }
+        for (int k = 0; k + 1 < r->nnodes && bnpool_on(); k++) {
+            step_node *nd = &r->nodes[k];
+            const int i = nd->first;
+            if (nd->forward || r->nodes[k + 1].forward || r->nodes[k + 1].first != i + 1 ||
+                !batchnorm_pool_fusable(&m->layers[i], &m->layers[i + 1]))
+                continue;
+            nd->count = 2;
+            snprintf(nd->what, sizeof nd->what, "%s + %s", m->layers[i].name, m->layers[i + 1].name);
+            nd->forward = bn_pool_forward;
+            nd->backward = bn_pool_backward;
+            nd->inner_unused = 1;
+            nd->scratch = batchnorm_pool_ws_floats(&m->layers[i], &m->layers[i + 1], ctx, batch);
+            nd->aux_bytes = batchnorm_pool_aux_bytes(&m->layers[i], &m->layers[i + 1], batch);
+            nd->flops = bn_pool_flops;
+            nd->bytes = bn_pool_bytes;
+            memmove(&r->nodes[k + 1], &r->nodes[k + 2], (size_t)(r->nnodes - k - 2) * sizeof *r->nodes);
             r->nnodes--;
         }
         for (int k = 0; k < r->nnodes && !r->grad.reduce; k++) {

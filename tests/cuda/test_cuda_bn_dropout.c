@@ -5,6 +5,8 @@
 //    backward (dx, the gamma and beta gradients, zeros for the moving statistics), to
 //    atol + 1e-4 |ref| with atol scaled to the reference (cuda_test_util.h): the statistics
 //    differ only by the order of the double sums;
+//  - batchnorm then max pooling fused (batchnorm_pool_*_cuda, the plan's NN_CUDA_BNPOOL=1 node)
+//    against the C path's two layers, gamma of both signs, ties in the windows;
 //  - dropout: forward and backward masks identical to the C path's (bit for bit), aligned and
 //    not, odd counts, rates 0.1 to 0.9, the identity when not training; the step t read from
 //    device memory (t_dev[*step_dev]) and a captured graph replayed over three steps drawing each
@@ -117,6 +119,95 @@ static void test_batchnorm_large(void) {
     NEED_GPU();
     bn_run((bn_case){quick() ? 4 : 32, 64, 64, 32, 0});
     if (!quick()) bn_run((bn_case){64, 32, 32, 64, 0});
+}
+
+// --- batchnorm + max pooling fused (the GPU plan's NN_CUDA_BNPOOL=1 node) against the C path's
+// two layers: training and inference forward (the pooled output, the moving statistics),
+// backward (dx of the batchnorm input, the gamma and beta gradients). Half the inputs are zeros
+// (a ReLU's output), so windows hold ties, which both must break the same way.
+
+typedef struct { int n, h, w, c, k, s; pad_kind pad; } bnpool_case;
+
+static void bnpool_run(bnpool_case k) {
+    layer bn;
+    layer_defaults(&bn, LAYER_BATCHNORM);
+    bn.momentum = 0.9f;
+    bn = make_layer(bn, (shape3){k.h, k.w, k.c, 0});
+    layer pl = {0};
+    pl.kind = LAYER_MAXPOOL2D, pl.kh = pl.kw = k.k, pl.sh = pl.sw = k.s, pl.padding = k.pad;
+    pl = make_layer(pl, bn.out);
+    const int C = k.c, n = k.n;
+    rng r;
+    rng_seed(&r, 300 + n * 7 + k.h * 13 + k.w * 17 + C + k.k * 5);
+    size_t cnt = (size_t)n * shape3_size(bn.in), pc = (size_t)n * shape3_size(pl.out), nw = 4 * (size_t)C;
+    float *x = hbuf(cnt), *w = hbuf(nw), *w0 = hbuf(nw), *ybn = hbuf(cnt), *yp = hbuf(pc);
+    float *dyp = hbuf(pc), *dybn = hbuf(cnt), *dx = hbuf(cnt), *dw = hbuf(nw);
+    int32_t *baux = nn_alloc((size_t)n * bn.aux_per_sample * sizeof(int32_t), "aux");
+    int32_t *paux = nn_alloc((size_t)n * pl.aux_per_sample * sizeof(int32_t), "aux");
+    for (int c = 0; c < C; c++) {
+        double mu = rng_uniform_range(&r, -1, 2), sd = rng_uniform_range(&r, 0.1, 3);
+        for (size_t i = c; i < cnt; i += C) {
+            double v = mu + sd * rng_uniform_range(&r, -1.7, 1.7);
+            x[i] = v > 0 ? (float)v : 0.0f;
+        }
+    }
+    fill(&r, w, 2 * (size_t)C, -1.5, 1.5);   // gamma of both signs: the max is then a min of x
+    fill(&r, w + 2 * C, (size_t)C, -1, 1);
+    fill(&r, w + 3 * C, (size_t)C, 0.2, 2);
+    fill(&r, dyp, pc, -1, 1);
+    memcpy(w0, w, nw * sizeof(float));
+    char what[160];
+    snprintf(what, sizeof what, "batchnorm + maxpool (%d, %d, %d, %d) pool %d stride %d pad %d", n, k.h,
+             k.w, C, k.k, k.s, k.pad);
+    size_t cws = layer_scratch(&bn, NULL, n), gws = batchnorm_pool_ws_floats(&bn, &pl, &gpu, n);
+    float *cscr = cws ? hbuf(cws) : NULL;
+    float *gx = dput(x, cnt), *gw = dput(w, nw), *gy = dput(NULL, pc), *gdy = dput(dyp, pc);
+    float *gdx = dput(NULL, cnt), *gdw = dput(NULL, nw), *gws_p = dput(NULL, gws);
+    void *gaux = dmalloc(batchnorm_pool_aux_bytes(&bn, &pl, n));
+    for (int training = 0; training < 2 && !t_cur_failed; training++) {
+        memcpy(w, w0, nw * sizeof(float));
+        CU(cudaMemcpy(gw, w0, nw * sizeof(float), cudaMemcpyHostToDevice));
+        layer_io io = {.n = n, .x = x, .y = ybn, .w = w, .aux = baux, .training = training, .ws = cscr,
+                       .ws_floats = cws};
+        layer_impl_for(&bn, NULL)->forward(&bn, NULL, &io);
+        layer_io pio = {.n = n, .x = ybn, .y = yp, .aux = paux, .training = training};
+        layer_impl_for(&pl, NULL)->forward(&pl, NULL, &pio);
+        batchnorm_pool_forward_cuda(&bn, &pl, &gpu, n, gx, gw, gy, gaux, training, gws_p, gws);
+        char lab[300];
+        snprintf(lab, sizeof lab, "%s %s forward", what, training ? "training" : "inference");
+        check_dev(lab, gy, yp, pc, 1e-5);
+        snprintf(lab, sizeof lab, "%s weights after forward (moving statistics)", what);
+        check_dev(lab, gw, w, nw, 1e-6);
+    }
+    if (!t_cur_failed) {
+        float *dyp_copy = hbuf(pc);   // the C backward overwrites its dy
+        memcpy(dyp_copy, dyp, pc * sizeof(float));
+        layer_io pio = {.n = n, .x = ybn, .y = yp, .aux = paux, .training = 1, .dy = dyp_copy, .dx = dybn};
+        layer_impl_for(&pl, NULL)->backward(&pl, NULL, &pio);
+        layer_io io = {.n = n, .x = x, .y = ybn, .w = w, .aux = baux, .training = 1, .dy = dybn, .dx = dx,
+                       .dw = dw, .ws = cscr, .ws_floats = cws};
+        layer_impl_for(&bn, NULL)->backward(&bn, NULL, &io);
+        batchnorm_pool_backward_cuda(&bn, &pl, &gpu, n, gx, gw, gdy, gdx, gdw, gaux, gws_p, gws);
+        char lab[300];
+        snprintf(lab, sizeof lab, "%s dx", what);
+        check_dev(lab, gdx, dx, cnt, 1e-5);
+        snprintf(lab, sizeof lab, "%s dgamma, dbeta, zeros", what);
+        check_dev(lab, gdw, dw, nw, 1e-5);
+        nn_free(dyp_copy);
+    }
+    dfree(gx), dfree(gw), dfree(gy), dfree(gdy), dfree(gdx), dfree(gdw), dfree(gws_p), dfree(gaux);
+    nn_free(x), nn_free(w), nn_free(w0), nn_free(ybn), nn_free(yp), nn_free(dyp), nn_free(dybn);
+    nn_free(dx), nn_free(dw), nn_free(baux), nn_free(paux), nn_free(cscr);
+}
+
+static void test_batchnorm_pool_fused(void) {
+    NEED_GPU();
+    bnpool_case cases[] = {
+        {2, 8, 8, 4, 2, 2, PAD_VALID},  {3, 7, 9, 5, 2, 2, PAD_VALID}, {2, 9, 9, 3, 3, 2, PAD_SAME},
+        {2, 6, 7, 64, 3, 1, PAD_SAME},  {1, 5, 5, 300, 2, 2, PAD_VALID}, {4, 31, 31, 32, 2, 2, PAD_VALID},
+        {quick() ? 2 : 32, 64, 64, 32, 2, 2, PAD_VALID},   // catdog_bn.cfg's first block
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases && !t_cur_failed; i++) bnpool_run(cases[i]);
 }
 
 // --- dropout
@@ -349,6 +440,7 @@ static void test_epoch_graph_catdog_bn(void) {
 int main(void) {
     RUN(test_batchnorm_shapes);
     RUN(test_batchnorm_large);
+    RUN(test_batchnorm_pool_fused);
     RUN(test_dropout_masks);
     RUN(test_dropout_step_from_device);
     RUN(test_train_catdog_bn);
