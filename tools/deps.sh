@@ -4,7 +4,7 @@ set -u
 # libopenmpi-dev + openmpi-bin: data-parallel training (mpirun -np N nn train; the MPI plugin
 # bin/nn-mpi.so is built when they are there, and tests/test_mpi.sh runs mpirun)
 build_pkgs="build-essential pkg-config libstb-dev libjpeg62-turbo-dev libhdf5-dev libcjson-dev libopenmpi-dev openmpi-bin"
-test_pkgs="python3 python3-numpy python3-scipy python3-h5py python3-pil python3-torch python3-keras-preprocessing hdf5-tools clang libclang-rt-14-dev libomp-dev valgrind"
+test_pkgs="python3 python3-numpy python3-scipy python3-h5py python3-pil python3-torch python3-torchvision python3-keras-preprocessing hdf5-tools clang libclang-rt-14-dev libomp-dev valgrind"
 missing=""
 for p in $build_pkgs $test_pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
