@@ -1,6 +1,7 @@
 // igemm_3xtf32.cuh: the implicit-GEMM convolution (igemm.cuh) on the tensor cores, with FP32's
 // accuracy kept by the "3xTF32" split. An experiment beside sgemm_tile.cuh's FP32 kernel
-// (NN_IGEMM_TILES=t, cuda/conv2d_cuda.cu); the FP32 kernel stays the default until measured.
+// (NN_IGEMM_TILES=t, cuda/conv2d_cuda.cu): faster than it at most measured shapes (bench/RESULTS.md,
+// 2026-12-08), the default once the version below has run the CUDA tests on a card.
 //
 // Why: the FP32 implicit GEMM runs at 17-34 TFLOP/s of the H100's 67 TFLOP/s FMA peak, and the
 // three-block models spend most of their step there. A TF32 tensor-core product (mma.sync
@@ -20,16 +21,22 @@
 
 #include "sgemm_tile.cuh"
 
-__device__ __forceinline__ unsigned tf32_bits(float x) {
-    unsigned u;
-    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(u) : "f"(x));
-    return u;
+// x rounded to TF32 (10 mantissa bits): half a TF32 ulp added to the bits, the low 13 cleared
+// (CUTLASS's round_half_ulp_truncate; the magnitude rounds half up, as cvt.rna.tf32.f32 does).
+__device__ __forceinline__ unsigned tf32_round(float x) {
+    return (__float_as_uint(x) + 0x1000u) & 0xffffe000u;
 }
 
-// x as big + small, both TF32.
+// x as big + small, both TF32: |x - big| <= 2^-11 |x|, and x - big is exact in FP32, so the
+// dropped small*small and the rounding of small each err by at most 2^-22 of the product.
+// Integer and FP32 operations, not cvt.rna.tf32.f32 (this file's first version): conversions
+// issue at a fraction of their rate, and two per element, per warp that reads it, likely cost
+// more issue cycles than the three tensor-core products they feed; that version ran its backward
+// passes at 23-27 TFLOP/s (H100, 2026-12-08), a fraction of what the tensor cores give three
+// products. This version has not run on a card yet (bench/RESULTS.md).
 __device__ __forceinline__ void tf32_split(float x, unsigned &big, unsigned &small) {
-    big = tf32_bits(x);
-    small = tf32_bits(x - __uint_as_float(big));
+    big = tf32_round(x);
+    small = tf32_round(x - __uint_as_float(big));
 }
 
 __device__ __forceinline__ void mma_tf32(float (&c)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
