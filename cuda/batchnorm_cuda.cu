@@ -395,10 +395,11 @@ __global__ void bnpool_fwd(pool_geom g, const float *__restrict__ x, float *__re
     }
 }
 
-// dx of the batchnorm input from the pooled gradient dy: f = (k, db, dg), keep = (mean, is).
+// dx of the batchnorm input from the pooled gradient dy: f = (k, db, dg), keep = (mean, is);
+// relu: times (x > 0), the gradient of the ReLU below, whose own pass over dx then goes.
 __global__ void bnpool_dx(pool_geom g, const float *__restrict__ x, const float *__restrict__ dy,
                           const int32_t *__restrict__ pos, float *__restrict__ dx,
-                          const float *__restrict__ keep, const float *__restrict__ f) {
+                          const float *__restrict__ keep, const float *__restrict__ f, int relu) {
     const int per = g.H * g.W * g.C, b = blockIdx.y;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < per; i += gridDim.x * blockDim.x) {
         const hwc e = hwc_of(i, g.dW, g.dC);
@@ -412,8 +413,9 @@ __global__ void bnpool_dx(pool_geom g, const float *__restrict__ x, const float 
             }
         const int c = e.c;
         const size_t at = (size_t)b * per + i;
-        const float xh = __fmul_rn(__fsub_rn(__ldg(&x[at]), keep[c]), keep[g.C + c]);
-        dx[at] = __fmul_rn(f[c], __fsub_rn(__fsub_rn(gsum, f[g.C + c]), __fmul_rn(xh, f[2 * g.C + c])));
+        const float xv = __ldg(&x[at]), xh = __fmul_rn(__fsub_rn(xv, keep[c]), keep[g.C + c]);
+        const float d = __fmul_rn(f[c], __fsub_rn(__fsub_rn(gsum, f[g.C + c]), __fmul_rn(xh, f[2 * g.C + c])));
+        dx[at] = relu && !(xv > 0.0f) ? 0.0f : d;
     }
 }
 
@@ -451,8 +453,8 @@ extern "C" void batchnorm_pool_forward_cuda(const layer *bn, const layer *pool, 
 
 extern "C" void batchnorm_pool_backward_cuda(const layer *bn, const layer *pool, const nn_ctx *ctx,
                                              int n, const float *x, const float *w, const float *dy,
-                                             float *dx, float *dw, const void *aux, float *ws,
-                                             size_t ws_floats) {
+                                             float *dx, float *dw, const void *aux, int relu,
+                                             float *ws, size_t ws_floats) {
     const int C = bn->in.c;
     const size_t rows = bn_rows(bn, n), prow = bnpool_rows(pool, n);
     if (!rows || !C || !prow) return;
@@ -475,7 +477,7 @@ extern "C" void batchnorm_pool_backward_cuda(const layer *bn, const layer *pool,
     CUDA_CHECK_LAUNCH();
     if (!dx) return;
     const pool_geom g = pgeom(pool);
-    bnpool_dx<<<pool_grid(n, rows / n * C), 256, 0, s>>>(g, x, dy, pos, dx, keep, f);
+    bnpool_dx<<<pool_grid(n, rows / n * C), 256, 0, s>>>(g, x, dy, pos, dx, keep, f, relu);
     CUDA_CHECK_LAUNCH();
 }
 

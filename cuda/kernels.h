@@ -111,6 +111,8 @@ void conv2d_pool_backward_cuda(const layer *conv, const layer *pool, const nn_ct
 // tensor and its gradient never go through memory. w: gamma, beta, moving mean, moving variance
 // (the moving statistics updated when training); aux (batchnorm_pool_aux_bytes) keeps the
 // batch statistics and the max positions for backward; dx may be NULL; dw as the batchnorm's.
+// relu: dx is also multiplied by (x > 0), the gradient of a ReLU that produced x (the layer
+// below then runs its backward as linear: the plan's act_done).
 int batchnorm_pool_fusable(const layer *bn, const layer *pool);
 size_t batchnorm_pool_aux_bytes(const layer *bn, const layer *pool, int n);
 size_t batchnorm_pool_ws_floats(const layer *bn, const layer *pool, const nn_ctx *ctx, int n);
@@ -119,11 +121,14 @@ void batchnorm_pool_forward_cuda(const layer *bn, const layer *pool, const nn_ct
                                  float *ws, size_t ws_floats);
 void batchnorm_pool_backward_cuda(const layer *bn, const layer *pool, const nn_ctx *ctx, int n,
                                   const float *x, const float *w, const float *dy, float *dx,
-                                  float *dw, const void *aux, float *ws, size_t ws_floats);
+                                  float *dw, const void *aux, int relu, float *ws, size_t ws_floats);
 
 // --- maxpool2d_cuda.cu
+// relu: x is a ReLU's output, and a window whose max is not positive keeps no position, so the
+// backward's dx also carries the ReLU's gradient (the layer below then runs its backward as
+// linear: the plan's act_done).
 void maxpool2d_forward_cuda(const layer *l, const nn_ctx *ctx, int n, const float *x,  // (n, H, W, C)
-                            float *y, int32_t *aux);                                   // (n, OH, OW, C)
+                            float *y, int32_t *aux, int relu);                         // (n, OH, OW, C)
 // dx (n, H, W, C) fully written (zeros where no window took the max).
 void maxpool2d_backward_cuda(const layer *l, const nn_ctx *ctx, int n, const float *dy,
                              float *dx, const int32_t *aux);

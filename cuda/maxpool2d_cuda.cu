@@ -11,7 +11,7 @@
 #include "pool_geom.cuh"
 
 __global__ void maxpool_fwd(pool_geom g, int n, const float *__restrict__ x, float *__restrict__ y,
-                            int32_t *__restrict__ aux) {
+                            int32_t *__restrict__ aux, int relu) {
     const int per = g.OH * g.OW * g.C, b = blockIdx.y;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < per; i += gridDim.x * blockDim.x) {
         hwc e = hwc_of(i, g.dOW, g.dC);
@@ -32,7 +32,8 @@ __global__ void maxpool_fwd(pool_geom g, int n, const float *__restrict__ x, flo
             }
         }
         y[o] = m;
-        if (aux) aux[o] = arg;
+        // relu: the ReLU's gradient at the max is (m > 0); no position, no gradient
+        if (aux) aux[o] = relu && !(m > 0.0f) ? -1 : arg;
     }
 }
 
@@ -56,11 +57,11 @@ __global__ void maxpool_bwd(pool_geom g, int n, const float *__restrict__ dy,
 }
 
 extern "C" void maxpool2d_forward_cuda(const layer *l, const nn_ctx *ctx, int n, const float *x,
-                                       float *y, int32_t *aux) {
+                                       float *y, int32_t *aux, int relu) {
     pool_geom g = pgeom(l);
     size_t total = (size_t)n * g.OH * g.OW * g.C;
     if (!total) return;
-    maxpool_fwd<<<pool_grid(n, total / n), 256, 0, ctx_stream(ctx)>>>(g, n, x, y, aux);
+    maxpool_fwd<<<pool_grid(n, total / n), 256, 0, ctx_stream(ctx)>>>(g, n, x, y, aux, relu);
     CUDA_CHECK_LAUNCH();
 }
 
@@ -76,7 +77,7 @@ extern "C" void maxpool2d_backward_cuda(const layer *l, const nn_ctx *ctx, int n
 // --- the layer's CUDA slots (layers/maxpool2d.c's table entry points here)
 
 static void maxpool2d_cuda_fwd(const layer *l, const nn_ctx *ctx, const layer_io *io) {
-    maxpool2d_forward_cuda(l, ctx, io->n, io->x, io->y, io->aux);
+    maxpool2d_forward_cuda(l, ctx, io->n, io->x, io->y, io->aux, 0);
 }
 static void maxpool2d_cuda_bwd(const layer *l, const nn_ctx *ctx, const layer_io *io) {
     if (io->dx) maxpool2d_backward_cuda(l, ctx, io->n, io->dy, io->dx, io->aux);

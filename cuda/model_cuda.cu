@@ -36,10 +36,21 @@ static int fusion_on(void) {
     return !(e && e[0] == '0');
 }
 
-// NN_CUDA_BNPOOL=1 fuses each batchnorm followed by max pooling (batchnorm_pool_*_cuda): an
-// experiment until it has been measured on a card; off by default.
+// NN_CUDA_BNPOOL=1 runs each batchnorm followed by max pooling as one node
+// (batchnorm_pool_*_cuda): catdog_bn's step 6-9% faster on an H100 (bench/RESULTS.md,
+// 2026-12-08), and the kernels match the C path's two layers (test_cuda_bn_dropout). Off by
+// default until a whole model trained through it has been checked against the C path on a card
+// (test_train_catdog_bn's "fused" run, written after that measurement).
 static int bnpool_on(void) {
     const char *e = getenv("NN_CUDA_BNPOOL");
+    return e && e[0] == '1';
+}
+
+// NN_CUDA_RELU_FOLD=1: a max pool over a ReLU conv takes the ReLU's gradient into its backward
+// (pool_relu_forward). Written without a card; off until test_cuda_ops / test_cuda_model have
+// passed with it on one.
+static int relu_fold_on(void) {
+    const char *e = getenv("NN_CUDA_RELU_FOLD");
     return e && e[0] == '1';
 }
 
@@ -170,7 +181,16 @@ static void bn_pool_backward(model *m, model_run *r, const step_node *nd, const 
     (void)opt;
     const layer *bn = &m->layers[nd->first], *pool = &m->layers[nd->first + 1];
     batchnorm_pool_backward_cuda(bn, pool, ctx, n, x, r->w + bn->woff, dy, dx, r->g + bn->woff,
-                                 r->naux[node_index(r, nd)], r->ws, r->ws_floats);
+                                 r->naux[node_index(r, nd)], nd->relu_dx, r->ws, r->ws_floats);
+}
+
+// Max pooling over a ReLU conv: the windows whose max is not positive keep no position, so the
+// pool's backward gives the conv's dy with the ReLU's gradient in it (maxpool2d_forward_cuda).
+static void pool_relu_forward(model *m, model_run *r, const step_node *nd, const nn_ctx *ctx, int n,
+                              const float *x, int logits) {
+    (void)logits;
+    const int i = nd->first;
+    maxpool2d_forward_cuda(&m->layers[i], ctx, n, x, r->y[i], (int32_t *)r->aux[i], r->training);
 }
 
 // The two layers' arithmetic; forward reads x twice (the statistics, the windows) and writes the
@@ -244,6 +264,13 @@ static double dense_adam_bytes(const model *m, const step_node *nd, prof_pass p,
 
 // --- the plan
 
+// below is a conv2d with a ReLU, alone in its node (its backward the layer's own), whose output
+// is layer i's input: i may fold the ReLU's gradient into the dy it gives below (act_done).
+static int relu_conv_node(const model *m, const step_node *below, int i) {
+    return !below->forward && !below->backward && below->count == 1 && below->first == i - 1 &&
+           m->layers[i - 1].kind == LAYER_CONV2D && model_pass_act(m, i - 1, 1) == ACT_RELU;
+}
+
 static void make_plan(model *m, cuda_model *d, const nn_ctx *ctx, int batch) {
     model_run *r = &d->r;
     step_plan_plain(m, r);
@@ -280,6 +307,20 @@ static void make_plan(model *m, cuda_model *d, const nn_ctx *ctx, int batch) {
             nd->bytes = bn_pool_bytes;
             memmove(&r->nodes[k + 1], &r->nodes[k + 2], (size_t)(r->nnodes - k - 2) * sizeof *r->nodes);
             r->nnodes--;
+            // A ReLU conv below (catdog_bn's every block): its gradient, (x > 0), is folded into
+            // this node's dx, and the conv's own pass over dy (read y and dy, write dy) goes.
+            if (k > 0 && relu_conv_node(m, &r->nodes[k - 1], i)) r->nodes[k - 1].act_done = nd->relu_dx = 1;
+        }
+        // A max pool over a ReLU conv (catdog2's and catdog3's inner blocks) takes the conv's
+        // ReLU gradient into its backward, and the conv's own pass over dy goes.
+        for (int k = 1; k < r->nnodes && relu_fold_on(); k++) {
+            step_node *nd = &r->nodes[k], *below = &r->nodes[k - 1];
+            const int i = nd->first;
+            if (nd->forward || nd->backward || nd->count != 1 || m->layers[i].kind != LAYER_MAXPOOL2D ||
+                !relu_conv_node(m, below, i))
+                continue;
+            nd->forward = pool_relu_forward;
+            below->act_done = 1;
         }
         for (int k = 0; k < r->nnodes && !r->grad.reduce; k++) {
             step_node *nd = &r->nodes[k];

@@ -90,7 +90,9 @@ void step_alloc_buffers(model *m, model_run *r, const nn_ctx *ctx, int batch) {
             r->y[i] = be->alloc((size_t)batch * shape3_size(l->out) * sizeof(float), what, batch);
             r->owns_y[i] = 1;
         }
-        if (nd && !nd->forward && l->aux_per_sample)
+        // a node of one layer keeps its layer's state (even with a forward of its own: a pool
+        // over a ReLU); a fused node keeps its own (aux_bytes)
+        if (nd && nd->count == 1 && l->aux_per_sample)
             r->aux[i] = be->alloc((size_t)batch * l->aux_per_sample * sizeof(int32_t), "layer state kept for backward", batch);
         prev = r->y[i];
     }
@@ -204,6 +206,11 @@ void step_grad_hook_run(model *m, model_run *r, const nn_ctx *ctx) {
     if (r->grad.reduce) r->grad.reduce(r->grad.user, ctx, r->g, m->nparams);
 }
 
+// The activation a node's layer applies to dy in backward: none when the node above has.
+static act_kind backward_act(const model *m, const step_node *nd) {
+    return nd->act_done ? ACT_LINEAR : model_pass_act(m, nd->first, 1);
+}
+
 void step_backward(model *m, model_run *r, const nn_ctx *ctx, int n, const float *x, int last,
                    float *dy, const adam_cfg *opt, const step_hook *h) {
     const step_backend *be = r->be;
@@ -222,7 +229,7 @@ void step_backward(model *m, model_run *r, const nn_ctx *ctx, int n, const float
             nd->backward(m, r, nd, ctx, n, input_of(r, i, x), dcur, dx, opt);
         } else {
             layer_io io = {.n = n, .x = input_of(r, i, x), .y = r->y[j], .w = r->w + l->woff,
-                           .aux = r->aux[i], .act = model_pass_act(m, i, 1), .training = 1,
+                           .aux = r->aux[i], .act = backward_act(m, nd), .training = 1,
                            .seed = layer_seed(ctx, i), .t = m->t, .sample0 = r->sample0,
                            .step_dev = r->step_dev, .t_dev = r->t_dev, .dy = dcur, .dx = dx,
                            .dw = r->g + l->woff, .ws = r->ws, .ws_floats = r->ws_floats};
@@ -272,13 +279,13 @@ void step_train(model *m, model_run *r, const nn_ctx *ctx, int n, int grad_n, co
 double step_node_flops(const model *m, const step_node *nd, prof_pass p, int n) {
     if (nd->flops) return nd->flops(m, nd, p, n);
     const layer *l = &m->layers[nd->first];
-    return layer_ops_of(l->kind)->flops(l, p, n, model_pass_act(m, nd->first, 1));
+    return layer_ops_of(l->kind)->flops(l, p, n, p == PROF_FORWARD ? model_pass_act(m, nd->first, 1) : backward_act(m, nd));
 }
 
 double step_node_bytes(const model *m, const step_node *nd, prof_pass p, int n) {
     if (nd->bytes) return nd->bytes(m, nd, p, n);
     const layer *l = &m->layers[nd->first];
-    return layer_ops_of(l->kind)->bytes(l, p, n, model_pass_act(m, nd->first, 1));
+    return layer_ops_of(l->kind)->bytes(l, p, n, p == PROF_FORWARD ? model_pass_act(m, nd->first, 1) : backward_act(m, nd));
 }
 
 // --- the C backend

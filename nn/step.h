@@ -38,6 +38,10 @@ typedef struct step_node {
     int inner_unused;               // the outputs of layers first .. last-1 are never written
     int adam_fused;                 // backward updates its layers' kernels (first tensors) with
                                     // Adam itself; the other tensors' gradients go to the arena
+    int act_done;                   // backward: dy already holds the activation's gradient (the
+                                    // node above folded it in), so the layer runs it as linear
+    int relu_dx;                    // backward: dx is multiplied by (input > 0): the ReLU gradient
+                                    // of the layer below (whose node has act_done)
     size_t scratch;                 // floats of scratch a fused pass needs (at the run's batch)
     size_t aux_bytes;               // bytes of the node's own state (at the run's batch), in r->naux
     double (*flops)(const struct model *m, const struct step_node *nd, prof_pass p, int n);

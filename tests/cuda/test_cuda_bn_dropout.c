@@ -123,8 +123,9 @@ static void test_batchnorm_large(void) {
 
 // --- batchnorm + max pooling fused (the GPU plan's NN_CUDA_BNPOOL=1 node) against the C path's
 // two layers: training and inference forward (the pooled output, the moving statistics),
-// backward (dx of the batchnorm input, the gamma and beta gradients). Half the inputs are zeros
-// (a ReLU's output), so windows hold ties, which both must break the same way.
+// backward (dx of the batchnorm input, the gamma and beta gradients; dx also with the ReLU
+// gradient folded in, as the plan does over a ReLU conv). Half the inputs are zeros (a ReLU's
+// output), so windows hold ties, which both must break the same way.
 
 typedef struct { int n, h, w, c, k, s; pad_kind pad; } bnpool_case;
 
@@ -187,12 +188,17 @@ static void bnpool_run(bnpool_case k) {
         layer_io io = {.n = n, .x = x, .y = ybn, .w = w, .aux = baux, .training = 1, .dy = dybn, .dx = dx,
                        .dw = dw, .ws = cscr, .ws_floats = cws};
         layer_impl_for(&bn, NULL)->backward(&bn, NULL, &io);
-        batchnorm_pool_backward_cuda(&bn, &pl, &gpu, n, gx, gw, gdy, gdx, gdw, gaux, gws_p, gws);
+        batchnorm_pool_backward_cuda(&bn, &pl, &gpu, n, gx, gw, gdy, gdx, gdw, gaux, 0, gws_p, gws);
         char lab[300];
         snprintf(lab, sizeof lab, "%s dx", what);
         check_dev(lab, gdx, dx, cnt, 1e-5);
         snprintf(lab, sizeof lab, "%s dgamma, dbeta, zeros", what);
         check_dev(lab, gdw, dw, nw, 1e-5);
+        // relu: dx times the gradient of the ReLU that made x (x > 0; half of x are its zeros)
+        for (size_t i = 0; i < cnt; i++) dx[i] = x[i] > 0 ? dx[i] : 0.0f;
+        batchnorm_pool_backward_cuda(&bn, &pl, &gpu, n, gx, gw, gdy, gdx, gdw, gaux, 1, gws_p, gws);
+        snprintf(lab, sizeof lab, "%s dx with the ReLU gradient folded in", what);
+        check_dev(lab, gdx, dx, cnt, 1e-5);
         nn_free(dyp_copy);
     }
     dfree(gx), dfree(gw), dfree(gy), dfree(gdy), dfree(gdx), dfree(gdw), dfree(gws_p), dfree(gaux);
@@ -330,8 +336,8 @@ static void nudge(model *m, uint64_t seed) {
     for (size_t i = 0; i < m->nparams; i++) m->w[i] *= (float)(1 + 1e-6 * (2 * rng_uniform(&r) - 1));
 }
 
-static void test_train_catdog_bn(void) {
-    NEED_GPU();
+// how: "fused" (NN_CUDA_BNPOOL=1: the plan's batchnorm + max-pool nodes) or "unfused".
+static void train_catdog_bn(const char *how) {
     const int steps = quick() ? 2 : 10, batch = quick() ? 4 : 16;
     model a, b, c;
     build(&a, 5);
@@ -356,7 +362,7 @@ static void test_train_catdog_bn(void) {
         float lc = model_train_step(&c, &cpu, n, x, y, &opt, &cc);
         double d = fabs((double)la - lb) / fmax(fabs((double)la), 1e-6);
         if (s == 0)   // before any drift: one step's rounding only
-            CHECK_MSG(d <= 1e-4, "catdog_bn step 1: loss %.8g on the GPU, %.8g on the C path", lb, la);
+            CHECK_MSG(d <= 1e-4, "catdog_bn (%s) step 1: loss %.8g on the GPU, %.8g on the C path", how, lb, la);
         worst = fmax(worst, d);
         drift = fmax(drift, fabs((double)la - lc) / fmax(fabs((double)la), 1e-6));
         worst_right = NN_MAX(worst_right, abs(ca - cb));
@@ -364,15 +370,15 @@ static void test_train_catdog_bn(void) {
     }
     cuda_model_download(&b);
     double dw = rel_diff(b.w, a.w, a.nparams), dwc = rel_diff(c.w, a.w, a.nparams);
-    printf("# catdog_bn: %d steps at batch %d: GPU vs C path: worst loss difference %.2e, weights %.2e; "
+    printf("# catdog_bn (%s): %d steps at batch %d: GPU vs C path: worst loss difference %.2e, weights %.2e; "
            "C path vs C path from weights nudged by 1e-6: %.2e, %.2e\n",
-           steps, batch, worst, dw, drift, dwc);
-    CHECK_MSG(worst <= 3 * drift + 1e-5, "catdog_bn: the GPU's loss drifts %.3g from the C path's, 3x more "
-              "than a 1e-6 nudge of the weights makes (%.3g)", worst, drift);
-    CHECK_MSG(dw <= 3 * dwc + 1e-6, "catdog_bn: weights after %d steps differ by %.3g (relative L2), a 1e-6 "
-              "nudge gives %.3g", steps, dw, dwc);
-    CHECK_MSG(worst_right <= drift_right + 1, "catdog_bn: right answers differ by up to %d a step (nudged: %d)",
-              worst_right, drift_right);
+           how, steps, batch, worst, dw, drift, dwc);
+    CHECK_MSG(worst <= 3 * drift + 1e-5, "catdog_bn (%s): the GPU's loss drifts %.3g from the C path's, 3x more "
+              "than a 1e-6 nudge of the weights makes (%.3g)", how, worst, drift);
+    CHECK_MSG(dw <= 3 * dwc + 1e-6, "catdog_bn (%s): weights after %d steps differ by %.3g (relative L2), a 1e-6 "
+              "nudge gives %.3g", how, steps, dw, dwc);
+    CHECK_MSG(worst_right <= drift_right + 1, "catdog_bn (%s): right answers differ by up to %d a step (nudged: %d)",
+              how, worst_right, drift_right);
     // predictions (batchnorm's moving statistics, dropout off): the GPU's weights on both paths
     // agree to rounding; the C path's own weights, to the drift above
     float *pa = hbuf(batch), *pb = hbuf(batch);
@@ -382,6 +388,15 @@ static void test_train_catdog_bn(void) {
     check_arrays("catdog_bn predictions after training", pb, pa, batch, 1e-5, 1e-4);
     model_free(&a), model_free(&b), model_free(&c);
     nn_free(x), nn_free(y), nn_free(pa), nn_free(pb);
+}
+
+static void test_train_catdog_bn(void) {
+    NEED_GPU();
+    setenv("NN_CUDA_BNPOOL", "0", 1);
+    train_catdog_bn("unfused");
+    setenv("NN_CUDA_BNPOOL", "1", 1);
+    train_catdog_bn("fused");
+    unsetenv("NN_CUDA_BNPOOL");
 }
 
 // The device epoch: full batches from one captured graph, replayed; dropout's t comes from the

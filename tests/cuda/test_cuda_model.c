@@ -87,18 +87,22 @@ static void test_train_article_no_fusion(void) {
     unsetenv("NN_CUDA_FUSE");
 }
 
+static const char *strided_cfg = "input 16 16 3\n"
+                                 "conv2d filters=4 kernel=3 padding=same activation=relu\n"
+                                 "conv2d filters=6 kernel=3 stride=2 activation=relu\n"
+                                 "maxpool2d pool=2\n"
+                                 "flatten\n"
+                                 "dense units=10 activation=relu\n"
+                                 "activation fn=sigmoid\n"
+                                 "dense units=1 activation=sigmoid\n";
+
 static void test_train_unfused_models(void) {
     NEED_GPU();
-    train_pair("conv same + strided conv + pool + activation layer",
-               "input 16 16 3\n"
-               "conv2d filters=4 kernel=3 padding=same activation=relu\n"
-               "conv2d filters=6 kernel=3 stride=2 activation=relu\n"
-               "maxpool2d pool=2\n"
-               "flatten\n"
-               "dense units=10 activation=relu\n"
-               "activation fn=sigmoid\n"
-               "dense units=1 activation=sigmoid\n",
-               20, 5, 1e-3);
+    train_pair("conv same + strided conv + pool + activation layer", strided_cfg, 20, 5, 1e-3);
+    // the pool over the strided ReLU conv takes the ReLU's gradient (pool_relu_forward)
+    setenv("NN_CUDA_RELU_FOLD", "1", 1);
+    train_pair("the same, ReLU gradient folded into the pool (NN_CUDA_RELU_FOLD=1)", strided_cfg, 20, 5, 1e-3);
+    unsetenv("NN_CUDA_RELU_FOLD");
     train_pair("pool first, conv after, no bias",
                "input 12 10 2\n"
                "maxpool2d pool=3 stride=2 padding=same\n"

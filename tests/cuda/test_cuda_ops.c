@@ -434,12 +434,12 @@ static void pool_run(pool_case c) {
     fill(&r, dy, ny, -1, 1);
     layer_fwd(&l, &cpu, c.n, x, NULL, y, aux, ACT_LINEAR, NULL);
     layer_bwd(&l, &cpu, c.n, x, NULL, y, dy, dx, NULL, aux, ACT_LINEAR, NULL);
-    char what[128], w2[160];
+    char what[128], w2[200];
     snprintf(what, sizeof what, "maxpool2d n%d %dx%dx%d k%d s%d pad %d", c.n, c.h, c.w, c.c, c.k, c.s, c.pad);
     float *gx = dput(x, nx), *gy = dput(NULL, ny), *gdy = dput(dy, ny), *gdx = dput(NULL, nx);
     int32_t *gaux;
     CU(cudaMalloc((void **)&gaux, ny * sizeof(int32_t)));
-    maxpool2d_forward_cuda(&l, &gpu, c.n, gx, gy, gaux);
+    maxpool2d_forward_cuda(&l, &gpu, c.n, gx, gy, gaux, 0);
     snprintf(w2, sizeof w2, "%s: forward", what);
     check_dev(w2, gy, y, ny, 0);
     CU(cudaStreamSynchronize((cudaStream_t)gpu.stream));
@@ -450,6 +450,20 @@ static void pool_run(pool_case c) {
     CU(cudaMemcpy(gaux, aux, ny * sizeof(int32_t), cudaMemcpyHostToDevice));
     maxpool2d_backward_cuda(&l, &gpu, c.n, gdy, gdx, gaux);
     snprintf(w2, sizeof w2, "%s: dx", what);
+    check_dev(w2, gdx, dx, nx, 1e-7);
+    // relu (the plan's pool over a ReLU conv): x as a ReLU's output (half zeros, some windows all
+    // zeros); dx must be the C path's times the ReLU's gradient (x > 0)
+    for (size_t i = 0; i < nx; i++) x[i] = x[i] > 0 ? x[i] : 0.0f;
+    layer_fwd(&l, &cpu, c.n, x, NULL, y, aux, ACT_LINEAR, NULL);
+    layer_bwd(&l, &cpu, c.n, x, NULL, y, dy, dx, NULL, aux, ACT_LINEAR, NULL);
+    for (size_t i = 0; i < nx; i++) dx[i] = x[i] > 0 ? dx[i] : 0.0f;
+    CU(cudaMemcpy(gx, x, nx * sizeof(float), cudaMemcpyHostToDevice));
+    CU(cudaMemcpy(gdy, dy, ny * sizeof(float), cudaMemcpyHostToDevice));
+    maxpool2d_forward_cuda(&l, &gpu, c.n, gx, gy, gaux, 1);
+    snprintf(w2, sizeof w2, "%s: forward over a ReLU", what);
+    check_dev(w2, gy, y, ny, 0);
+    maxpool2d_backward_cuda(&l, &gpu, c.n, gdy, gdx, gaux);
+    snprintf(w2, sizeof w2, "%s: dx with the ReLU gradient folded in", what);
     check_dev(w2, gdx, dx, nx, 1e-7);
     dfree(gx), dfree(gy), dfree(gdy), dfree(gdx), dfree(gaux);
     nn_free(x), nn_free(y), nn_free(dy), nn_free(dx), nn_free(aux), nn_free(gaux_h);
