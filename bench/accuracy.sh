@@ -4,21 +4,22 @@
 #   nn train --model M --data DATA/training_set (the article's augmentation, --epochs, --batch)
 #   nn evaluate on DATA/test_set
 #   bench/torch_accuracy.py M DATA/training_set DATA/test_set (same epochs and batch;
-#   TORCH_AUG=keras, the default, augments as Keras and nn do; torchvision: RandomAffine)
+#   TORCH_AUG=keras, the default, augments as Keras and nn do; torchvision: RandomAffine;
+#   TORCH_INIT=keras, the default, starts from Keras's initial weights; torch: PyTorch's)
 # and a table: test accuracy of each, nn - PyTorch, and the whole-process seconds.
 #
 # usage: bash bench/accuracy.sh   (DATA=../shared/data/catsdogs MODELS="models/catdog2.cfg ..."
 #        EPOCHS=25 BATCH=32 SEEDS="1" NN=bin/nn DEVICE=cuda PYTHON=python3 OUT=/tmp/accuracy
-#        TORCH_JOBS=1 TORCH_AUG=keras)
+#        TORCH_JOBS=1 TORCH_AUG=keras TORCH_INIT=keras)
 set -u
 cd "$(dirname "$0")/.." || exit 1
 DATA=${DATA:-../shared/data/catsdogs}; OUT=${OUT:-/tmp/accuracy}; mkdir -p "$OUT"
 MODELS=${MODELS:-"models/catdog2.cfg models/catdog_bn.cfg"}
 EPOCHS=${EPOCHS:-25}; BATCH=${BATCH:-32}; SEEDS=${SEEDS:-1}; NN=${NN:-bin/nn}
-DEVICE=${DEVICE:-cuda}; PYTHON=${PYTHON:-python3}; TORCH_AUG=${TORCH_AUG:-keras}
+DEVICE=${DEVICE:-cuda}; PYTHON=${PYTHON:-python3}; TORCH_AUG=${TORCH_AUG:-keras}; TORCH_INIT=${TORCH_INIT:-keras}
 [ -d "$DATA/training_set" ] && [ -d "$DATA/test_set" ] || { echo "accuracy.sh: $DATA needs training_set/ and test_set/ (see ../shared/data/README.md)" >&2; exit 1; }
 echo "== $(date -u '+%F %T UTC') $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)"
-echo "== $EPOCHS epochs, batch $BATCH, seeds $SEEDS, data $DATA, PyTorch's augmentation: $TORCH_AUG"
+echo "== $EPOCHS epochs, batch $BATCH, seeds $SEEDS, data $DATA, PyTorch's augmentation: $TORCH_AUG, initial weights: $TORCH_INIT"
 # nn first, one run at a time (its whole-run seconds are alone on the card); then PyTorch, TORCH_JOBS
 # runs at once (default 1: its seconds alone too; more shortens a many-seed run, each PyTorch run
 # then shares the card and the CPUs, so its seconds say less)
@@ -43,7 +44,7 @@ done
 torch_run() {   # model name seed
     local t; t=$(date +%s)
     timeout 900 "$PYTHON" bench/torch_accuracy.py "$1" "$DATA/training_set" "$DATA/test_set" \
-        --epochs "$EPOCHS" --batch "$BATCH" --seed "$3" --aug "$TORCH_AUG" >"$OUT/torch_$2_s$3.log" 2>&1 \
+        --epochs "$EPOCHS" --batch "$BATCH" --seed "$3" --aug "$TORCH_AUG" --init "$TORCH_INIT" >"$OUT/torch_$2_s$3.log" 2>&1 \
         || echo "torch $1 failed: $(tail -2 "$OUT/torch_$2_s$3.log")"
     echo $(($(date +%s) - t)) >"$OUT/torch_$2_s$3.sec"
 }

@@ -2,15 +2,17 @@
 # torch_accuracy.py: the accuracy yardstick for any nn model file. The model file becomes the
 # same torch.nn.Sequential as in bench/torch_gpu_models.py (build()), trained as a PyTorch user
 # would on the same folders: torchvision ImageFolder, a DataLoader with workers, augmentation
-# with Keras's ImageDataGenerator semantics (--aug keras, the default: bench/keras_augment.py,
-# held to keras_preprocessing by tests/test_torch_augment.py) or torchvision's nearest
-# (--aug torchvision: RandomAffine, one scale for both axes, black fill; the yardstick's first
-# runs in bench/RESULTS.md used it), Adam lr 1e-3 eps 1e-7 (Keras's), BCEWithLogitsLoss for a sigmoid unit or CrossEntropyLoss for
+# with Keras's ImageDataGenerator semantics (--aug keras, the default: bench/keras_recipe.py,
+# held to keras_preprocessing by tests/test_torch_yardstick.py) or torchvision's nearest
+# (--aug torchvision: RandomAffine, one scale for both axes, black fill), Keras's initial weights
+# (--init keras, the default: glorot_uniform, zero biases) or PyTorch's (--init torch); the
+# yardstick's runs in bench/RESULTS.md before 2026-12-08 used torchvision and torch. Adam lr 1e-3
+# eps 1e-7 (Keras's), BCEWithLogitsLoss for a sigmoid unit or CrossEntropyLoss for
 # a softmax, then the test accuracy (eval mode: dropout off, batchnorm's moving statistics).
 # Prints "test accuracy X" last; bench/accuracy.sh runs it beside `nn train`.
 #
 # usage: torch_accuracy.py MODEL.cfg TRAIN_DIR TEST_DIR [--epochs 25] [--batch 32] [--seed 1]
-#                          [--aug keras|torchvision]
+#                          [--aug keras|torchvision] [--init keras|torch]
 import argparse, os, sys, time
 
 T0 = time.time()
@@ -18,7 +20,7 @@ import torch, torch.nn as nn
 from torchvision import datasets, transforms
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from torch_gpu_models import build
-from keras_augment import KerasAugment
+from keras_recipe import KerasAugment, keras_init
 
 ap = argparse.ArgumentParser()
 ap.add_argument("model")
@@ -29,6 +31,7 @@ ap.add_argument("--batch", type=int, default=32)
 ap.add_argument("--seed", type=int, default=1)
 ap.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
 ap.add_argument("--aug", choices=("keras", "torchvision"), default="keras")
+ap.add_argument("--init", choices=("keras", "torch"), default="keras")
 a = ap.parse_args()
 torch.manual_seed(a.seed)
 dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -36,6 +39,8 @@ torch.backends.cudnn.benchmark = True
 torch.backends.cuda.matmul.allow_tf32 = False
 torch.backends.cudnn.allow_tf32 = False
 model, (c, h, w) = build(a.model)
+if a.init == "keras":
+    keras_init(model)
 model = model.to(dev)
 nearest = transforms.InterpolationMode.NEAREST
 # Keras's load_img(target_size) resizes with PIL's nearest; so do both pipelines
@@ -53,7 +58,8 @@ test_tf = transforms.Compose([transforms.Resize((h, w), interpolation=nearest), 
 train = datasets.ImageFolder(a.train, train_tf)
 test = datasets.ImageFolder(a.test, test_tf)
 ncls = len(train.classes)
-print(f"Found {len(train)} images belonging to {ncls} classes; augmentation: {a.aug}.")
+print(f"Found {len(train)} images belonging to {ncls} classes; augmentation: {a.aug}; "
+      f"initial weights: {a.init}.")
 tl = torch.utils.data.DataLoader(train, batch_size=a.batch, shuffle=True, num_workers=a.workers,
                                  pin_memory=True, persistent_workers=a.workers > 0)
 vl = torch.utils.data.DataLoader(test, batch_size=256, num_workers=a.workers, pin_memory=True)

@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""test_torch_augment.py: the PyTorch accuracy yardstick augments as Keras does.
+"""test_torch_yardstick.py: the PyTorch accuracy yardstick trains with Keras's recipe.
 
-- bench/keras_augment.py's keras_affine equals keras_preprocessing 1.1.0's own
+- bench/keras_recipe.py's keras_affine equals keras_preprocessing 1.1.0's own
   ImageDataGenerator.apply_transform + standardize (rescale 1/255) on noise images (where any
   misplaced sample shows), square and not, for the article's ranges and for large shears and
   zooms that push samples past the edges (fill_mode 'nearest').
 - KerasAugment draws as ImageDataGenerator does: zx and zy apart (what torchvision's
   RandomAffine cannot do), each in [0.8, 1.2], shear within +-0.2 degrees, flips half the time.
+- keras_init gives every conv and dense kernel glorot_uniform's range (the bound reached, not
+  passed, for each layer's fans) and zero biases, where PyTorch's own start differs.
 - bench/torch_accuracy.py trains and evaluates a tiny model on a tiny folder with either
-  --aug, and says which it used.
+  --aug and either --init, and says which it used.
 Run from the repository root with /usr/bin/python3 (python3-torch, python3-torchvision,
 python3-keras-preprocessing, python3-pil).
 """
@@ -23,12 +25,12 @@ try:
     from keras_preprocessing.image import ImageDataGenerator
     from PIL import Image
 except ImportError as e:  # pragma: no cover
-    print("SKIP test_torch_augment.py: python3-torch / keras-preprocessing / pil missing (%s): "
+    print("SKIP test_torch_yardstick.py: python3-torch / keras-preprocessing / pil missing (%s): "
           "run make deps" % e)
     sys.exit(0)
 
 sys.path.insert(0, "bench")
-from keras_augment import KerasAugment, keras_affine  # noqa: E402
+from keras_recipe import KerasAugment, keras_affine, keras_init  # noqa: E402
 
 failures = 0
 
@@ -86,6 +88,37 @@ def draws_as_keras():
     return "corr(zx, zy) %.3f, flips %.3f" % (corr, flip.mean())
 
 
+def init_as_keras():
+    sys.path.insert(0, "bench")
+    from torch_gpu_models import build
+    with tempfile.TemporaryDirectory() as d:
+        cfg = os.path.join(d, "m.cfg")
+        with open(cfg, "w") as f:
+            f.write("input 20 20 3\nconv2d filters=32 kernel=3 activation=relu\nbatchnorm\n"
+                    "maxpool2d pool=2\nflatten\ndense units=64 activation=relu\n"
+                    "dense units=1 activation=sigmoid\n")
+        torch.manual_seed(4)
+        model, _ = build(cfg)
+        torch_bias = max(float(m.bias.abs().max()) for m in model.modules()
+                         if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)))
+        assert torch_bias > 0, "PyTorch's own biases are zero already: the check below shows nothing"
+        keras_init(model)
+        seen = 0
+        for m in model.modules():
+            if not isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+                continue
+            taps = m.weight[0, 0].numel() if m.weight.dim() > 2 else 1
+            fan_in, fan_out = m.weight.shape[1] * taps, m.weight.shape[0] * taps
+            bound = (6.0 / (fan_in + fan_out)) ** 0.5
+            top = float(m.weight.abs().max())
+            assert 0.9 * bound < top <= bound, "%s: weights reach %.4g, glorot_uniform's bound %.4g" % (
+                m, top, bound)
+            assert float(m.bias.abs().max()) == 0, "%s: biases not zero" % m
+            seen += 1
+        assert seen == 3, "%d conv/dense layers seen, want 3" % seen
+        return "3 layers, PyTorch's biases up to %.3g before" % torch_bias
+
+
 def accuracy_script_runs():
     try:
         import torchvision  # noqa: F401  (torch_accuracy.py's datasets and transforms)
@@ -103,19 +136,21 @@ def accuracy_script_runs():
         with open(cfg, "w") as f:
             f.write("input 16 16 3\nconv2d filters=2 kernel=3 activation=relu\nmaxpool2d pool=2\n"
                     "flatten\ndense units=1 activation=sigmoid\n")
-        for aug in ("keras", "torchvision"):
+        for aug, init in (("keras", "keras"), ("torchvision", "torch")):
             r = subprocess.run([sys.executable, "bench/torch_accuracy.py", cfg,
                                 os.path.join(d, "train"), os.path.join(d, "test"), "--epochs", "1",
-                                "--batch", "4", "--workers", "0", "--aug", aug],
+                                "--batch", "4", "--workers", "0", "--aug", aug, "--init", init],
                                capture_output=True, text=True, timeout=300)
             out = r.stdout + r.stderr
             assert r.returncode == 0, "--aug %s: status %d: %s" % (aug, r.returncode, out[-500:])
-            assert "augmentation: %s" % aug in out, "--aug %s not reported: %s" % (aug, out[-300:])
+            assert "augmentation: %s; initial weights: %s" % (aug, init) in out, \
+                "--aug %s --init %s not reported: %s" % (aug, init, out[-300:])
             assert "test accuracy" in out.splitlines()[-1], "--aug %s: last line %r" % (
                 aug, out.splitlines()[-1])
 
 
 report("torch_keras_affine_matches_keras", affine_matches_keras)
 report("torch_keras_augment_draws", draws_as_keras)
+report("torch_keras_init", init_as_keras)
 report("torch_accuracy_script_runs", accuracy_script_runs)
 sys.exit(1 if failures else 0)

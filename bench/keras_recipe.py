@@ -1,11 +1,14 @@
-"""keras_augment.py: Keras's ImageDataGenerator(shear_range=0.2, zoom_range=0.2,
-horizontal_flip=True) in PyTorch, for the PyTorch yardstick of bench/torch_accuracy.py.
+"""keras_recipe.py: the parts of Keras's training recipe that PyTorch does otherwise by
+default, for the PyTorch yardstick of bench/torch_accuracy.py (which nn, a Keras twin, is held
+to): ImageDataGenerator(shear_range=0.2, zoom_range=0.2, horizontal_flip=True), and Keras's
+initial weights.
 
-Why not torchvision's RandomAffine: it draws one scale for both axes and fills with black,
-where Keras (and nn, data/augment.c) draws the row and column zooms apart and repeats the edge
-pixels. A yardstick trained on milder augmentation fits its training set faster and measures
-something else than nn's recipe. tests/test_torch_augment.py holds keras_affine to
-keras_preprocessing's own apply_transform.
+Why: torchvision's RandomAffine draws one scale for both axes and fills with black, where Keras
+(and nn, data/augment.c) draws the row and column zooms apart and repeats the edge pixels; and
+PyTorch starts a layer from kaiming_uniform(a=sqrt(5)) weights and uniform biases, Keras (and
+nn) from glorot_uniform weights and zero biases. A yardstick trained another way measures
+something else than nn's implementation of the same recipe. tests/test_torch_yardstick.py holds
+keras_affine to keras_preprocessing's own apply_transform and checks keras_init.
 """
 import math
 
@@ -50,3 +53,15 @@ class KerasAugment:
 
     def __call__(self, x):
         return keras_affine(x, *self.params())
+
+
+def keras_init(model):
+    """Keras's defaults for every Conv2d and Linear of model: glorot_uniform kernels (uniform in
+    +-sqrt(6 / (fan_in + fan_out)), the fans counting the kernel's taps, as torch's
+    xavier_uniform_ counts them) and zero biases. Batchnorm starts as in both (gamma 1, beta 0)."""
+    for mod in model.modules():
+        if isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear)):
+            torch.nn.init.xavier_uniform_(mod.weight)
+            if mod.bias is not None:
+                torch.nn.init.zeros_(mod.bias)
+    return model
