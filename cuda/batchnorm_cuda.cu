@@ -187,12 +187,6 @@ __device__ __forceinline__ void bn_factors(int l, int C, const float *inv, const
     }
 }
 
-template <int V> struct vec_t;
-template <> struct vec_t<1> { typedef float t; };
-template <> struct vec_t<4> { typedef float4 t; };
-__device__ __forceinline__ float *el(float &v) { return &v; }
-__device__ __forceinline__ float *el(float4 &v) { return &v.x; }
-
 // y = x * k + s per channel; lanes = C / V vectors a row. inv NULL: factors from w (inference).
 template <int V>
 __global__ void bn_apply(size_t rows, int C, const float *__restrict__ x, float *__restrict__ y,
@@ -366,18 +360,25 @@ extern "C" size_t batchnorm_pool_ws_floats(const layer *bn, const layer *pool, c
     return NN_MAX(bn_ws_floats(bn, ctx, n), bn_ws_floats(&flat, ctx, n));
 }
 
-__global__ void bnpool_fwd(pool_geom g, const float *__restrict__ x, float *__restrict__ y,
+// V channels a thread (4 when C and the arrays allow, as maxpool2d_cuda.cu's kernels): g in
+// units of V channels (g.C = C / V), positions kept as scalar indices (ih * W + iw) * C + c.
+template <int V>
+__global__ void bnpool_fwd(pool_geom g, int C, const float *__restrict__ x, float *__restrict__ y,
                            const float *__restrict__ inv, const float *__restrict__ shift,
                            const float *__restrict__ w, float eps, float *__restrict__ xsel,
                            int32_t *__restrict__ pos) {
+    typedef typename vec_t<V>::t vt;
+    typedef typename vec_t<V>::i vi;
     const int per = g.OH * g.OW * g.C, b = blockIdx.y;
+    const vt *xb = reinterpret_cast<const vt *>(x) + (size_t)b * g.H * g.W * g.C;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < per; i += gridDim.x * blockDim.x) {
         const hwc e = hwc_of(i, g.dOW, g.dC);
-        float k, s;
-        bn_factors<1>(e.c, g.C, inv, shift, w, eps, &k, &s);
-        const float *xb = x + (size_t)b * g.H * g.W * g.C;
-        float m = -INFINITY, at = 0.0f;
-        int arg = -1;
+        float k[V], s[V];
+        bn_factors<V>(e.c, C, inv, shift, w, eps, k, s);
+        vt m, at;
+        vi arg;
+#pragma unroll
+        for (int j = 0; j < V; j++) el(m)[j] = -INFINITY, el(at)[j] = 0.0f, el(arg)[j] = -1;
         for (int kh = 0; kh < g.KH; kh++) {
             const int ih = e.h * g.SH - g.PT + kh;
             if (ih < 0 || ih >= g.H) continue;
@@ -385,38 +386,63 @@ __global__ void bnpool_fwd(pool_geom g, const float *__restrict__ x, float *__re
                 const int iw = e.w * g.SW - g.PL + kw;
                 if (iw < 0 || iw >= g.W) continue;
                 const int idx = (ih * g.W + iw) * g.C + e.c;
-                const float xv = __ldg(xb + idx), v = __fadd_rn(__fmul_rn(xv, k), s);
-                if (arg < 0 || v > m || v != v) m = v, arg = idx, at = xv;
+                vt xv = __ldg(xb + idx);
+#pragma unroll
+                for (int j = 0; j < V; j++) {
+                    const float v = __fadd_rn(__fmul_rn(el(xv)[j], k[j]), s[j]);
+                    if (el(arg)[j] < 0 || v > el(m)[j] || v != v)
+                        el(m)[j] = v, el(arg)[j] = idx * V + j, el(at)[j] = el(xv)[j];
+                }
             }
         }
         const size_t o = (size_t)b * per + i;
-        y[o] = m;
-        if (pos) pos[o] = arg, xsel[o] = at;
+        reinterpret_cast<vt *>(y)[o] = m;
+        if (pos) reinterpret_cast<vi *>(pos)[o] = arg, reinterpret_cast<vt *>(xsel)[o] = at;
     }
 }
 
 // dx of the batchnorm input from the pooled gradient dy: f = (k, db, dg), keep = (mean, is);
 // relu: times (x > 0), the gradient of the ReLU below, whose own pass over dx then goes.
-__global__ void bnpool_dx(pool_geom g, const float *__restrict__ x, const float *__restrict__ dy,
+template <int V>
+__global__ void bnpool_dx(pool_geom g, int C, const float *__restrict__ x, const float *__restrict__ dy,
                           const int32_t *__restrict__ pos, float *__restrict__ dx,
                           const float *__restrict__ keep, const float *__restrict__ f, int relu) {
+    typedef typename vec_t<V>::t vt;
+    typedef typename vec_t<V>::i vi;
     const int per = g.H * g.W * g.C, b = blockIdx.y;
+    const vt *dyv = reinterpret_cast<const vt *>(dy);
+    const vi *posv = reinterpret_cast<const vi *>(pos);
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < per; i += gridDim.x * blockDim.x) {
         const hwc e = hwc_of(i, g.dW, g.dC);
         const pool_span sp = pool_span_of(g, e.h, e.w);
-        float gsum = 0.0f;
+        vt gsum;
+#pragma unroll
+        for (int j = 0; j < V; j++) el(gsum)[j] = 0.0f;
         for (int oh = sp.oh_lo; oh <= sp.oh_hi; oh++)
             for (int ow = sp.ow_lo; ow <= sp.ow_hi; ow++) {
                 const size_t o = (((size_t)b * g.OH + oh) * g.OW + ow) * g.C + e.c;
-                const float d = __ldg(&dy[o]);
-                if (__ldg(&pos[o]) == i) gsum += d;
+                vt d = __ldg(&dyv[o]);
+                vi p = __ldg(&posv[o]);
+#pragma unroll
+                for (int j = 0; j < V; j++)
+                    if (el(p)[j] == i * V + j) el(gsum)[j] += el(d)[j];
             }
-        const int c = e.c;
         const size_t at = (size_t)b * per + i;
-        const float xv = __ldg(&x[at]), xh = __fmul_rn(__fsub_rn(xv, keep[c]), keep[g.C + c]);
-        const float d = __fmul_rn(f[c], __fsub_rn(__fsub_rn(gsum, f[g.C + c]), __fmul_rn(xh, f[2 * g.C + c])));
-        dx[at] = relu && !(xv > 0.0f) ? 0.0f : d;
+        vt xv = __ldg(reinterpret_cast<const vt *>(x) + at), out;
+#pragma unroll
+        for (int j = 0; j < V; j++) {
+            const int c = e.c * V + j;
+            const float xh = __fmul_rn(__fsub_rn(el(xv)[j], keep[c]), keep[C + c]);
+            const float d = __fmul_rn(f[c], __fsub_rn(__fsub_rn(el(gsum)[j], f[C + c]), __fmul_rn(xh, f[2 * C + c])));
+            el(out)[j] = relu && !(el(xv)[j] > 0.0f) ? 0.0f : d;
+        }
+        reinterpret_cast<vt *>(dx)[at] = out;
     }
+}
+
+// 4 channels a thread when C allows and every array is 16-byte aligned; g in those units.
+static int bnpool_vec4(int C, const void *a, const void *b, const void *c, const void *d) {
+    return C % 4 == 0 && (((uintptr_t)a | (uintptr_t)b | (uintptr_t)c | (uintptr_t)d) & 15) == 0;
 }
 
 extern "C" void batchnorm_pool_forward_cuda(const layer *bn, const layer *pool, const nn_ctx *ctx,
@@ -429,8 +455,11 @@ extern "C" void batchnorm_pool_forward_cuda(const layer *bn, const layer *pool, 
     const pool_geom g = pgeom(pool);
     float *keep = (float *)aux, *xsel = keep + 2 * C;
     int32_t *pos = (int32_t *)(xsel + prow * C);
+    const int v4 = bnpool_vec4(C, x, y, xsel, pos);
+    const dim3 grid = pool_grid(n, prow / n * C / (v4 ? 4 : 1));
     if (!training) {   // the moving statistics; nothing kept
-        bnpool_fwd<<<pool_grid(n, prow / n * C), 256, 0, s>>>(g, x, y, NULL, NULL, w, bn->epsilon, NULL, NULL);
+        if (v4) bnpool_fwd<4><<<grid, 256, 0, s>>>(pgeom_vec4(g), C, x, y, NULL, NULL, w, bn->epsilon, NULL, NULL);
+        else bnpool_fwd<1><<<grid, 256, 0, s>>>(g, C, x, y, NULL, NULL, w, bn->epsilon, NULL, NULL);
         CUDA_CHECK_LAUNCH();
         return;
     }
@@ -447,7 +476,8 @@ extern "C" void batchnorm_pool_forward_cuda(const layer *bn, const layer *pool, 
     bn_stats_final<<<cdiv(C, BN_THREADS / 32), BN_THREADS, 0, s>>>(
         G, C, rows, part, w, bn->epsilon, bn->momentum, adam_one_minus(bn->momentum), keep, inv, shift);
     CUDA_CHECK_LAUNCH();
-    bnpool_fwd<<<pool_grid(n, prow / n * C), 256, 0, s>>>(g, x, y, inv, shift, NULL, 0.0f, xsel, pos);
+    if (v4) bnpool_fwd<4><<<grid, 256, 0, s>>>(pgeom_vec4(g), C, x, y, inv, shift, NULL, 0.0f, xsel, pos);
+    else bnpool_fwd<1><<<grid, 256, 0, s>>>(g, C, x, y, inv, shift, NULL, 0.0f, xsel, pos);
     CUDA_CHECK_LAUNCH();
 }
 
@@ -477,7 +507,10 @@ extern "C" void batchnorm_pool_backward_cuda(const layer *bn, const layer *pool,
     CUDA_CHECK_LAUNCH();
     if (!dx) return;
     const pool_geom g = pgeom(pool);
-    bnpool_dx<<<pool_grid(n, rows / n * C), 256, 0, s>>>(g, x, dy, pos, dx, keep, f, relu);
+    if (bnpool_vec4(C, x, dy, pos, dx))
+        bnpool_dx<4><<<pool_grid(n, rows / n * C / 4), 256, 0, s>>>(pgeom_vec4(g), C, x, dy, pos, dx, keep, f, relu);
+    else
+        bnpool_dx<1><<<pool_grid(n, rows / n * C), 256, 0, s>>>(g, C, x, dy, pos, dx, keep, f, relu);
     CUDA_CHECK_LAUNCH();
 }
 

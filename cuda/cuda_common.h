@@ -100,4 +100,14 @@ __device__ __forceinline__ hwc hwc_of(int i, const fastdiv &W, const fastdiv &C)
     return e;
 }
 
+// V consecutive channels as one value (V = 1 or 4: a 16-byte load or store when 4), for the
+// elementwise kernels templated on V; el(v)[j] is channel j of it.
+template <int V> struct vec_t;
+template <> struct vec_t<1> { typedef float t; typedef int32_t i; };
+template <> struct vec_t<4> { typedef float4 t; typedef int4 i; };
+__device__ __forceinline__ float *el(float &v) { return &v; }
+__device__ __forceinline__ float *el(float4 &v) { return &v.x; }
+__device__ __forceinline__ int32_t *el(int32_t &v) { return &v; }
+__device__ __forceinline__ int32_t *el(int4 &v) { return &v.x; }
+
 #endif
