@@ -6,30 +6,17 @@
 // it, so overlapping windows need no atomics and the result is deterministic.
 #include "cuda_common.h"
 #include "kernels.h"
-
-struct avg_geom {
-    int H, W, C, OH, OW, KH, KW, SH, SW, PT, PL;
-    fastdiv dW, dC, dOW, dSH, dSW;
-};
-
-static avg_geom ageom(const layer *l) {
-    avg_geom g;
-    g.H = l->in.h, g.W = l->in.w, g.C = l->in.c, g.OH = l->out.h, g.OW = l->out.w;
-    g.KH = l->kh, g.KW = l->kw, g.SH = l->sh, g.SW = l->sw, g.PT = l->pad_top, g.PL = l->pad_left;
-    g.dW = fastdiv_of(g.W), g.dC = fastdiv_of(g.C), g.dOW = fastdiv_of(g.OW);
-    g.dSH = fastdiv_of(g.SH), g.dSW = fastdiv_of(g.SW);
-    return g;
-}
+#include "pool_geom.cuh"
 
 // The real pixels under output (oh, ow)'s window: rows [h0, h1), columns [w0, w1).
-__device__ __forceinline__ void avg_window(const avg_geom &g, int oh, int ow, int &h0, int &h1,
+__device__ __forceinline__ void avg_window(const pool_geom &g, int oh, int ow, int &h0, int &h1,
                                            int &w0, int &w1) {
     const int y0 = oh * g.SH - g.PT, x0 = ow * g.SW - g.PL;
     h0 = max(y0, 0), h1 = min(y0 + g.KH, g.H);
     w0 = max(x0, 0), w1 = min(x0 + g.KW, g.W);
 }
 
-__global__ void avgpool_fwd(avg_geom g, const float *__restrict__ x, float *__restrict__ y) {
+__global__ void avgpool_fwd(pool_geom g, const float *__restrict__ x, float *__restrict__ y) {
     const int per = g.OH * g.OW * g.C, b = blockIdx.y;
     const float *xb = x + (size_t)b * g.H * g.W * g.C;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < per; i += gridDim.x * blockDim.x) {
@@ -43,19 +30,14 @@ __global__ void avgpool_fwd(avg_geom g, const float *__restrict__ x, float *__re
     }
 }
 
-__global__ void avgpool_bwd(avg_geom g, const float *__restrict__ dy, float *__restrict__ dx) {
+__global__ void avgpool_bwd(pool_geom g, const float *__restrict__ dy, float *__restrict__ dx) {
     const int per = g.H * g.W * g.C, b = blockIdx.y;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < per; i += gridDim.x * blockDim.x) {
         hwc e = hwc_of(i, g.dW, g.dC);
-        // Outputs whose window covers ih: oh*SH - PT <= ih <= oh*SH - PT + KH - 1 (as maxpool).
-        int t = e.h + g.PT, u = e.w + g.PL;
-        int oh_lo = t - g.KH + 1 > 0 ? fastdiv_q(t - g.KH + g.SH, g.dSH) : 0;
-        int oh_hi = min(fastdiv_q(t, g.dSH), g.OH - 1);
-        int ow_lo = u - g.KW + 1 > 0 ? fastdiv_q(u - g.KW + g.SW, g.dSW) : 0;
-        int ow_hi = min(fastdiv_q(u, g.dSW), g.OW - 1);
+        const pool_span sp = pool_span_of(g, e.h, e.w);   // the outputs whose window holds it
         float s = 0.0f;
-        for (int oh = oh_lo; oh <= oh_hi; oh++)
-            for (int ow = ow_lo; ow <= ow_hi; ow++) {
+        for (int oh = sp.oh_lo; oh <= sp.oh_hi; oh++)
+            for (int ow = sp.ow_lo; ow <= sp.ow_hi; ow++) {
                 int h0, h1, w0, w1;
                 avg_window(g, oh, ow, h0, h1, w0, w1);
                 const float inv = 1.0f / (float)((h1 - h0) * (w1 - w0));
@@ -65,23 +47,19 @@ __global__ void avgpool_bwd(avg_geom g, const float *__restrict__ dy, float *__r
     }
 }
 
-static dim3 grid_for(int n, size_t per) {
-    return dim3((unsigned)NN_MAX((size_t)1, (per + 255) / 256), (unsigned)n);
-}
-
 extern "C" void avgpool2d_forward_cuda(const layer *l, const nn_ctx *ctx, int n, const float *x, float *y) {
-    avg_geom g = ageom(l);
+    pool_geom g = pgeom(l);
     size_t per = (size_t)g.OH * g.OW * g.C;
     if (!n || !per) return;
-    avgpool_fwd<<<grid_for(n, per), 256, 0, ctx_stream(ctx)>>>(g, x, y);
+    avgpool_fwd<<<pool_grid(n, per), 256, 0, ctx_stream(ctx)>>>(g, x, y);
     CUDA_CHECK_LAUNCH();
 }
 
 extern "C" void avgpool2d_backward_cuda(const layer *l, const nn_ctx *ctx, int n, const float *dy, float *dx) {
-    avg_geom g = ageom(l);
+    pool_geom g = pgeom(l);
     size_t per = (size_t)g.H * g.W * g.C;
     if (!n || !per) return;
-    avgpool_bwd<<<grid_for(n, per), 256, 0, ctx_stream(ctx)>>>(g, dy, dx);
+    avgpool_bwd<<<pool_grid(n, per), 256, 0, ctx_stream(ctx)>>>(g, dy, dx);
     CUDA_CHECK_LAUNCH();
 }
 

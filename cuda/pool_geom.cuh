@@ -1,6 +1,6 @@
 // pool_geom.cuh: a pooling window's geometry as the kernels want it (fast divisors), and which
 // outputs' windows cover an input position: shared by max pooling (maxpool2d_cuda.cu) and the
-// batchnorm + max-pool fusion (batchnorm_cuda.cu).
+// batchnorm + max-pool fusion (batchnorm_cuda.cu), and average pooling (avgpool2d_cuda.cu).
 #ifndef NN_POOL_GEOM_CUH
 #define NN_POOL_GEOM_CUH
 
