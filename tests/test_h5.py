@@ -28,23 +28,10 @@ except ImportError as e:  # pragma: no cover
     print("SKIP test_h5.py: python3-h5py / python3-numpy missing (%s): run make deps" % e)
     sys.exit(0)
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report import finish, report  # noqa: E402
+
 FIX = "tests/fixtures"
-failures = 0
-
-
-def report(name, fn):
-    global failures
-    try:
-        msg = fn()
-    except AssertionError as e:
-        failures += 1
-        print("FAIL %s: %s" % (name, e))
-        return
-    except Exception as e:  # a reader error is a failure too, said in one line
-        failures += 1
-        print("FAIL %s: %s: %s" % (name, type(e).__name__, e))
-        return
-    print(("SKIP %s: %s" % (name, msg)) if msg else ("PASS " + name))
 
 
 def text(v):
@@ -332,4 +319,4 @@ report("test_h5.py:nn_file_has_keras3_layout", test_nn_file_has_keras3_layout)
 report("test_h5.py:summary_of_keras_file", test_summary_of_keras_file)
 report("test_h5.py:summary_adam_state", test_summary_adam_state)
 report("test_h5.py:userblock_copy", test_userblock_copy)
-sys.exit(1 if failures else 0)
+finish()

@@ -30,24 +30,9 @@ except ImportError as e:  # pragma: no cover
     sys.exit(0)
 
 sys.path.insert(0, "bench")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from keras_recipe import KerasAugment, keras_affine, keras_init  # noqa: E402
-
-failures = 0
-
-
-def report(name, fn):
-    global failures
-    try:
-        msg = fn()
-    except AssertionError as e:
-        failures += 1
-        print("FAIL %s: %s" % (name, e))
-        return
-    if msg == "SKIP":
-        print("SKIP %s: python3-torchvision missing: run make deps" % name)
-        return
-    print("PASS %s%s" % (name, ": " + msg if msg else ""))
-
+from report import finish, report  # noqa: E402
 
 def affine_matches_keras():
     gen = ImageDataGenerator(rescale=1. / 255, shear_range=0.2, zoom_range=0.2,
@@ -68,7 +53,7 @@ def affine_matches_keras():
             assert d <= 1e-6, "%dx%d shear %g zx %g zy %g flip %d: differs by %.3g" % (
                 h, w, s, zx, zy, f, d)
             worst = max(worst, d)
-    return "worst difference %.2g over %d cases" % (worst, 3 * len(cases))
+    print("# keras_affine: worst difference %.2g over %d cases" % (worst, 3 * len(cases)))
 
 
 def draws_as_keras():
@@ -85,7 +70,7 @@ def draws_as_keras():
     apart = float(np.mean(np.abs(zx - zy) > 0.02))
     assert apart > 0.8, "zx and zy within 0.02 of each other in %.0f%% of draws" % (100 * (1 - apart))
     assert 0.48 < flip.mean() < 0.52, "flips in %.3f of draws, want 1/2" % flip.mean()
-    return "corr(zx, zy) %.3f, flips %.3f" % (corr, flip.mean())
+    print("# KerasAugment: corr(zx, zy) %.3f, flips %.3f" % (corr, flip.mean()))
 
 
 def init_as_keras():
@@ -116,14 +101,14 @@ def init_as_keras():
             assert float(m.bias.abs().max()) == 0, "%s: biases not zero" % m
             seen += 1
         assert seen == 3, "%d conv/dense layers seen, want 3" % seen
-        return "3 layers, PyTorch's biases up to %.3g before" % torch_bias
+        print("# keras_init: 3 layers, PyTorch's biases up to %.3g before" % torch_bias)
 
 
 def accuracy_script_runs():
     try:
         import torchvision  # noqa: F401  (torch_accuracy.py's datasets and transforms)
     except ImportError:
-        return "SKIP"
+        return "python3-torchvision missing: run make deps"
     with tempfile.TemporaryDirectory() as d:
         rng = np.random.default_rng(5)
         for split in ("train", "test"):
@@ -153,4 +138,4 @@ report("torch_keras_affine_matches_keras", affine_matches_keras)
 report("torch_keras_augment_draws", draws_as_keras)
 report("torch_keras_init", init_as_keras)
 report("torch_accuracy_script_runs", accuracy_script_runs)
-sys.exit(1 if failures else 0)
+finish()
